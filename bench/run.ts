@@ -1,0 +1,39 @@
+// Runs every suite in bench/suites (or those named on the command line) and writes results.json.
+import { readdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BenchSuite, BenchSuiteResult } from './types.js';
+
+const here = import.meta.dirname;
+const wanted = process.argv.slice(2);
+const files = readdirSync(join(here, 'suites'))
+  .filter((file) => file.endsWith('.ts'))
+  .filter((file) => wanted.length === 0 || wanted.includes(file.replace(/\.ts$/, '')))
+  .sort();
+
+const results: BenchSuiteResult[] = [];
+for (const file of files) {
+  const { suite } = (await import(join(here, 'suites', file))) as { suite: BenchSuite };
+  process.stdout.write(`\n== ${suite.name}\n`);
+  const result = await suite.run();
+  results.push(result);
+  for (const row of result.rows) {
+    const extra = [
+      row.p50Ms === undefined ? '' : `p50 ${row.p50Ms.toFixed(2)} ms`,
+      row.p99Ms === undefined ? '' : `p99 ${row.p99Ms.toFixed(2)} ms`,
+      row.rssMb === undefined ? '' : `rss ${row.rssMb.toFixed(1)} MB`,
+    ].filter(Boolean);
+    process.stdout.write(`  ${row.name.padEnd(40)} ${row.opsPerSec.toFixed(0).padStart(10)} ops/s ${extra.join(' ')}\n`);
+  }
+  for (const target of result.targets) {
+    process.stdout.write(`  ${target.met ? 'met   ' : 'MISSED'} ${target.name}: ${target.ratio.toFixed(2)} (target >= ${target.min})\n`);
+  }
+}
+
+const report = {
+  generatedAt: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+  suites: results,
+};
+if (wanted.length === 0) writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`\n${wanted.length === 0 ? 'wrote bench/results.json' : 'partial run: results.json left as it was'}\n`);

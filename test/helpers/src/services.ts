@@ -1,0 +1,60 @@
+// Which local services the tests need, and what happens when one is missing.
+import { execFileSync } from 'node:child_process';
+import { portOpen } from './ports.js';
+
+export const SERVICES = {
+  postgres: {
+    label: 'PostgreSQL',
+    url: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  },
+  redis: { label: 'Redis', url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  mosquitto: { label: 'the mosquitto binary', url: process.env.MOSQUITTO_BIN ?? 'mosquitto' },
+  'redis-server': { label: 'the redis-server binary', url: process.env.REDIS_SERVER_BIN ?? 'redis-server' },
+} as const;
+
+export type ServiceName = keyof typeof SERVICES;
+
+const cache = new Map<ServiceName, Promise<boolean>>();
+
+function binaryRuns(bin: string, args: string[]): boolean {
+  try {
+    execFileSync(bin, args, { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch (err) {
+    // mosquitto -h exits 3 after printing its help: it ran.
+    return typeof (err as { status?: unknown }).status === 'number';
+  }
+}
+
+async function probe(name: ServiceName): Promise<boolean> {
+  if (name === 'mosquitto') return binaryRuns(SERVICES.mosquitto.url, ['-h']);
+  if (name === 'redis-server') return binaryRuns(SERVICES['redis-server'].url, ['--version']);
+  const url = new URL(SERVICES[name].url);
+  return portOpen(Number(url.port || (name === 'postgres' ? 5432 : 6379)), url.hostname, 1000);
+}
+
+/** True when the service answers. Cached per process. */
+export function serviceAvailable(name: ServiceName): Promise<boolean> {
+  let found = cache.get(name);
+  if (!found) {
+    found = probe(name);
+    cache.set(name, found);
+  }
+  return found;
+}
+
+/**
+ * Use at the top of a test file: `const hasPg = await requireService('postgres')`, then
+ * `describe.runIf(hasPg)(...)`. Under CI=true a missing service throws, so the suite fails;
+ * elsewhere it returns false and prints why the suite does not run.
+ */
+export async function requireService(...names: ServiceName[]): Promise<boolean> {
+  for (const name of names) {
+    if (await serviceAvailable(name)) continue;
+    const message = `${SERVICES[name].label} is not available (${SERVICES[name].url}). Run \`bash scripts/services.sh\` to start it.`;
+    if (process.env.CI === 'true') throw new Error(message);
+    process.stderr.write(`[bulwark tests] not running this suite: ${message}\n`);
+    return false;
+  }
+  return true;
+}
