@@ -1,10 +1,16 @@
 // Root test config: one Vitest project per package, plus the cross-package suites in test/.
-import { defineConfig } from 'vitest/config';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import { shared } from './vitest.shared.js';
 
-export default defineConfig({
-  test: {
-    projects: ['packages/*/vitest.config.ts', 'test/helpers/vitest.config.ts', 'test/vitest.config.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 60_000,
-  },
-});
+export default mergeConfig(
+  shared,
+  defineConfig({
+    test: {
+      projects: [
+        'packages/*/vitest.config.ts',
+        'test/helpers/vitest.config.ts',
+        'test/vitest.config.ts',
+      ],
+    },
+  }),
+);

@@ -23,17 +23,30 @@ for (const file of files) {
       row.p99Ms === undefined ? '' : `p99 ${row.p99Ms.toFixed(2)} ms`,
       row.rssMb === undefined ? '' : `rss ${row.rssMb.toFixed(1)} MB`,
     ].filter(Boolean);
-    process.stdout.write(`  ${row.name.padEnd(40)} ${row.opsPerSec.toFixed(0).padStart(10)} ops/s ${extra.join(' ')}\n`);
+    process.stdout.write(
+      `  ${row.name.padEnd(40)} ${row.opsPerSec.toFixed(0).padStart(10)} ops/s ${extra.join(' ')}\n`,
+    );
   }
   for (const target of result.targets) {
-    process.stdout.write(`  ${target.met ? 'met   ' : 'MISSED'} ${target.name}: ${target.ratio.toFixed(2)} (target >= ${target.min})\n`);
+    process.stdout.write(
+      `  ${target.met ? 'met   ' : 'MISSED'} ${target.name}: ${target.ratio.toFixed(2)} (target >= ${target.min})\n`,
+    );
   }
 }
 
 const report = {
   generatedAt: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: process.platform,
+  },
   suites: results,
 };
-if (wanted.length === 0) writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-process.stdout.write(`\n${wanted.length === 0 ? 'wrote bench/results.json' : 'partial run: results.json left as it was'}\n`);
+if (wanted.length === 0)
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(
+  `\n${wanted.length === 0 ? 'wrote bench/results.json' : 'partial run: results.json left as it was'}\n`,
+);

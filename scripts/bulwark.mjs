@@ -10,7 +10,10 @@ const pinned = packageManager.replace(/^pnpm@/, '').replace(/\+.*$/, '');
 
 function pnpmCommand() {
   try {
-    const version = execFileSync('pnpm', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const version = execFileSync('pnpm', ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     if (version.split('.')[0] === pinned.split('.')[0]) return ['pnpm'];
   } catch {
     // not installed: fall through to npx
@@ -21,7 +24,11 @@ function pnpmCommand() {
 const pnpm = pnpmCommand();
 function run(args, extraEnv = {}) {
   const [cmd, ...rest] = [...pnpm, ...args];
-  const result = spawnSync(cmd, rest, { cwd: root, stdio: 'inherit', env: { ...process.env, ...extraEnv } });
+  const result = spawnSync(cmd, rest, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, ...extraEnv },
+  });
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 

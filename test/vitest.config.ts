@@ -1,6 +1,10 @@
 // Cross-package, install and end-to-end suites.
-import { defineProject } from 'vitest/config';
+import { defineProject, mergeConfig } from 'vitest/config';
+import { shared } from '../vitest.shared.js';
 
-export default defineProject({
-  test: { name: 'e2e', include: ['**/*.test.ts'], exclude: ['**/node_modules/**', 'helpers/**'] },
-});
+export default mergeConfig(
+  shared,
+  defineProject({
+    test: { name: 'e2e', include: ['**/*.test.ts'], exclude: ['**/node_modules/**', 'helpers/**'] },
+  }),
+);

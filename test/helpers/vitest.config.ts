@@ -1,6 +1,8 @@
 // Tests of the shared test helpers.
-import { defineProject } from 'vitest/config';
+import { defineProject, mergeConfig } from 'vitest/config';
+import { shared } from '../../vitest.shared.js';
 
-export default defineProject({
-  test: { name: 'test-utils', include: ['src/**/*.test.ts'] },
-});
+export default mergeConfig(
+  shared,
+  defineProject({ test: { name: 'test-utils', include: ['src/**/*.test.ts'] } }),
+);

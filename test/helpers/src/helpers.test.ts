@@ -36,7 +36,10 @@ describe.runIf(hasPg)('createTestDatabase', () => {
     await client.end();
     expect(rows[0].name).toBe(db.name);
     await db.drop();
-    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+    const admin = new pg.Client({
+      connectionString:
+        process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    });
     await admin.connect();
     const left = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name]);
     await admin.end();

@@ -1,7 +1,12 @@
-export { listen, type Listening } from './http.js';
+export { type Listening, listen } from './http.js';
+export {
+  type MosquittoOptions,
+  type RunningMosquitto,
+  startMosquitto,
+  tlsListenerConfig,
+} from './mosquitto.js';
+export { createTestPki, type TestPki } from './pki.js';
 export { freePort, waitForPort } from './ports.js';
 export { createTestDatabase, type TestDatabase } from './postgres.js';
-export { createTestPki, type TestPki } from './pki.js';
-export { startMosquitto, tlsListenerConfig, type MosquittoOptions, type RunningMosquitto } from './mosquitto.js';
-export { redisPrefix, startRedisServer, type RunningRedis } from './redis.js';
-export { requireService, serviceAvailable, SERVICES, type ServiceName } from './services.js';
+export { type RunningRedis, redisPrefix, startRedisServer } from './redis.js';
+export { requireService, SERVICES, type ServiceName, serviceAvailable } from './services.js';

@@ -29,7 +29,11 @@ export interface RunningMosquitto {
 export function tlsListenerConfig(
   port: number,
   pki: TestPki,
-  { requireCertificate = true, aclFile, extra = '' }: { requireCertificate?: boolean; aclFile?: string; extra?: string } = {},
+  {
+    requireCertificate = true,
+    aclFile,
+    extra = '',
+  }: { requireCertificate?: boolean; aclFile?: string; extra?: string } = {},
 ): string {
   return [
     'per_listener_settings true',
@@ -51,7 +55,11 @@ export function tlsListenerConfig(
 }
 
 /** Writes the config into `dir` and starts `mosquitto -c` on it; resolves once the port accepts. */
-export async function startMosquitto({ dir, config, port: fixedPort }: MosquittoOptions): Promise<RunningMosquitto> {
+export async function startMosquitto({
+  dir,
+  config,
+  port: fixedPort,
+}: MosquittoOptions): Promise<RunningMosquitto> {
   mkdirSync(dir, { recursive: true });
   const port = fixedPort ?? (await freePort());
   const configFile = join(dir, 'mosquitto.conf');
@@ -63,7 +71,9 @@ export async function startMosquitto({ dir, config, port: fixedPort }: Mosquitto
   let child: ChildProcess | undefined;
   let printed = '';
   const start = async () => {
-    child = spawn(SERVICES.mosquitto.url, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(SERVICES.mosquitto.url, ['-c', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     const exited = new Promise<never>((_, reject) =>
@@ -82,5 +92,15 @@ export async function startMosquitto({ dir, config, port: fixedPort }: Mosquitto
     });
   };
   await start();
-  return { port, configFile, output: () => printed, stop, start, restart: async () => { await stop(); await start(); } };
+  return {
+    port,
+    configFile,
+    output: () => printed,
+    stop,
+    start,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+  };
 }

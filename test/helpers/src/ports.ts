@@ -17,7 +17,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** True when something accepts TCP connections on host:port within `timeoutMs`. */
-export async function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+export async function portOpen(
+  port: number,
+  host = '127.0.0.1',
+  timeoutMs = 500,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host });
     const done = (open: boolean) => {
@@ -31,7 +35,11 @@ export async function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500
 }
 
 /** Resolves once host:port accepts connections; rejects after `timeoutMs`. */
-export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10_000): Promise<void> {
+export async function waitForPort(
+  port: number,
+  host = '127.0.0.1',
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await portOpen(port, host, 250)) return;

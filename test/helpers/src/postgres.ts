@@ -25,7 +25,10 @@ async function asAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** Creates an empty database on the test server. Call `drop()` in `afterAll`. */
 export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
-  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
+  const safeLabel = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30);
   const name = `bulwark_${safeLabel}_${randomBytes(4).toString('hex')}`;
   await asAdmin((client) => client.query(`CREATE DATABASE "${name}"`));
   const url = new URL(SERVICES.postgres.url);
@@ -33,6 +36,9 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
   return {
     name,
     url: url.toString(),
-    drop: () => asAdmin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => {}),
+    drop: () =>
+      asAdmin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(
+        () => {},
+      ),
   };
 }

@@ -9,7 +9,10 @@ export const SERVICES = {
   },
   redis: { label: 'Redis', url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   mosquitto: { label: 'the mosquitto binary', url: process.env.MOSQUITTO_BIN ?? 'mosquitto' },
-  'redis-server': { label: 'the redis-server binary', url: process.env.REDIS_SERVER_BIN ?? 'redis-server' },
+  'redis-server': {
+    label: 'the redis-server binary',
+    url: process.env.REDIS_SERVER_BIN ?? 'redis-server',
+  },
 } as const;
 
 export type ServiceName = keyof typeof SERVICES;

@@ -1,0 +1,456 @@
+// createApp: wires every Bulwark package into the IoT service; tests create it in-process with their own config.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { checkHealth } from '@bulwark/db-safety';
+import { errorHandler, httpLogger, notFound, requestContext } from '@bulwark/error-handler';
+import {
+  checkConfig,
+  corsPolicy,
+  hardenServer,
+  ipAllowlist,
+  requestTimeout,
+  secureHeaders,
+  trustedHosts,
+} from '@bulwark/perimeter';
+import { createRateLimits } from '@bulwark/rate-limit';
+import {
+  authenticate,
+  createApiKeys,
+  createAuditLog,
+  createPermissionStore,
+  requireCustomer,
+  requireOperator,
+  requirePermission,
+} from '@bulwark/rbac';
+import { jsonBody, queryLimits } from '@bulwark/validators';
+import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
+import createError from 'http-errors';
+import { Redis } from 'ioredis';
+import type { AppConfig } from './config.js';
+import { type Database, openDatabase } from './database.js';
+import { DEMO_DEVICES } from './demo-data.js';
+import { appLogger, type Logger } from './logger.js';
+import { type Messaging, startMessaging } from './messaging.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { docsPage, openApiDocument } from './openapi.js';
+import { ensurePki, type Pki } from './pki.js';
+import { customerRouter, customerRoutes } from './routes/customer.js';
+import { operatorRoutes } from './routes/operator.js';
+import { mountRoutes, type RouteSpec } from './routes/route-table.js';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER, tokenKey } from './tokens.js';
+
+export const APP_VERSION = '0.0.0';
+
+/** A created app: the Express app and its services, started and stopped together. */
+export interface IotApp {
+  app: Express;
+  config: AppConfig;
+  database: Database;
+  messaging: Messaging;
+  /** The development PKI (undefined in production). */
+  pki: Pki | undefined;
+  metrics: Metrics;
+  logger: Logger;
+  /** The startup banner: security configuration and what the embedded services do not guarantee. */
+  banner: string;
+  /** The routers, for tests that enumerate the routes. */
+  routers: { customer: Router; operator: Router };
+  /** The route table behind the customer API and the OpenAPI document. */
+  routes: { customer: RouteSpec[]; operator: RouteSpec[] };
+  /** Listens on `config.port` (and `config.httpsPort`); resolves with the base URL and the servers. */
+  start(): Promise<{ url: string; httpsUrl?: string; servers: Server[] }>;
+  /** Closes the services (broker client, broker, Redis, audit log, pool) without touching the servers. */
+  closeServices(): Promise<void>;
+  /** Stops accepting requests, lets in-flight ones finish, then closes the broker client, the broker and the pool. */
+  stop(): Promise<void>;
+}
+
+export class StartupCheckError extends Error {
+  override readonly name = 'StartupCheckError';
+  readonly code: `ERR_IOT_APP_${string}`;
+
+  constructor(message: string, code: `ERR_IOT_APP_${string}` = 'ERR_IOT_APP_UNSAFE_CONFIG') {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The SQLSTATE of a PostgreSQL error, or undefined. */
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** Turns database failures a client can act on into 503/409; everything else stays a 500. */
+const databaseErrors: ErrorRequestHandler = (err, _req, _res, next) => {
+  const state = sqlState(err);
+  const code = (err as { code?: unknown })?.code;
+  if (state === '57014') {
+    return next(
+      createError(503, 'The database did not answer in time. Try again shortly.', {
+        code: 'database_timeout',
+        expose: true,
+        headers: { 'Retry-After': '1' },
+      }),
+    );
+  }
+  if (code === 'ERR_BULWARK_DB_ACQUIRE_TIMEOUT' || code === 'ERR_BULWARK_DB_CONNECT_TIMEOUT') {
+    return next(
+      createError(503, 'The database is busy. Try again shortly.', {
+        code: 'database_unavailable',
+        expose: true,
+        headers: { 'Retry-After': '2' },
+      }),
+    );
+  }
+  if (state === '23505') {
+    return next(
+      createError(409, 'A resource with this id or name already exists.', {
+        code: 'conflict',
+        expose: true,
+      }),
+    );
+  }
+  next(err);
+};
+
+/**
+ * Opens the database (embedded PGlite unless `databaseUrl`), makes the dev PKI, starts the broker
+ * (embedded aedes unless `mqttUrl`) and the ingest client, and builds the Express app. Nothing
+ * listens until `start()`.
+ *
+ * @throws {StartupCheckError} in production when the security audit finds a problem.
+ * @throws {DatabaseStartupError} when a database check fails (see `openDatabase`).
+ */
+export async function createApp(config: AppConfig): Promise<IotApp> {
+  const logger = appLogger(config);
+  const database = await openDatabase(config);
+  const closers: (() => Promise<unknown>)[] = [() => database.close()];
+  const cleanup = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
+  try {
+    return await build(config, logger, database, closers, cleanup);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function build(
+  config: AppConfig,
+  logger: Logger,
+  database: Database,
+  closers: (() => Promise<unknown>)[],
+  cleanup: () => Promise<void>,
+): Promise<IotApp> {
+  if (config.production && config.mqttUrl === undefined) {
+    throw new StartupCheckError(
+      'MQTT_URL is not set. The embedded broker runs on a development CA made on this machine; in production connect to your broker with MQTT_URL and the service certificate files.',
+      'ERR_IOT_APP_EMBEDDED_MQTT',
+    );
+  }
+  if (config.production && config.httpsPort !== undefined) {
+    throw new StartupCheckError(
+      'HTTPS_PORT serves the development certificate. In production terminate TLS at your proxy with a real certificate and unset HTTPS_PORT.',
+      'ERR_IOT_APP_DEV_HTTPS',
+    );
+  }
+  // The development PKI is made only outside production, where it serves the embedded broker,
+  // the demo devices and the optional HTTPS listener.
+  const pki = config.production
+    ? undefined
+    : await ensurePki(
+        config.dataDir,
+        DEMO_DEVICES.map((d) => d.id),
+        { serviceId: config.mqttServiceId, port: config.mqttPort || 8883 },
+      );
+  const messaging = await startMessaging(config, pki, database, logger);
+  closers.push(() => messaging.close());
+
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, {
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+        lazyConnect: true,
+      })
+    : undefined;
+  if (redis) {
+    redis.on('error', (err: Error) => logger.warn('redis error', { message: err.message }));
+    await redis.connect();
+    closers.push(() => redis.quit());
+  }
+
+  const app = express();
+  app.set('trust proxy', config.trustProxy);
+  app.disable('x-powered-by');
+
+  const permissions = createPermissionStore({
+    db: database.pool,
+    listen: !database.embedded,
+    logger,
+  });
+  closers.push(() => permissions.close());
+  const audit = createAuditLog({ db: database.pool, logger });
+  closers.push(() => audit.close());
+  const apiKeys = createApiKeys({ db: database.pool, pepper: config.apiKeyPepper, audit, logger });
+  const auth = authenticate({
+    jwt: {
+      algorithms: ['HS256'],
+      secret: tokenKey(config.jwtSecret),
+      issuer: TOKEN_ISSUER,
+      audience: TOKEN_AUDIENCE,
+    },
+    apiKeys,
+    permissions,
+    audit,
+    logger,
+    realm: 'iot-app',
+  });
+  const limits = createRateLimits({
+    ...(redis ? { redis } : {}),
+    prefix: config.redisPrefix,
+    enabled: config.rateLimitEnabled,
+    defaults: { app, logger },
+  });
+
+  const metrics = createMetrics({ pool: database.pool, mqttStatus: messaging.status });
+  closers.push(async () => metrics.close());
+
+  const routes = {
+    customer: customerRoutes({
+      database,
+      apiKeys,
+      audit,
+      exportLimit: limits.heavy({ name: 'telemetry-export' }),
+      publishAlerts: messaging.publishAlerts,
+    }),
+    operator: operatorRoutes({
+      database,
+      messaging,
+      audit,
+      rateLimitState: () => limits.storeState(),
+    }),
+  };
+  const document = openApiDocument(
+    [
+      { prefix: '/customer', tag: 'customer', routes: routes.customer },
+      { prefix: '/operator', tag: 'operator', routes: routes.operator },
+    ],
+    APP_VERSION,
+  );
+
+  app.use(requestContext());
+  app.use(metrics.httpMiddleware);
+  app.use(httpLogger({ logger, skip: (req) => req.path === '/health' || req.path === '/ready' }));
+  app.use(trustedHosts(config.allowedHosts));
+  app.use(secureHeaders({ docsPaths: ['/docs'] }));
+  app.use(
+    corsPolicy({
+      origins: config.corsOrigins,
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-API-Key'],
+    }),
+  );
+  app.use(limits.abuseGuard({ failures: config.abuseFailures }));
+  app.use(limits.global({ limit: config.globalRateLimit }));
+  app.use(queryLimits({ maxParams: 20, maxLength: 2048 }));
+  app.use(requestTimeout({ ms: config.requestTimeoutMs, retryAfter: 5 }));
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', (_req, res, next) => {
+    checkHealth(database.pool, { timeoutMs: 1000 })
+      .then((db) => {
+        const broker = messaging.status().connected;
+        const ready = db.status !== 'down' && broker;
+        res.status(ready ? 200 : 503);
+        if (!ready) res.setHeader('Retry-After', '5');
+        res.json({
+          status: ready ? 'ok' : 'unavailable',
+          checks: { database: db.status, broker: broker ? 'ok' : 'down' },
+        });
+      })
+      .catch(next);
+  });
+
+  const allowlist = ipAllowlist(config.metricsAllowlist);
+  app.get(
+    '/metrics',
+    allowlist,
+    auth,
+    requireOperator(),
+    requirePermission('metrics:read'),
+    (_req, res, next) => {
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.setHeader('Content-Type', metrics.registry.contentType);
+          res.send(text);
+        })
+        .catch(next);
+    },
+  );
+
+  if (config.docsEnabled) {
+    const docsGuard = config.production ? [allowlist] : [];
+    app.get('/openapi.json', ...docsGuard, (_req, res) => {
+      res.json(document);
+    });
+    app.get('/docs', ...docsGuard, (_req, res) => {
+      res.type('html').send(docsPage(document as Parameters<typeof docsPage>[0]));
+    });
+  }
+
+  const customer = customerRouter(routes.customer);
+  app.use(
+    '/customer',
+    auth,
+    requireCustomer(),
+    limits.mutations(),
+    jsonBody({ limit: '64kb' }),
+    customer,
+  );
+  const operator = express.Router();
+  mountRoutes(operator, routes.operator);
+  app.use('/operator', auth, requireOperator(), operator);
+
+  app.use(notFound());
+  app.use(databaseErrors);
+  app.use(errorHandler({ logger }));
+
+  const report = checkConfig({
+    name: 'iot-app',
+    version: APP_VERSION,
+    env: config.nodeEnv,
+    production: config.production,
+    app,
+    cors: { origins: config.corsOrigins },
+    secrets: { JWT_SECRET: config.jwtSecret, API_KEY_PEPPER: config.apiKeyPepper },
+    docs: {
+      enabled: config.docsEnabled,
+      ...(config.production ? { allowlist: config.metricsAllowlist } : {}),
+    },
+    mqtt: messaging.url,
+    database: {
+      ...(config.databaseUrl
+        ? { url: config.databaseUrl }
+        : { url: 'postgres://127.0.0.1/embedded-pglite' }),
+      ssl: config.databaseSsl ?? false,
+    },
+    rateLimit: config.rateLimitEnabled,
+  });
+  const extra: string[] = [...database.notes];
+  if (messaging.embedded) {
+    extra.push(
+      `MQTT: embedded aedes broker on ${messaging.url} with mutual TLS (dev CA in ${pki?.dir}); one process, no persistence, no CRL reload. Set MQTT_URL for Mosquitto.`,
+    );
+  }
+  if (!redis)
+    extra.push(
+      'rate limits: in memory, per process. Set REDIS_URL to share them between instances.',
+    );
+  if (config.generatedSecrets.length > 0) {
+    extra.push(
+      `secrets: ${config.generatedSecrets.join(', ')} are development secrets kept in ${config.dataDir}/secrets (made on first start, mode 0600).`,
+    );
+  }
+  const banner = [report.banner, ...extra.map((line) => `  [embedded] ${line}`)].join('\n');
+  if (config.production && !report.ok) {
+    await cleanup();
+    const errors = report.findings
+      .filter((f) => f.severity === 'error')
+      .map((f) => `${f.id}: ${f.message}`);
+    throw new StartupCheckError(`Unsafe configuration for production: ${errors.join(' ')}`);
+  }
+
+  const servers: Server[] = [];
+  let stopping: Promise<void> | undefined;
+  const listen = (server: Server, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, config.host, () => resolve((server.address() as AddressInfo).port));
+    });
+
+  return {
+    app,
+    config,
+    database,
+    messaging,
+    pki,
+    metrics,
+    logger,
+    banner,
+    routers: { customer, operator },
+    routes,
+    async start() {
+      if (config.httpsPort !== undefined && pki) {
+        const https = hardenServer(
+          createHttpsServer(
+            {
+              key: readFileSync(pki.serverKeyFile),
+              cert: readFileSync(pki.serverCertFile),
+              minVersion: 'TLSv1.2',
+            },
+            app,
+          ) as unknown as Server,
+        );
+        servers.push(https);
+        const httpsPort = await listen(https, config.httpsPort);
+        const redirect = hardenServer(
+          createHttpServer((req, res) => {
+            const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+            const safeHost = config.allowedHosts.includes(host) ? host : 'localhost';
+            res.statusCode = 308;
+            res.setHeader(
+              'Location',
+              `https://${safeHost}:${httpsPort}${req.url?.startsWith('/') ? req.url : '/'}`,
+            );
+            res.end();
+          }),
+        );
+        servers.push(redirect);
+        const port = await listen(redirect, config.port);
+        logger.info('listening', {
+          url: `http://${config.host}:${port}`,
+          https: `https://localhost:${httpsPort}`,
+        });
+        return {
+          url: `http://${config.host}:${port}`,
+          httpsUrl: `https://localhost:${httpsPort}`,
+          servers,
+        };
+      }
+      const server = hardenServer(createHttpServer(app));
+      servers.push(server);
+      const port = await listen(server, config.port);
+      logger.info('listening', { url: `http://${config.host}:${port}` });
+      return { url: `http://${config.host}:${port}`, servers };
+    },
+    closeServices: cleanup,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(
+          servers.map(
+            (server) =>
+              new Promise<void>((resolve) => {
+                // Keep-alive sockets turn idle as their requests finish; close them as they do.
+                const idle = setInterval(() => server.closeIdleConnections(), 50);
+                const cut = setTimeout(() => server.closeAllConnections(), 5000);
+                server.close(() => {
+                  clearInterval(idle);
+                  clearTimeout(cut);
+                  resolve();
+                });
+                server.closeIdleConnections();
+              }),
+          ),
+        );
+        await cleanup();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,322 @@
+// createDb: query helpers that accept only parameterised SQL, one statement at a time, with cancellation.
+import type pg from 'pg';
+import { DbAbortError, DbConfigError, DbSafetyError } from './errors.js';
+import { invalidOption, rejectUnknownOptions, requireObject } from './options.js';
+import { isPool } from './pool.js';
+import { isSql, type SqlQuery } from './sql.js';
+import { hasMultipleStatements } from './statements.js';
+import {
+  acquire,
+  cancelOnAbort,
+  type TenantOptions,
+  type TransactionOptions,
+  withTenant,
+  withTransaction,
+} from './transaction.js';
+
+/** Per-call options of the query helpers. */
+export interface QueryOptions {
+  /** Aborting cancels the statement on the server (`pg_cancel_backend`), not only the wait for it. */
+  signal?: AbortSignal;
+}
+
+type Row = pg.QueryResultRow;
+
+/** Query helpers bound to a pool, or (inside `db.transaction`) to one transaction. */
+export interface Db {
+  /** The pool behind this object. */
+  readonly pool: pg.Pool;
+  /** Runs one parameterised statement and returns `pg`'s result. */
+  query<R extends Row = Row>(query: SqlQuery, options?: QueryOptions): Promise<pg.QueryResult<R>>;
+  query<R extends Row = Row>(
+    text: string,
+    values: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<pg.QueryResult<R>>;
+  /** All rows (possibly none). */
+  many<R extends Row = Row>(query: SqlQuery, options?: QueryOptions): Promise<R[]>;
+  many<R extends Row = Row>(
+    text: string,
+    values: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]>;
+  /** Exactly one row; throws `ERR_BULWARK_DB_NO_ROWS` or `ERR_BULWARK_DB_TOO_MANY_ROWS` otherwise. */
+  one<R extends Row = Row>(query: SqlQuery, options?: QueryOptions): Promise<R>;
+  one<R extends Row = Row>(
+    text: string,
+    values: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R>;
+  /** One row or `null`; throws `ERR_BULWARK_DB_TOO_MANY_ROWS` for more. */
+  maybeOne<R extends Row = Row>(query: SqlQuery, options?: QueryOptions): Promise<R | null>;
+  maybeOne<R extends Row = Row>(
+    text: string,
+    values: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R | null>;
+  /** Runs `fn` in a transaction (a savepoint when already in one); see `withTransaction`. */
+  transaction<T>(fn: (tx: Db) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Runs `fn` in a transaction with `app.tenant_id` set; see `withTenant`. */
+  withTenant<T>(
+    tenantId: string | number | bigint,
+    fn: (tx: Db) => Promise<T>,
+    options?: TenantOptions,
+  ): Promise<T>;
+}
+
+const multiCache = new Map<string, boolean>();
+
+function multipleStatements(text: string): boolean {
+  if (!text.includes(';')) return false;
+  let found = multiCache.get(text);
+  if (found === undefined) {
+    found = hasMultipleStatements(text);
+    if (multiCache.size >= 1000) multiCache.clear();
+    multiCache.set(text, found);
+  }
+  return found;
+}
+
+interface Prepared {
+  config: pg.QueryConfig & { queryMode?: 'extended' };
+  options: QueryOptions;
+}
+
+function prepare(input: unknown, second: unknown, third: unknown): Prepared {
+  let text: string;
+  let values: unknown[];
+  let options: unknown;
+  if (isSql(input)) {
+    text = input.text;
+    values = input.values;
+    options = second;
+  } else if (typeof input === 'string') {
+    if (!Array.isArray(second) || second.length === 0) {
+      throw new DbSafetyError(
+        'ERR_BULWARK_DB_UNSAFE_QUERY',
+        'A plain SQL string without values is refused, so untrusted text cannot be concatenated into SQL. Write it with the sql tag, interpolating each value into the template so it is bound as $1, $2, ...',
+      );
+    }
+    text = input;
+    values = second;
+    options = third;
+  } else if (
+    typeof input === 'object' &&
+    input !== null &&
+    typeof (input as { text?: unknown }).text === 'string' &&
+    Array.isArray((input as { values?: unknown }).values) &&
+    (input as { values: unknown[] }).values.length > 0
+  ) {
+    text = (input as { text: string }).text;
+    values = (input as { values: unknown[] }).values;
+    options = second;
+  } else {
+    throw new DbSafetyError(
+      'ERR_BULWARK_DB_UNSAFE_QUERY',
+      'The query must come from the sql tag (sql`SELECT ...`) or be { text, values } with at least one value.',
+    );
+  }
+  if (multipleStatements(text)) {
+    throw new DbSafetyError(
+      'ERR_BULWARK_DB_MULTIPLE_STATEMENTS',
+      'The query holds more than one statement; run them one at a time (inside db.transaction when they belong together).',
+    );
+  }
+  if (options !== undefined) {
+    requireObject('db.query', options, '{ signal }');
+    rejectUnknownOptions('db.query', options as object, ['signal']);
+    const signal = (options as QueryOptions).signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      invalidOption(
+        'db.query',
+        'signal',
+        signal,
+        'Pass an AbortSignal, such as AbortSignal.timeout(5000).',
+      );
+    }
+  }
+  // Extended protocol for every query: the server itself refuses a second statement.
+  return {
+    config: { text, values, queryMode: 'extended' },
+    options: (options ?? {}) as QueryOptions,
+  };
+}
+
+function queryAborted(signal: AbortSignal, cause?: unknown): DbAbortError {
+  return new DbAbortError('The query was aborted and cancelled on the server.', {
+    cause: cause ?? signal.reason,
+  });
+}
+
+function onPool(pool: pg.Pool, prepared: Prepared): Promise<pg.QueryResult> {
+  const { config, options } = prepared;
+  if (!options.signal) {
+    // With values pg uses the extended protocol anyway; passing text and values skips its
+    // copy of a config object.
+    return config.values && config.values.length > 0
+      ? pool.query(config.text, config.values)
+      : pool.query(config);
+  }
+  return onPoolWithSignal(pool, config, options.signal);
+}
+
+async function onPoolWithSignal(
+  pool: pg.Pool,
+  config: Prepared['config'],
+  signal: AbortSignal,
+): Promise<pg.QueryResult> {
+  if (signal.aborted) throw queryAborted(signal);
+  const client = await acquire(pool, signal);
+  const cancel = cancelOnAbort(pool, client, signal);
+  try {
+    return await client.query(config);
+  } catch (err) {
+    if (cancel.fired) throw queryAborted(signal, err);
+    throw err;
+  } finally {
+    cancel.dispose();
+    await cancel.settled();
+    // A cancel request can arrive after the statement ended; a reused connection could lose the
+    // next user's statement to it, so this one is closed instead.
+    client.release(cancel.fired);
+  }
+}
+
+async function onClient(
+  pool: pg.Pool | undefined,
+  client: pg.PoolClient,
+  { config, options }: Prepared,
+): Promise<pg.QueryResult> {
+  const { signal } = options;
+  if (!signal) return client.query(config);
+  if (signal.aborted) throw queryAborted(signal);
+  const cancel = cancelOnAbort(pool, client, signal);
+  try {
+    return await client.query(config);
+  } catch (err) {
+    if (cancel.fired) throw queryAborted(signal, err);
+    throw err;
+  } finally {
+    cancel.dispose();
+    await cancel.settled();
+  }
+}
+
+function build(
+  pool: pg.Pool,
+  run: (prepared: Prepared) => Promise<pg.QueryResult>,
+  client?: pg.PoolClient,
+  isOpen?: () => boolean,
+  txSignal?: AbortSignal,
+): Db {
+  const exec = (a: unknown, b: unknown, c: unknown) => {
+    if (txSignal?.aborted) {
+      return Promise.reject(
+        new DbAbortError('The transaction was aborted; no further statements run in it.', {
+          cause: txSignal.reason,
+        }),
+      );
+    }
+    if (isOpen && !isOpen()) {
+      return Promise.reject(
+        new DbSafetyError(
+          'ERR_BULWARK_DB_TRANSACTION_CLOSED',
+          'This transaction has ended; its connection may already serve someone else. Use the db object outside the transaction callback instead.',
+        ),
+      );
+    }
+    try {
+      return run(prepare(a, b, c));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  const db: Db = {
+    pool,
+    query: ((a: unknown, b?: unknown, c?: unknown) => exec(a, b, c)) as Db['query'],
+    many: (async (a: unknown, b?: unknown, c?: unknown) =>
+      (await exec(a, b, c)).rows) as Db['many'],
+    one: (async (a: unknown, b?: unknown, c?: unknown) => {
+      const { rows } = await exec(a, b, c);
+      if (rows.length === 0)
+        throw new DbSafetyError(
+          'ERR_BULWARK_DB_NO_ROWS',
+          'The query returned no rows; exactly one was expected.',
+        );
+      if (rows.length > 1)
+        throw new DbSafetyError(
+          'ERR_BULWARK_DB_TOO_MANY_ROWS',
+          `The query returned ${rows.length} rows; exactly one was expected.`,
+        );
+      return rows[0];
+    }) as Db['one'],
+    maybeOne: (async (a: unknown, b?: unknown, c?: unknown) => {
+      const { rows } = await exec(a, b, c);
+      if (rows.length > 1)
+        throw new DbSafetyError(
+          'ERR_BULWARK_DB_TOO_MANY_ROWS',
+          `The query returned ${rows.length} rows; at most one was expected.`,
+        );
+      return rows[0] ?? null;
+    }) as Db['maybeOne'],
+    transaction: (fn, options) => {
+      if (isOpen && !isOpen()) return exec(undefined, undefined, undefined) as never;
+      return withTransaction(
+        client ?? pool,
+        (txClient) => scoped(pool, txClient, fn, options?.signal ?? txSignal),
+        options,
+      );
+    },
+    withTenant: (tenantId, fn, options) =>
+      withTenant(
+        client ?? pool,
+        tenantId,
+        (txClient) => scoped(pool, txClient, fn, options?.signal),
+        options,
+      ),
+  };
+  return Object.freeze(db);
+}
+
+async function scoped<T>(
+  pool: pg.Pool,
+  client: pg.PoolClient,
+  fn: (tx: Db) => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  let open = true;
+  const tx = build(
+    pool,
+    (prepared) => onClient(pool, client, prepared),
+    client,
+    () => open,
+    signal,
+  );
+  try {
+    return await fn(tx);
+  } finally {
+    open = false;
+  }
+}
+
+/**
+ * Query helpers over a pool that accept only parameterised SQL: a query made with the `sql` tag,
+ * or a string together with a non-empty array of values. A plain string with no values is
+ * refused, and so is text with more than one statement.
+ *
+ * @param pool A pool from `createPool` (or any `pg.Pool`).
+ * @throws {DbConfigError} `ERR_BULWARK_DB_NOT_A_POOL` when `pool` is not a `pg.Pool`.
+ * @example
+ * const db = createDb(pool);
+ * const device = await db.maybeOne(sql`SELECT * FROM device WHERE id = ${req.params.id}`,
+ *   { signal: req.signal });
+ */
+export function createDb(pool: pg.Pool): Db {
+  if (!isPool(pool)) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_NOT_A_POOL',
+      'createDb needs a pg.Pool, such as the one createPool returns: createDb(createPool({ connectionString })).',
+    );
+  }
+  return build(pool, (prepared) => onPool(pool, prepared));
+}

@@ -1,0 +1,468 @@
+// createPool against the real server: timeouts, verify, dropped connections, acquire timeout, leaks, slow queries.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, requireService, type TestDatabase } from '@bulwark/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { asAdmin, eventually, type StrippingProxy, startStrippingProxy } from '../test/support.js';
+import { createDb } from './db.js';
+import type { LeakEvent, PoolErrorEvent, SlowQueryEvent } from './diagnostics.js';
+import { DbConfigError } from './errors.js';
+import { createPool, type SafePool } from './pool.js';
+import { sql } from './sql.js';
+import { withTransaction } from './transaction.js';
+
+const hasPg = await requireService('postgres');
+
+function listen<T>(name: string): { events: T[]; stop(): void } {
+  const events: T[] = [];
+  const handler = (message: unknown) => events.push(message as T);
+  subscribe(name, handler);
+  return { events, stop: () => unsubscribe(name, handler) };
+}
+
+const silent = { warn: () => {} };
+
+describe('createPool options', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-db-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const nodeEnv = process.env.NODE_ENV;
+  afterEach(() => {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  });
+
+  it('refuses a misspelled option and suggests the right name', () => {
+    expect(() => createPool({ statementTimeout: 1000 } as never)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_DB_UNKNOWN_OPTION',
+        message: expect.stringContaining('`statementTimeoutMs`'),
+      }),
+    );
+  });
+
+  it('refuses a connection string passed instead of an options object', () => {
+    expect(() => createPool('postgres://localhost/app' as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_INVALID_OPTION' }),
+    );
+  });
+
+  it.each([
+    ['statementTimeoutMs', 0],
+    ['statementTimeoutMs', -1],
+    ['lockTimeoutMs', 1.5],
+    ['idleInTransactionTimeoutMs', '60s'],
+    ['connectionTimeoutMs', 0],
+  ])('refuses %s: %j, quoting the value and naming the fix', (name, value) => {
+    let error: unknown;
+    try {
+      createPool({ [name]: value } as never);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(DbConfigError);
+    expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_INVALID_TIMEOUT' });
+    expect((error as Error).message).toContain(`${name}: ${JSON.stringify(value)}`);
+    expect((error as Error).message).toMatch(/Use a whole number/);
+  });
+
+  it('refuses a pool size that is not a positive whole number', () => {
+    expect(() => createPool({ max: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_INVALID_POOL_SIZE' }),
+    );
+  });
+
+  it('refuses password and passwordFile together, without quoting the password', () => {
+    const file = join(dir, 'pw');
+    writeFileSync(file, 's3cret-value\n', { mode: 0o600 });
+    let error: Error | undefined;
+    try {
+      createPool({ password: 'hunter2-secret', passwordFile: file });
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_PASSWORD_CONFLICT' });
+    expect(error?.message).not.toContain('hunter2-secret');
+  });
+
+  it('refuses a password file that cannot be read', () => {
+    expect(() => createPool({ passwordFile: join(dir, 'missing') })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_PASSWORD_FILE' }),
+    );
+  });
+
+  it('refuses a passwordFile when the connection string already holds a password', () => {
+    const file = join(dir, 'pw2');
+    writeFileSync(file, 'x', { mode: 0o600 });
+    expect(() =>
+      createPool({ connectionString: 'postgres://app:inline@db/app', passwordFile: file }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_DB_PASSWORD_CONFLICT' }));
+  });
+
+  it('warns when the password file is readable by other users', () => {
+    const file = join(dir, 'pw-open');
+    writeFileSync(file, 'x');
+    chmodSync(file, 0o644);
+    const warnings: string[] = [];
+    createPool({ passwordFile: file, logger: { warn: (message) => warnings.push(message) } });
+    expect(warnings.join('\n')).toMatch(/can be read by other users/);
+  });
+
+  it('refuses rejectUnauthorized: false in production', () => {
+    process.env.NODE_ENV = 'production';
+    expect(() => createPool({ host: 'db.internal', ssl: { rejectUnauthorized: false } })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_SSL_INSECURE' }),
+    );
+  });
+
+  it('refuses sslmode=no-verify in the connection string in production', () => {
+    process.env.NODE_ENV = 'production';
+    expect(() =>
+      createPool({ connectionString: 'postgres://app@db.internal/app?sslmode=no-verify' }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_DB_SSL_INSECURE' }));
+  });
+
+  it('verifies the server certificate and host name by default in production', () => {
+    process.env.NODE_ENV = 'production';
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const pool = createPool({ host: 'db.internal', sslCaFile: caFile });
+    expect(pool.options.ssl).toMatchObject({
+      rejectUnauthorized: true,
+      ca: expect.stringContaining('BEGIN CERTIFICATE'),
+    });
+    const withoutCa = createPool({ host: 'db.internal' });
+    expect(withoutCa.options.ssl).toEqual({ rejectUnauthorized: true });
+  });
+
+  it('refuses an ssl option that the connection string would silently override', () => {
+    expect(() =>
+      createPool({ connectionString: 'postgres://app@db/app?sslmode=require', ssl: true }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_DB_SSL_CONFLICT' }));
+  });
+
+  it('refuses an unreadable CA file', () => {
+    expect(() => createPool({ sslCaFile: join(dir, 'nope.pem') })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_SSL_CA_FILE' }),
+    );
+  });
+
+  it('refuses an unknown pgbouncer mode', () => {
+    expect(() => createPool({ pgbouncer: 'statement' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_DB_INVALID_OPTION' }),
+    );
+  });
+
+  it('sends the timeouts as startup parameters, with an acquire timeout that is never infinite', () => {
+    const pool = createPool({});
+    expect(pool.options).toMatchObject({
+      statement_timeout: 30_000,
+      lock_timeout: 5_000,
+      idle_in_transaction_session_timeout: 60_000,
+      connectionTimeoutMillis: 5_000,
+      maxLifetimeSeconds: 1800,
+      application_name: 'bulwark',
+    });
+    expect(pool.listenerCount('error')).toBeGreaterThan(0);
+  });
+
+  it('sends no timeout startup parameters in PgBouncer transaction mode', () => {
+    const pool = createPool({ pgbouncer: 'transaction' });
+    expect(pool.options.statement_timeout).toBeUndefined();
+    expect(pool.options.lock_timeout).toBeUndefined();
+  });
+});
+
+describe.runIf(hasPg)('createPool against PostgreSQL', () => {
+  let database: TestDatabase;
+  let proxy: StrippingProxy;
+  const pools: SafePool[] = [];
+  const make = (options: Parameters<typeof createPool>[0] = {}) => {
+    const pool = createPool({ connectionString: database.url, logger: silent, ...options });
+    pools.push(pool);
+    return pool;
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase('dbsafety_pool');
+    proxy = await startStrippingProxy();
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((pool) => (pool.ending ? undefined : pool.end())));
+    await proxy?.close();
+    await database?.drop();
+  });
+
+  it('cancels a statement running past statementTimeoutMs with SQLSTATE 57014 and stays usable', async () => {
+    const pool = make({ statementTimeoutMs: 200, max: 2 });
+    const db = createDb(pool);
+    await expect(db.query(sql`SELECT pg_sleep(1)`)).rejects.toMatchObject({ code: '57014' });
+    await expect(pool.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+    expect(await db.one(sql`SELECT ${41}::int + 1 AS answer`)).toEqual({ answer: 42 });
+    expect(pool.totalCount).toBeLessThanOrEqual(2);
+    expect(pool.waitingCount).toBe(0);
+  });
+
+  it('verify() reads back every timeout from the server', async () => {
+    const pool = make({
+      statementTimeoutMs: 1234,
+      lockTimeoutMs: 567,
+      idleInTransactionTimeoutMs: 8910,
+    });
+    await expect(pool.verify()).resolves.toEqual({
+      statementTimeoutMs: 1234,
+      lockTimeoutMs: 567,
+      idleInTransactionTimeoutMs: 8910,
+    });
+  });
+
+  it('verify() fails loudly when a proxy dropped the timeouts', async () => {
+    const pool = make({ connectionString: proxy.url(database.name), statementTimeoutMs: 1234 });
+    const failure = await pool.verify().then(
+      () => undefined,
+      (err: unknown) => err as Error & { code: string },
+    );
+    expect(failure?.code).toBe('ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED');
+    expect(failure?.message).toContain(
+      'statement_timeout is 0 (no limit) on the server, not 1234 ms',
+    );
+    expect(failure?.message).toMatch(/PgBouncer/);
+  });
+
+  it("applies the timeouts with SET on each new connection in pgbouncer: 'session' mode", async () => {
+    const pool = make({
+      connectionString: proxy.url(database.name),
+      pgbouncer: 'session',
+      statementTimeoutMs: 200,
+      max: 1,
+    });
+    await expect(pool.verify()).resolves.toMatchObject({ statementTimeoutMs: 200 });
+    await expect(pool.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+  });
+
+  it("in pgbouncer: 'transaction' mode, refuses a server whose sessions have no timeouts", async () => {
+    const pool = make({ connectionString: proxy.url(database.name), pgbouncer: 'transaction' });
+    await expect(pool.verify()).rejects.toMatchObject({
+      code: 'ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED',
+      message: expect.stringContaining("ALTER ROLE <app user> SET statement_timeout = '30000ms'"),
+    });
+  });
+
+  it("in pgbouncer: 'transaction' mode, sets the timeouts inside each helper transaction only", async () => {
+    const pool = make({
+      connectionString: proxy.url(database.name),
+      pgbouncer: 'transaction',
+      statementTimeoutMs: 200,
+      max: 1,
+    });
+    await expect(
+      withTransaction(pool, (client) => client.query('SELECT pg_sleep(1)')),
+    ).rejects.toMatchObject({ code: '57014' });
+    const inside = await withTransaction(
+      pool,
+      async (client) => (await client.query('SHOW statement_timeout')).rows[0],
+    );
+    expect(inside).toEqual({ statement_timeout: '200ms' });
+    const after = await pool.query('SHOW statement_timeout');
+    expect(after.rows[0]).toEqual({ statement_timeout: '0' });
+  });
+
+  it("in pgbouncer: 'transaction' mode, verify() passes once the role carries the timeouts", async () => {
+    const role = `bulwark_bouncer_${Math.random().toString(16).slice(2, 10)}`;
+    await asAdmin(async (admin) => {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`ALTER ROLE ${role} SET statement_timeout = '10s'`);
+      await admin.query(`ALTER ROLE ${role} SET lock_timeout = '2s'`);
+      await admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`);
+    });
+    try {
+      const url = new URL(proxy.url(database.name));
+      url.username = role;
+      const pool = make({
+        connectionString: url.toString(),
+        pgbouncer: 'transaction',
+        statementTimeoutMs: 10_000,
+        lockTimeoutMs: 2000,
+        idleInTransactionTimeoutMs: 30_000,
+      });
+      await expect(pool.verify()).resolves.toEqual({
+        statementTimeoutMs: 10_000,
+        lockTimeoutMs: 2000,
+        idleInTransactionTimeoutMs: 30_000,
+      });
+      await pool.end();
+    } finally {
+      await asAdmin((admin) => admin.query(`DROP ROLE IF EXISTS ${role}`));
+    }
+  });
+
+  it('survives pg_terminate_backend on an idle connection and reconnects', async () => {
+    const pool = make({ max: 1, applicationName: 'dbsafety-idle-kill' });
+    const errors = listen<PoolErrorEvent>('bulwark:db:pool-error');
+    try {
+      const { rows } = await pool.query('SELECT pg_backend_pid() AS pid');
+      const pid = rows[0].pid as number;
+      expect(pool.idleCount).toBe(1);
+      await asAdmin((admin) => admin.query('SELECT pg_terminate_backend($1)', [pid]));
+      expect(await eventually(() => pool.totalCount === 0)).toBe(true);
+      expect(errors.events).toContainEqual(
+        expect.objectContaining({ code: '57P01', checkedOut: false, pid }),
+      );
+      const again = await pool.query('SELECT pg_backend_pid() AS pid');
+      expect(again.rows[0].pid).not.toBe(pid);
+    } finally {
+      errors.stop();
+    }
+  });
+
+  it('survives pg_terminate_backend on a checked-out connection, and the pool recovers', async () => {
+    const pool = make({ max: 1 });
+    const errors = listen<PoolErrorEvent>('bulwark:db:pool-error');
+    try {
+      const client = await pool.connect();
+      const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+      const pid = rows[0].pid as number;
+      await asAdmin((admin) => admin.query('SELECT pg_terminate_backend($1)', [pid]));
+      expect(await eventually(() => errors.events.some((event) => event.pid === pid))).toBe(true);
+      expect(errors.events).toContainEqual(expect.objectContaining({ checkedOut: true, pid }));
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      client.release(true);
+      const again = await pool.query('SELECT 1 AS ok');
+      expect(again.rows).toEqual([{ ok: 1 }]);
+    } finally {
+      errors.stop();
+    }
+  });
+
+  it('survives the server closing a session left idle in a transaction', async () => {
+    const pool = make({ max: 1, idleInTransactionTimeoutMs: 100 });
+    const errors = listen<PoolErrorEvent>('bulwark:db:pool-error');
+    try {
+      const client = await pool.connect();
+      await client.query('BEGIN');
+      expect(await eventually(() => errors.events.length > 0)).toBe(true);
+      expect(errors.events[0]).toMatchObject({ code: '25P03', checkedOut: true });
+      client.release(true);
+      expect((await pool.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      errors.stop();
+    }
+  });
+
+  it('fails a checkout with ERR_BULWARK_DB_ACQUIRE_TIMEOUT when the pool is exhausted', async () => {
+    const pool = make({ max: 1, connectionTimeoutMs: 150 });
+    const held = await pool.connect();
+    try {
+      await expect(pool.connect()).rejects.toMatchObject({
+        code: 'ERR_BULWARK_DB_ACQUIRE_TIMEOUT',
+      });
+      await expect(createDb(pool).query(sql`SELECT 1`)).rejects.toMatchObject({
+        code: 'ERR_BULWARK_DB_ACQUIRE_TIMEOUT',
+      });
+      expect(pool.waitingCount).toBe(0);
+    } finally {
+      held.release();
+    }
+    expect((await pool.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  });
+
+  it('reports a client held past leakWarningMs with the stack of the code that took it', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const pool = make({
+      leakWarningMs: 60,
+      logger: { warn: (_message, meta) => warnings.push(meta ?? {}) },
+    });
+    const leaks = listen<LeakEvent>('bulwark:db:leak');
+    try {
+      const client = await pool.connect();
+      expect(await eventually(() => leaks.events.length > 0)).toBe(true);
+      client.release();
+      expect(leaks.events[0]?.heldMs).toBeGreaterThanOrEqual(60);
+      expect(leaks.events[0]?.stack).toContain('pool.test.ts');
+      expect(warnings).toContainEqual(expect.objectContaining({ code: 'BULWARK_DB_LEAK' }));
+    } finally {
+      leaks.stop();
+    }
+  });
+
+  it('names the caller of withTransaction in the leak stack', async () => {
+    const pool = make({ leakWarningMs: 60 });
+    const leaks = listen<LeakEvent>('bulwark:db:leak');
+    try {
+      await withTransaction(pool, async () => {
+        await eventually(() => leaks.events.length > 0);
+      });
+      expect(leaks.events[0]?.stack).toContain('pool.test.ts');
+    } finally {
+      leaks.stop();
+    }
+  });
+
+  it('does not report a client released in time', async () => {
+    const pool = make({ leakWarningMs: 5000 });
+    const leaks = listen<LeakEvent>('bulwark:db:leak');
+    try {
+      const client = await pool.connect();
+      client.release();
+      await pool.query('SELECT 1');
+      expect(leaks.events).toEqual([]);
+    } finally {
+      leaks.stop();
+    }
+  });
+
+  it('reports slow queries with parameter types only, and keeps SQL out of the log line', async () => {
+    const logged: { message: string; meta: Record<string, unknown> }[] = [];
+    const pool = make({
+      slowQueryMs: 50,
+      logger: { warn: (message, meta) => logged.push({ message, meta: meta ?? {} }) },
+    });
+    const slow = listen<SlowQueryEvent>('bulwark:db:slow-query');
+    try {
+      const secret = 'card-4111111111111111';
+      await createDb(pool).query(
+        sql`SELECT pg_sleep(0.1), ${secret}::text AS card, ${7}::int AS n`,
+      );
+      await pool.query('SELECT 1');
+      expect(slow.events).toHaveLength(1);
+      const [event] = slow.events;
+      expect(event).toMatchObject({
+        params: ['string', 'number'],
+        text: expect.stringContaining('pg_sleep(0.1), $1::text'),
+      });
+      expect(event?.durationMs).toBeGreaterThanOrEqual(50);
+      expect(JSON.stringify(event)).not.toContain(secret);
+      expect(logged).toHaveLength(1);
+      expect(JSON.stringify(logged)).not.toContain(secret);
+      expect(JSON.stringify(logged)).not.toContain('pg_sleep');
+      expect(logged[0]?.meta).toMatchObject({
+        code: 'BULWARK_DB_SLOW_QUERY',
+        queryId: event?.queryId,
+      });
+    } finally {
+      slow.stop();
+    }
+  });
+
+  it('reads the password file again for every new connection, so a rotated secret is picked up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-db-pw-'));
+    const file = join(dir, 'password');
+    writeFileSync(file, 'first\n', { mode: 0o600 });
+    const role = `bulwark_pw_${Math.random().toString(16).slice(2, 10)}`;
+    await asAdmin((admin) => admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'first'`));
+    try {
+      const url = new URL(database.url);
+      url.username = role;
+      const pool = make({ connectionString: url.toString(), passwordFile: file, max: 1 });
+      expect((await pool.query('SELECT current_user AS u')).rows[0].u).toBe(role);
+      await pool.end();
+      writeFileSync(file, 'second\n', { mode: 0o600 });
+      const password = pool.options.password as () => Promise<string>;
+      expect(await password()).toBe('second');
+    } finally {
+      await asAdmin((admin) => admin.query(`DROP ROLE IF EXISTS ${role}`));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,709 @@
+// createPool: a pg.Pool with server-side timeouts, error listeners, leak and slow-query reports, and verify().
+import { readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import { channels, type DbLogger, warn } from './diagnostics.js';
+import { DbConfigError, DbSafetyError } from './errors.js';
+import { CheckoutTracker, captureSite } from './leaks.js';
+import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
+import { instrumentClient } from './slow-queries.js';
+
+/** Options of {@link createPool}. Connection fields not given fall back to `pg`'s `PG*` variables. */
+export interface CreatePoolOptions {
+  /** `postgres://user@host:5432/db`. Must not hold a password when `passwordFile` is used. */
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  database?: string;
+  /** The password, or a function returning it. Prefer `passwordFile`. */
+  password?: string | (() => string | Promise<string>);
+  /**
+   * A file holding the password (a Docker or Kubernetes secret). Read again for every new
+   * connection, so a rotated secret is picked up without a restart. A trailing newline is ignored.
+   */
+  passwordFile?: string;
+  /**
+   * TLS. Default: `verify-full` (certificate and host name checked) when `NODE_ENV=production`,
+   * off otherwise. `true` or `'verify-full'` turns it on; an object is passed to `tls.connect`.
+   * `rejectUnauthorized: false` is refused in production.
+   */
+  ssl?: boolean | 'verify-full' | ConnectionOptions;
+  /** A CA bundle (PEM) to verify the server's certificate against. */
+  sslCaFile?: string;
+  /** Most connections the pool opens. Default 10. */
+  max?: number;
+  /** How long a checkout waits for a free connection before failing. Default 5000. Never infinite. */
+  connectionTimeoutMs?: number;
+  /** How long an unused connection stays open. Default 10000. */
+  idleTimeoutMs?: number;
+  /** Connections are replaced after this many seconds (after a failover, a credential change). Default 1800. */
+  maxLifetimeSeconds?: number;
+  /** `statement_timeout`: the server cancels any statement running longer. Default 30000. */
+  statementTimeoutMs?: number;
+  /** `lock_timeout`: the server gives up waiting for a lock after this long. Default 5000. */
+  lockTimeoutMs?: number;
+  /** `idle_in_transaction_session_timeout`: the server ends a session idle inside a transaction. Default 60000. */
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * Client-side limit on one query, for when the server cannot answer at all (a network
+   * partition). Off by default (0): the server-side timeouts cover everything else.
+   */
+  queryTimeoutMs?: number;
+  /** `application_name`, shown in `pg_stat_activity`. Default `'bulwark'`. */
+  applicationName?: string;
+  /**
+   * How the app reaches PostgreSQL. `false` (default): directly, timeouts sent as startup
+   * parameters. `'session'`: through PgBouncer in session mode, timeouts set with `SET` on each
+   * new connection. `'transaction'`: through PgBouncer in transaction mode, nothing set per
+   * session; each helper transaction starts with `set_config(..., true)`.
+   */
+  pgbouncer?: false | 'session' | 'transaction';
+  /** Queries taking at least this long are reported on `bulwark:db:slow-query`. Default 1000. */
+  slowQueryMs?: number;
+  /** A client checked out this long is reported with the stack that took it. Default 30000; 0 turns it off. */
+  leakWarningMs?: number;
+  /** Let the process exit while only idle connections remain. Default false. */
+  allowExitOnIdle?: boolean;
+  /** Custom type parsers, passed to `pg`. */
+  types?: pg.CustomTypesConfig;
+  /** Winston-shaped logger for warnings. Default: `process.emitWarning`. */
+  logger?: DbLogger;
+}
+
+/** The settings `verify()` found on the server, in milliseconds. */
+export interface VerifiedSettings {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
+/** What the helpers in this package need to know about a pool made by {@link createPool}. */
+export interface PoolSafety {
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly idleInTransactionTimeoutMs: number;
+  readonly pgbouncer: false | 'session' | 'transaction';
+  readonly slowQueryMs: number;
+  readonly leakWarningMs: number;
+  readonly logger: DbLogger | undefined;
+}
+
+const OPTION_NAMES = [
+  'connectionString',
+  'host',
+  'port',
+  'user',
+  'database',
+  'password',
+  'passwordFile',
+  'ssl',
+  'sslCaFile',
+  'max',
+  'connectionTimeoutMs',
+  'idleTimeoutMs',
+  'maxLifetimeSeconds',
+  'statementTimeoutMs',
+  'lockTimeoutMs',
+  'idleInTransactionTimeoutMs',
+  'queryTimeoutMs',
+  'applicationName',
+  'pgbouncer',
+  'slowQueryMs',
+  'leakWarningMs',
+  'allowExitOnIdle',
+  'types',
+  'logger',
+] as const;
+
+const WHERE = 'createPool';
+const SETTINGS = {
+  statementTimeoutMs: 'statement_timeout',
+  lockTimeoutMs: 'lock_timeout',
+  idleInTransactionTimeoutMs: 'idle_in_transaction_session_timeout',
+} as const;
+const SETTINGS_SQL = `SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout')`;
+
+const safetyOfPool = new WeakMap<pg.Pool, { safety: PoolSafety; clientConfig: pg.PoolConfig }>();
+
+/** True for a `pg.Pool` (also one from another copy of `pg`), false for a client. */
+export function isPool(value: unknown): value is pg.Pool {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as pg.Pool).connect === 'function' &&
+    typeof (value as pg.Pool).query === 'function' &&
+    typeof (value as pg.Pool).totalCount === 'number' &&
+    !('release' in value)
+  );
+}
+
+/** The safety settings of a pool made by {@link createPool}, or undefined for a plain `pg.Pool`. */
+export function poolSafety(pool: pg.Pool): PoolSafety | undefined {
+  return safetyOfPool.get(pool)?.safety;
+}
+
+/** The config a pool's clients are made from, for side connections (cancel requests). */
+export function poolClientConfig(pool: pg.Pool): pg.ClientConfig | undefined {
+  return safetyOfPool.get(pool)?.clientConfig ?? (pool as { options?: pg.ClientConfig }).options;
+}
+
+/**
+ * `SELECT set_config(...)` for the three timeouts, `is_local` so they end with the transaction.
+ * The values are whole numbers checked at construction, never input.
+ */
+export function localTimeoutsSql(
+  timeouts: {
+    statementTimeoutMs: number;
+    lockTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+  },
+  local = true,
+): string {
+  const set = (name: string, ms: number) => `set_config('${name}', '${Math.trunc(ms)}', ${local})`;
+  return `SELECT ${set(SETTINGS.statementTimeoutMs, timeouts.statementTimeoutMs)}, ${set(SETTINGS.lockTimeoutMs, timeouts.lockTimeoutMs)}, ${set(SETTINGS.idleInTransactionTimeoutMs, timeouts.idleInTransactionTimeoutMs)}`;
+}
+
+function isLoopback(host: string | undefined): boolean {
+  if (!host) return true;
+  return host === 'localhost' || host.startsWith('/') || host === '::1' || /^127\./.test(host);
+}
+
+function connectionStringParts(connectionString: string | undefined): {
+  sslmode?: string;
+  hasPassword: boolean;
+  host?: string;
+} {
+  if (!connectionString) return { hasPassword: false };
+  try {
+    const url = new URL(connectionString);
+    const sslmode = url.searchParams.get('sslmode') ?? undefined;
+    return {
+      ...(sslmode ? { sslmode } : {}),
+      hasPassword: url.password !== '',
+      ...(url.hostname ? { host: decodeURIComponent(url.hostname) } : {}),
+    };
+  } catch {
+    const sslmode = /(?:^|[\s?&])sslmode=([a-z-]+)/.exec(connectionString)?.[1];
+    return {
+      ...(sslmode ? { sslmode } : {}),
+      hasPassword: /(?:^|\s)password=/.test(connectionString),
+    };
+  }
+}
+
+function readCaFile(file: unknown): string {
+  if (typeof file !== 'string' || file === '') {
+    invalidOption(WHERE, 'sslCaFile', file, 'Give the path of a PEM CA bundle.');
+  }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_SSL_CA_FILE',
+      `${WHERE}: sslCaFile: cannot read ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'}). Point it at a readable PEM CA bundle.`,
+    );
+  }
+}
+
+function resolveSsl(
+  options: CreatePoolOptions,
+  production: boolean,
+  logger: DbLogger | undefined,
+): pg.PoolConfig['ssl'] {
+  const { ssl, sslCaFile, connectionString } = options;
+  const { sslmode, host: urlHost } = connectionStringParts(connectionString);
+  const host = options.host ?? urlHost;
+  const ca = sslCaFile === undefined ? undefined : readCaFile(sslCaFile);
+  if (sslmode !== undefined) {
+    if (ssl !== undefined || ca !== undefined) {
+      throw new DbConfigError(
+        'ERR_BULWARK_DB_SSL_CONFLICT',
+        `${WHERE}: the connection string sets sslmode=${sslmode} and the ssl or sslCaFile option is set too; pg lets the connection string win, so the option would be ignored. Keep one: remove sslmode from the connection string, or drop the option.`,
+      );
+    }
+    if (production && ['disable', 'allow', 'prefer', 'no-verify'].includes(sslmode)) {
+      throw new DbConfigError(
+        'ERR_BULWARK_DB_SSL_INSECURE',
+        `${WHERE}: sslmode=${sslmode} in the connection string does not verify the server in production. Use sslmode=verify-full (with sslrootcert=<ca file>) or remove sslmode and pass sslCaFile.`,
+      );
+    }
+    return undefined;
+  }
+  if (ssl === undefined) {
+    if (!production) return ca === undefined ? undefined : { rejectUnauthorized: true, ca };
+    return ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca };
+  }
+  if (ssl === false) {
+    if (ca !== undefined) {
+      invalidOption(WHERE, 'ssl', ssl, 'sslCaFile is set but ssl is false. Remove one of them.');
+    }
+    if (production && !isLoopback(host)) {
+      warn(
+        logger,
+        'BULWARK_DB_PLAINTEXT',
+        `${WHERE}: ssl is false in production; traffic to ${host} is not encrypted.`,
+      );
+    }
+    return false;
+  }
+  if (ssl === true || ssl === 'verify-full') {
+    return ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca };
+  }
+  if (typeof ssl !== 'object' || ssl === null || Array.isArray(ssl)) {
+    invalidOption(
+      WHERE,
+      'ssl',
+      ssl,
+      "Use true, 'verify-full', false, or a tls.connect options object.",
+    );
+  }
+  if (ssl.rejectUnauthorized === false) {
+    if (production) {
+      throw new DbConfigError(
+        'ERR_BULWARK_DB_SSL_INSECURE',
+        `${WHERE}: ssl.rejectUnauthorized: false accepts any certificate, so anyone on the path can read and change queries; it is refused in production. Remove it and give the server's CA with sslCaFile.`,
+      );
+    }
+    warn(
+      logger,
+      'BULWARK_DB_SSL_UNVERIFIED',
+      `${WHERE}: ssl.rejectUnauthorized is false; the server's certificate is not checked.`,
+    );
+  }
+  const merged: ConnectionOptions = { rejectUnauthorized: true, ...ssl };
+  if (ca !== undefined && merged.ca === undefined) merged.ca = ca;
+  return merged;
+}
+
+function resolvePassword(
+  options: CreatePoolOptions,
+  logger: DbLogger | undefined,
+): pg.PoolConfig['password'] {
+  const { password, passwordFile, connectionString } = options;
+  const inUrl = connectionStringParts(connectionString).hasPassword;
+  if (password !== undefined && passwordFile !== undefined) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_PASSWORD_CONFLICT',
+      `${WHERE}: both password and passwordFile are set. Keep passwordFile (read from a secret file) and remove password.`,
+    );
+  }
+  if (inUrl && (password !== undefined || passwordFile !== undefined)) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_PASSWORD_CONFLICT',
+      `${WHERE}: the connection string holds a password and ${password !== undefined ? 'password' : 'passwordFile'} is set too; pg would use the one in the connection string. Remove the password from the connection string.`,
+    );
+  }
+  if (password !== undefined && typeof password !== 'string' && typeof password !== 'function') {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_INVALID_OPTION',
+      `${WHERE}: password must be a string or a function returning one (got ${typeof password}).`,
+    );
+  }
+  if (passwordFile === undefined) return password;
+  if (typeof passwordFile !== 'string' || passwordFile === '') {
+    invalidOption(
+      WHERE,
+      'passwordFile',
+      passwordFile,
+      'Give the path of the file that holds the password.',
+    );
+  }
+  try {
+    const mode = statSync(passwordFile).mode;
+    readFileSync(passwordFile);
+    if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
+      warn(
+        logger,
+        'BULWARK_DB_PASSWORD_FILE_MODE',
+        `${WHERE}: passwordFile ${JSON.stringify(passwordFile)} can be read by other users (mode ${(mode & 0o777).toString(8)}). Make it 600 or 400.`,
+      );
+    }
+  } catch (err) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_PASSWORD_FILE',
+      `${WHERE}: passwordFile: cannot read ${JSON.stringify(passwordFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'}). Point it at the mounted secret file.`,
+    );
+  }
+  return async () => (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '');
+}
+
+function resolvePort(port: unknown): number | undefined {
+  if (port === undefined) return undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    invalidOption(WHERE, 'port', port, 'Use a TCP port from 1 to 65535, such as 5432.');
+  }
+  return port;
+}
+
+/** Options as given, checked and merged over the defaults. */
+function resolveOptions(options: CreatePoolOptions) {
+  requireObject(WHERE, options, '{ connectionString: process.env.DATABASE_URL }');
+  rejectUnknownOptions(WHERE, options, OPTION_NAMES);
+  const production = process.env.NODE_ENV === 'production';
+  const { logger } = options;
+  if (
+    logger !== undefined &&
+    (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function')
+  ) {
+    invalidOption(
+      WHERE,
+      'logger',
+      logger,
+      'Pass a logger with a warn(message, meta) method, such as a winston logger.',
+    );
+  }
+  const pgbouncer = options.pgbouncer ?? false;
+  if (pgbouncer !== false && pgbouncer !== 'session' && pgbouncer !== 'transaction') {
+    invalidOption(WHERE, 'pgbouncer', pgbouncer, "Use false (direct), 'session' or 'transaction'.");
+  }
+  const applicationName = options.applicationName ?? 'bulwark';
+  if (
+    typeof applicationName !== 'string' ||
+    applicationName.length === 0 ||
+    Buffer.byteLength(applicationName) > 63 ||
+    /[^\x20-\x7e]/.test(applicationName)
+  ) {
+    invalidOption(
+      WHERE,
+      'applicationName',
+      applicationName,
+      'Use 1 to 63 printable ASCII characters, such as "iot-api".',
+    );
+  }
+  for (const name of ['connectionString', 'host', 'user', 'database'] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      invalidOption(WHERE, name, value, 'Use a non-empty string.');
+    }
+  }
+  if (options.allowExitOnIdle !== undefined && typeof options.allowExitOnIdle !== 'boolean') {
+    invalidOption(WHERE, 'allowExitOnIdle', options.allowExitOnIdle, 'Use true or false.');
+  }
+  const ms = (name: keyof CreatePoolOptions, fallback: number, min = 1, example = '5_000') =>
+    timeoutOption(WHERE, name, options[name], fallback, { min, example });
+  const max = options.max ?? 10;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10_000) {
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_INVALID_POOL_SIZE',
+      `${WHERE}: max: ${JSON.stringify(max)} is not a valid pool size. Use a whole number of connections from 1 up, such as 10; keep the sum over all app instances below the server's max_connections.`,
+    );
+  }
+  return {
+    production,
+    logger,
+    pgbouncer,
+    applicationName,
+    max,
+    port: resolvePort(options.port),
+    statementTimeoutMs: ms('statementTimeoutMs', 30_000, 1, '30_000'),
+    lockTimeoutMs: ms('lockTimeoutMs', 5_000),
+    idleInTransactionTimeoutMs: ms('idleInTransactionTimeoutMs', 60_000, 1, '60_000'),
+    connectionTimeoutMs: ms('connectionTimeoutMs', 5_000),
+    idleTimeoutMs: ms('idleTimeoutMs', 10_000, 1, '10_000'),
+    maxLifetimeSeconds: timeoutOption(
+      WHERE,
+      'maxLifetimeSeconds',
+      options.maxLifetimeSeconds,
+      1800,
+      { unit: 'seconds', example: '1800' },
+    ),
+    queryTimeoutMs: ms('queryTimeoutMs', 0, 0, '35_000'),
+    slowQueryMs: ms('slowQueryMs', 1000, 1, '1000'),
+    leakWarningMs: ms('leakWarningMs', 30_000, 0, '30_000'),
+    ssl: resolveSsl(options, production, logger),
+    password: resolvePassword(options, logger),
+  };
+}
+
+type ConnectCallback = (
+  err: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: (release?: unknown) => void,
+) => void;
+
+/**
+ * The pool {@link createPool} returns: a `pg.Pool` whose every connection carries the timeouts
+ * and an `error` listener, with `verify()` to prove the timeouts apply.
+ */
+export class SafePool extends pg.Pool {
+  /** The resolved settings (no secrets). */
+  readonly safety: PoolSafety;
+  readonly #tracker: CheckoutTracker;
+  readonly #initialized = new WeakSet<pg.PoolClient>();
+  readonly #sessionSetup: string | undefined;
+  /** True while pg's own `pool.query` checks out (and will release) a client. */
+  #releasesItself = false;
+
+  /** Use {@link createPool}, which checks the options first. */
+  constructor(config: pg.PoolConfig, safety: PoolSafety) {
+    super(config);
+    this.safety = safety;
+    this.#tracker = new CheckoutTracker(safety.leakWarningMs, safety.logger);
+    this.#sessionSetup =
+      safety.pgbouncer === 'session' ? localTimeoutsSql(safety, false) : undefined;
+    // A pg.Pool with no 'error' listener crashes the process when an idle connection drops.
+    this.on('error', (err, client) => this.#reportError(err, client, false));
+    this.on('connect', (client) => {
+      // A checked-out client is not covered by the pool's listener; without this one, a
+      // connection terminated while the app holds it would throw from the socket handler.
+      client.on('error', (err) => {
+        if (this.#tracker.isCheckedOut(client)) this.#reportError(err, client, true);
+      });
+      instrumentClient(client, safety.slowQueryMs, safety.logger);
+    });
+    this.on('release', (_err, client) => this.#tracker.released(client));
+    // pool.query checks a client out and releases it itself, so its checkouts cannot leak and
+    // need no acquire stack; capturing one per query would cost more than the query's own work.
+    const query = pg.Pool.prototype.query as (...args: unknown[]) => unknown;
+    const pool = this;
+    this.query = function safeQuery(...args: unknown[]) {
+      pool.#releasesItself = true;
+      try {
+        return query.apply(pool, args);
+      } finally {
+        pool.#releasesItself = false;
+      }
+    } as typeof this.query;
+    this.on('remove', (client) => this.#tracker.released(client));
+  }
+
+  #reportError(err: Error, client: pg.PoolClient | undefined, checkedOut: boolean): void {
+    const code = (err as { code?: unknown }).code;
+    const pid = (client as { processID?: number } | undefined)?.processID;
+    const event = {
+      ...(typeof code === 'string' ? { code } : {}),
+      message: err.message,
+      checkedOut,
+      ...(typeof pid === 'number' ? { pid } : {}),
+    };
+    if (channels.poolError.hasSubscribers) channels.poolError.publish(event);
+    warn(
+      this.safety.logger,
+      'BULWARK_DB_POOL_ERROR',
+      `A pooled database connection failed${checkedOut ? ' while checked out' : ' while idle and was removed'}: ${err.message}`,
+      event,
+    );
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
+    const site =
+      this.#tracker.tracksLeaks && !this.#releasesItself
+        ? captureSite(SafePool.prototype.connect)
+        : undefined;
+    if (callback) {
+      super.connect((err, client, done) => {
+        this.#afterAcquire(err, client, site, (e, c) => callback(e, c, done));
+      });
+      return undefined;
+    }
+    return new Promise<pg.PoolClient>((resolve, reject) => {
+      super.connect((err, client) => {
+        this.#afterAcquire(err, client, site, (e, c) => (e || !c ? reject(e) : resolve(c)));
+      });
+    });
+  }
+
+  #afterAcquire(
+    err: Error | undefined,
+    client: pg.PoolClient | undefined,
+    site: { stack?: string } | undefined,
+    done: (err: Error | undefined, client: pg.PoolClient | undefined) => void,
+  ): void {
+    if (err || !client) {
+      done(this.#explain(err), undefined);
+      return;
+    }
+    this.#tracker.acquired(client, site);
+    if (this.#sessionSetup === undefined || this.#initialized.has(client)) {
+      done(undefined, client);
+      return;
+    }
+    client.query(this.#sessionSetup, (setupErr: Error | undefined) => {
+      if (setupErr) {
+        client.release(setupErr);
+        done(setupErr, undefined);
+        return;
+      }
+      this.#initialized.add(client);
+      done(undefined, client);
+    });
+  }
+
+  #explain(err: Error | undefined): Error {
+    if (!err) return new Error('The pool returned no client.');
+    if (err.message === 'timeout exceeded when trying to connect') {
+      return new DbSafetyError(
+        'ERR_BULWARK_DB_ACQUIRE_TIMEOUT',
+        `No database connection became free within ${this.options.connectionTimeoutMillis} ms (all ${this.options.max} in use, ${this.waitingCount} waiting). Look for slow queries or clients not released, or raise max.`,
+        { cause: err },
+      );
+    }
+    if (err.message === 'Connection terminated due to connection timeout') {
+      return new DbSafetyError(
+        'ERR_BULWARK_DB_CONNECT_TIMEOUT',
+        `Could not connect to the database within ${this.options.connectionTimeoutMillis} ms.`,
+        { cause: err },
+      );
+    }
+    return err;
+  }
+
+  override end(): Promise<void>;
+  override end(callback: () => void): void;
+  override end(callback?: () => void): Promise<void> | undefined {
+    this.#tracker.stop();
+    if (callback) {
+      super.end(callback);
+      return undefined;
+    }
+    return super.end();
+  }
+
+  /**
+   * Reads the timeouts back from the server (`pg_settings`, what `SHOW` reports) and fails if
+   * they are not what this pool asked for: a proxy may have dropped the startup parameters.
+   * Call it once at startup.
+   *
+   * @throws {DbSafetyError} `ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED`, naming each setting, its value
+   * on the server and the fix.
+   * @example
+   * const pool = createPool({ connectionString: process.env.DATABASE_URL });
+   * await pool.verify();
+   */
+  async verify(): Promise<VerifiedSettings> {
+    const client = await this.connect();
+    let destroy = false;
+    try {
+      const read = async (): Promise<VerifiedSettings> => {
+        const { rows } = await client.query<{ name: string; setting: string }>(SETTINGS_SQL);
+        const value = (name: string) => Number(rows.find((row) => row.name === name)?.setting ?? 0);
+        return {
+          statementTimeoutMs: value(SETTINGS.statementTimeoutMs),
+          lockTimeoutMs: value(SETTINGS.lockTimeoutMs),
+          idleInTransactionTimeoutMs: value(SETTINGS.idleInTransactionTimeoutMs),
+        };
+      };
+      const problems: string[] = [];
+      const keys = Object.keys(SETTINGS) as (keyof VerifiedSettings)[];
+      const session = await read();
+      if (this.safety.pgbouncer !== 'transaction') {
+        for (const key of keys) {
+          if (session[key] !== this.safety[key]) {
+            problems.push(
+              `${SETTINGS[key]} is ${describe(session[key])} on the server, not ${this.safety[key]} ms`,
+            );
+          }
+        }
+        if (problems.length > 0) {
+          throw new DbSafetyError(
+            'ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED',
+            `The database timeouts did not apply: ${problems.join('; ')}. Something between this app and PostgreSQL dropped them (PgBouncer with ignore_startup_parameters does, and so does an options= override in the connection string). Behind PgBouncer use pgbouncer: 'session' or 'transaction'.`,
+          );
+        }
+        return session;
+      }
+      await client.query(`BEGIN; ${localTimeoutsSql(this.safety)}`);
+      let local: VerifiedSettings;
+      try {
+        local = await read();
+      } finally {
+        await client.query('ROLLBACK').catch(() => {
+          destroy = true;
+        });
+      }
+      for (const key of keys) {
+        if (local[key] !== this.safety[key]) {
+          problems.push(
+            `${SETTINGS[key]} is ${describe(local[key])} inside a transaction, not ${this.safety[key]} ms`,
+          );
+        }
+        if (session[key] === 0 || session[key] > this.safety[key]) {
+          problems.push(
+            `${SETTINGS[key]} is ${describe(session[key])} outside transactions (set it on the role: ALTER ROLE <app user> SET ${SETTINGS[key]} = '${this.safety[key]}ms')`,
+          );
+        }
+      }
+      if (problems.length > 0) {
+        throw new DbSafetyError(
+          'ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED',
+          `The database timeouts do not all apply behind PgBouncer in transaction mode: ${problems.join('; ')}. Statements outside a transaction run with the role's settings.`,
+        );
+      }
+      return session;
+    } catch (err) {
+      if (!(err instanceof DbSafetyError)) destroy = true;
+      throw err;
+    } finally {
+      client.release(destroy);
+    }
+  }
+}
+
+function describe(ms: number): string {
+  return ms === 0 ? '0 (no limit)' : `${ms} ms`;
+}
+
+/**
+ * Creates a `pg.Pool` with the safety settings applied: statement, lock and idle-in-transaction
+ * timeouts on every connection, an acquire timeout, connection recycling, TLS verified in
+ * production, a password read from a secret file, and `error` listeners on the pool and on every
+ * client, so a dropped connection never crashes the process.
+ *
+ * @param options Connection and safety options; every default is listed on {@link CreatePoolOptions}.
+ * @returns A {@link SafePool} (a `pg.Pool`); call `await pool.verify()` at startup.
+ * @throws {DbConfigError} `ERR_BULWARK_DB_UNKNOWN_OPTION`, `ERR_BULWARK_DB_INVALID_TIMEOUT`,
+ * `ERR_BULWARK_DB_INVALID_POOL_SIZE`, `ERR_BULWARK_DB_INVALID_OPTION`,
+ * `ERR_BULWARK_DB_PASSWORD_CONFLICT`, `ERR_BULWARK_DB_PASSWORD_FILE`,
+ * `ERR_BULWARK_DB_SSL_INSECURE`, `ERR_BULWARK_DB_SSL_CONFLICT`, `ERR_BULWARK_DB_SSL_CA_FILE`.
+ * @example
+ * const pool = createPool({
+ *   connectionString: process.env.DATABASE_URL,
+ *   passwordFile: '/run/secrets/db_password',
+ *   statementTimeoutMs: 10_000,
+ * });
+ * await pool.verify();
+ */
+export function createPool(options: CreatePoolOptions = {}): SafePool {
+  const resolved = resolveOptions(options);
+  const config: pg.PoolConfig = {
+    max: resolved.max,
+    connectionTimeoutMillis: resolved.connectionTimeoutMs,
+    idleTimeoutMillis: resolved.idleTimeoutMs,
+    maxLifetimeSeconds: resolved.maxLifetimeSeconds,
+    application_name: resolved.applicationName,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+  if (options.connectionString !== undefined) config.connectionString = options.connectionString;
+  if (options.host !== undefined) config.host = options.host;
+  if (resolved.port !== undefined) config.port = resolved.port;
+  if (options.user !== undefined) config.user = options.user;
+  if (options.database !== undefined) config.database = options.database;
+  if (resolved.password !== undefined) config.password = resolved.password;
+  if (resolved.ssl !== undefined) config.ssl = resolved.ssl;
+  if (resolved.queryTimeoutMs > 0) config.query_timeout = resolved.queryTimeoutMs;
+  if (options.allowExitOnIdle !== undefined) config.allowExitOnIdle = options.allowExitOnIdle;
+  if (options.types !== undefined) config.types = options.types;
+  if (resolved.pgbouncer === false) {
+    // Startup parameters: applied by the server before the first query, no extra round trip.
+    config.statement_timeout = resolved.statementTimeoutMs;
+    config.lock_timeout = resolved.lockTimeoutMs;
+    config.idle_in_transaction_session_timeout = resolved.idleInTransactionTimeoutMs;
+  }
+  const safety: PoolSafety = Object.freeze({
+    statementTimeoutMs: resolved.statementTimeoutMs,
+    lockTimeoutMs: resolved.lockTimeoutMs,
+    idleInTransactionTimeoutMs: resolved.idleInTransactionTimeoutMs,
+    pgbouncer: resolved.pgbouncer,
+    slowQueryMs: resolved.slowQueryMs,
+    leakWarningMs: resolved.leakWarningMs,
+    logger: resolved.logger,
+  });
+  const pool = new SafePool(config, safety);
+  safetyOfPool.set(pool, { safety, clientConfig: config });
+  return pool;
+}

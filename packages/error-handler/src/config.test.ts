@@ -1,0 +1,25 @@
+// Tests for the shared option checks: typo hints, value descriptions and the error class.
+import { describe, expect, it } from 'vitest';
+import { closest, describeValue, ErrorHandlerConfigError } from './config.js';
+
+describe('configuration errors', () => {
+  it('carry a stable code and point at its documentation', () => {
+    const err = new ErrorHandlerConfigError('ERR_BULWARK_ERRORS_LOG_LEVEL', 'bad level.');
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe('ERR_BULWARK_ERRORS_LOG_LEVEL');
+    expect(err.message).toContain('docs/errors/error-handler.md#err_bulwark_errors_log_level');
+  });
+
+  it('suggest the closest known option for a typo and nothing for unrelated names', () => {
+    expect(closest('exposestack', ['exposeStack', 'logger'])).toBe('exposeStack');
+    expect(closest('loger', ['exposeStack', 'logger'])).toBe('logger');
+    expect(closest('database', ['exposeStack', 'logger'])).toBeUndefined();
+  });
+
+  it('describe values briefly, cutting long strings', () => {
+    expect(describeValue('x'.repeat(100))).toBe(`"${'x'.repeat(60)}…"`);
+    expect(describeValue(null)).toBe('null');
+    expect(describeValue([1, 2])).toBe('an array of 2');
+    expect(describeValue(() => 1)).toBe('a function');
+  });
+});

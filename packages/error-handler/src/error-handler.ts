@@ -1,0 +1,205 @@
+// notFound() and errorHandler(): every failure becomes a safe problem+json answer and one log line.
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import createError from 'http-errors';
+import {
+  checkLogger,
+  checkOptions,
+  ErrorHandlerConfigError,
+  invalidOption,
+  type LoggerLike,
+} from './config.js';
+import { currentTraceId, isValidTraceId } from './context.js';
+import { type ErrorEvent, errorChannel } from './events.js';
+import { createLogger, redactsItself } from './logger.js';
+import { type ProblemResponse, problemFromError, sendProblem } from './problem.js';
+import { redact } from './redact.js';
+import type { ErrorHandlerOptions } from './types.js';
+
+/**
+ * Answers every request that reached it with 404 `not_found`, without reflecting the path.
+ * Mount it after all routes and before `errorHandler()`.
+ *
+ * @throws {ErrorHandlerConfigError} ERR_BULWARK_ERRORS_NOT_CALLED for `app.use(notFound)`.
+ * @example
+ * app.use(notFound());
+ * app.use(errorHandler());
+ */
+export function notFound(options?: Record<string, never>): RequestHandler {
+  checkOptions('notFound', options === undefined ? [] : [options], []);
+  return function notFound(_req: Request, _res: Response, next: NextFunction): void {
+    next(
+      createError(404, 'The requested resource was not found.', {
+        code: 'not_found',
+        expose: true,
+      }),
+    );
+  };
+}
+
+/** The matched route pattern, never the raw path. */
+export function routeOf(req: Request): string | undefined {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof path !== 'string') return undefined;
+  return `${req.baseUrl ?? ''}${path}`;
+}
+
+// Event fields become metric labels: keep them short and drawn from code, never from input.
+const LABEL_LIMIT = 128;
+const label = (value: string) => (value.length > LABEL_LIMIT ? value.slice(0, LABEL_LIMIT) : value);
+
+function nameOf(err: unknown): string {
+  if (err instanceof Error) return label(err.constructor?.name || 'Error');
+  return err === null ? 'null' : typeof err;
+}
+
+const KNOWN = ['logger', 'exposeStack', 'problemType', 'logClientErrors'] as const;
+
+const LAST_RESORT = JSON.stringify({
+  type: 'about:blank',
+  title: 'Internal Server Error',
+  status: 500,
+  detail: 'Internal server error',
+  code: 'internal_error',
+});
+
+/**
+ * The last middleware of the app: renders every error as RFC 9457 problem details
+ * (`application/problem+json`) with a `code` and the request's `trace_id`, and logs it.
+ *
+ * - `expose: true` errors (all 4xx from Bulwark and http-errors) keep their message, `code`,
+ *   `errors`, `details` and `headers`.
+ * - body-parser failures map to fixed answers: 400 `invalid_json`, 413 `payload_too_large`,
+ *   415 `unsupported_charset` / `unsupported_content_encoding`, 400 `request_aborted`; a
+ *   malformed URL to 400 `bad_request`. Nothing from the body or path is echoed.
+ * - Anything else is a generic 500 `internal_error` in every `NODE_ENV`; the full error (stack,
+ *   cause chain, code, SQL state) is logged with the same trace id, secrets redacted.
+ * - When headers were already sent it logs and hands the error to Express, which closes the
+ *   connection.
+ *
+ * Options: `logger` (default `createLogger()`), `exposeStack` (default `false`; refused unless
+ * `NODE_ENV` is `development` or `test`), `problemType` (default `'about:blank'`),
+ * `logClientErrors` (default `true`).
+ *
+ * @throws {ErrorHandlerConfigError} ERR_BULWARK_ERRORS_STACK_IN_PRODUCTION, and on unknown
+ *   options or a logger without winston's methods.
+ * @example
+ * app.use(requestContext());
+ * app.use(express.json());
+ * app.use(routes);
+ * app.use(notFound());
+ * app.use(errorHandler({ logger }));
+ */
+export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler {
+  const opts = checkOptions<ErrorHandlerOptions>(
+    'errorHandler',
+    options === undefined ? [] : [options],
+    KNOWN,
+  );
+  const exposeStack = opts.exposeStack ?? false;
+  if (typeof exposeStack !== 'boolean')
+    invalidOption('errorHandler', 'exposeStack', exposeStack, 'Use true or false.');
+  const env = process.env.NODE_ENV;
+  if (exposeStack && env !== 'development' && env !== 'test') {
+    throw new ErrorHandlerConfigError(
+      'ERR_BULWARK_ERRORS_STACK_IN_PRODUCTION',
+      `errorHandler: exposeStack is true but NODE_ENV is ${env === undefined ? 'not set' : JSON.stringify(env)}. Stacks are only shown when NODE_ENV is "development" or "test"; remove exposeStack for this environment.`,
+    );
+  }
+  const problemType = opts.problemType;
+  if (problemType !== undefined && typeof problemType !== 'function') {
+    invalidOption(
+      'errorHandler',
+      'problemType',
+      problemType,
+      "Pass a function such as (code) => 'https://docs.example.com/errors#' + code.",
+    );
+  }
+  const logClientErrors = opts.logClientErrors ?? true;
+  if (typeof logClientErrors !== 'boolean')
+    invalidOption('errorHandler', 'logClientErrors', logClientErrors, 'Use true or false.');
+  const logger: LoggerLike =
+    opts.logger === undefined ? createLogger() : checkLogger('errorHandler', opts.logger);
+
+  const plainMeta = !redactsItself(logger);
+  const log = (level: 'error' | 'info', message: string, meta: Record<string, unknown>) => {
+    try {
+      logger[level](message, plainMeta ? (redact(meta) as Record<string, unknown>) : meta);
+    } catch {
+      // A broken logger must not stop the client from getting its answer.
+    }
+  };
+
+  return function errorHandler(
+    err: unknown,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    const traceId =
+      (isValidTraceId(req.id) ? req.id : undefined) ?? currentTraceId() ?? randomUUID();
+    const route = routeOf(req);
+    const where = { trace_id: traceId, method: req.method, ...(route !== undefined && { route }) };
+
+    if (res.headersSent) {
+      log('error', 'error after the response started; closing the connection', { ...where, err });
+      next(err);
+      return;
+    }
+
+    let problem: ProblemResponse;
+    try {
+      problem = problemFromError(err, {
+        traceId,
+        exposeStack,
+        ...(problemType !== undefined && { problemType }),
+      });
+    } catch (renderError) {
+      log('error', 'request failed', {
+        ...where,
+        status: 500,
+        code: 'internal_error',
+        err,
+        renderError,
+      });
+      res.statusCode = 500;
+      res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+      res.end(LAST_RESORT);
+      return;
+    }
+
+    const { status, body } = problem;
+    if (status >= 500) {
+      log('error', 'request failed', { ...where, status, code: body.code, err });
+      if (errorChannel.hasSubscribers) {
+        const event: ErrorEvent = {
+          status,
+          code: body.code,
+          traceId,
+          errorName: nameOf(err),
+          method: req.method,
+          ...(route !== undefined && { route: label(route) }),
+        };
+        errorChannel.publish(event);
+      }
+    } else if (logClientErrors) {
+      // Client errors: what was answered, never the error's own text, which for body-parser
+      // errors can quote the request body.
+      log('info', 'request rejected', {
+        ...where,
+        status,
+        code: body.code,
+        ...(problem.kind === 'exposed' && { detail: body.detail }),
+        error_name: nameOf(err),
+      });
+    }
+
+    if (!res.getHeader('X-Request-Id') && !req.id) res.setHeader('X-Request-Id', traceId);
+    try {
+      sendProblem(res, problem);
+    } catch {
+      res.statusCode = Math.max(status, 500);
+      res.end();
+    }
+  };
+}

@@ -1,0 +1,130 @@
+// Tests for httpLogger(): one access line per request, with route and trace id, never secrets.
+import { listen } from '@bulwark/test-utils';
+import express from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { requestContext } from './context.js';
+import { errorHandler } from './error-handler.js';
+import { httpLogger } from './http-logger.js';
+import { captureLogger } from './test-helpers.js';
+import type { HttpLoggerOptions } from './types.js';
+
+function loggedApp(options: Omit<HttpLoggerOptions, 'logger'> = {}) {
+  const capture = captureLogger();
+  const app = express();
+  app.use(requestContext());
+  app.use(httpLogger({ logger: capture.logger, ...options }));
+  app.use(express.json());
+  app.use((req, _res, next) => {
+    if (req.headers['x-test-user'])
+      (req as unknown as { auth: unknown }).auth = { sub: 'user-1', tenant: 'acme' };
+    next();
+  });
+  app.post('/devices/:id/commands', (_req, res) => {
+    res.status(202).json({ ok: true });
+  });
+  app.get('/fail', () => {
+    throw new Error('x');
+  });
+  app.get('/healthz', (_req, res) => {
+    res.send('ok');
+  });
+  app.get('/slow', (_req, res) => {
+    setTimeout(() => res.send('late'), 200);
+  });
+  app.use(errorHandler({ logger: capture.logger, logClientErrors: false }));
+  return { app, ...capture };
+}
+
+const access = (lines: Array<Record<string, unknown>>) =>
+  lines.filter((line) => line.message === 'request');
+
+describe('httpLogger', () => {
+  it('writes one line per request with method, route, path, status, duration and trace id', async () => {
+    const { app, lines } = loggedApp();
+    const res = await request(app).post('/devices/d-42/commands?token=abc').send({ cmd: 'reboot' });
+    const [line, ...rest] = access(lines());
+    expect(rest).toEqual([]);
+    expect(line).toMatchObject({
+      level: 'info',
+      method: 'POST',
+      route: '/devices/:id/commands',
+      path: '/devices/d-42/commands',
+      status: 202,
+      trace_id: res.headers['x-request-id'],
+    });
+    expect(typeof line!.duration_ms).toBe('number');
+    expect(line!.duration_ms as number).toBeGreaterThanOrEqual(0);
+  });
+
+  it('never logs the body, the query string or auth headers', async () => {
+    const { app, raw } = loggedApp();
+    await request(app)
+      .post('/devices/d-1/commands?api_key=query-secret')
+      .set('Authorization', 'Bearer header-secret')
+      .set('Cookie', 'sid=cookie-secret')
+      .send({ password: 'body-secret', note: 'plain-body-text' });
+    const text = raw();
+    for (const secret of [
+      'query-secret',
+      'header-secret',
+      'cookie-secret',
+      'body-secret',
+      'plain-body-text',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it('adds user and tenant when an auth middleware set req.auth', async () => {
+    const { app, lines } = loggedApp();
+    await request(app).post('/devices/d-1/commands').set('X-Test-User', '1').send({});
+    expect(access(lines())[0]).toMatchObject({ user: 'user-1', tenant: 'acme' });
+  });
+
+  it('logs 5xx at error and 404 at warn, with a null route when nothing matched', async () => {
+    const { app, lines } = loggedApp();
+    await request(app).get('/fail');
+    await request(app).get('/nope');
+    const [fail, missing] = access(lines());
+    expect(fail).toMatchObject({ level: 'error', status: 500, route: '/fail' });
+    expect(missing).toMatchObject({ level: 'warn', status: 404, route: null, path: '/nope' });
+  });
+
+  it('skips requests the skip option names', async () => {
+    const { app, lines } = loggedApp({ skip: (req) => req.path === '/healthz' });
+    await request(app).get('/healthz');
+    expect(access(lines())).toEqual([]);
+  });
+
+  it('logs a request the client abandoned, marked aborted', async () => {
+    const { app, lines } = loggedApp();
+    const server = await listen(app);
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${server.url}/slow`, { signal: controller.signal }).catch(
+        () => undefined,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      controller.abort();
+      await pending;
+      await expect.poll(() => access(lines())[0]).toMatchObject({ route: '/slow', aborted: true });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('uses a custom message', async () => {
+    const { app, lines } = loggedApp({ message: 'http' });
+    await request(app).get('/healthz');
+    expect(lines().filter((line) => line.message === 'http')).toHaveLength(1);
+  });
+
+  it('refuses bad options', () => {
+    expect(() => httpLogger({ skp: () => true } as never)).toThrow(/Did you mean "skip"\?/);
+    expect(() => httpLogger({ skip: 'healthz' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_ERRORS_INVALID_OPTION' }),
+    );
+    expect(() => httpLogger({ logger: console as never })).not.toThrow();
+  });
+});

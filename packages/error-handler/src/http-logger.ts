@@ -1,0 +1,111 @@
+// httpLogger(): one access-log line per request, never bodies, query strings or credentials.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
+import { currentTraceId } from './context.js';
+import { routeOf } from './error-handler.js';
+import { createLogger } from './logger.js';
+import type { HttpLoggerOptions } from './types.js';
+
+const KNOWN = ['logger', 'message', 'skip'] as const;
+const MAX_FIELD = 256;
+
+function clip(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value;
+}
+
+/** Who made the request, read structurally from `req.auth` when an auth middleware set it. */
+function principal(req: Request): { user?: string; tenant?: string } {
+  const auth = (req as { auth?: unknown }).auth;
+  if (typeof auth !== 'object' || auth === null) return {};
+  const a = auth as Record<string, unknown>;
+  const pick = (...keys: string[]) => {
+    for (const key of keys) {
+      const value = a[key];
+      if (typeof value === 'string' || typeof value === 'number') return clip(String(value));
+    }
+    return undefined;
+  };
+  const user = pick('sub', 'userId', 'user_id', 'id');
+  const tenant = pick('tenant', 'tenantId', 'tenant_id', 'org', 'orgId');
+  return { ...(user !== undefined && { user }), ...(tenant !== undefined && { tenant }) };
+}
+
+/**
+ * Writes one access-log line per request when its response finishes (or the client goes away):
+ * `method`, `route` (the matched pattern), `path` (without the query string), `status`,
+ * `duration_ms`, `bytes`, `ip`, `user_agent`, `trace_id`, and `user`/`tenant` from `req.auth`
+ * when present. Bodies, query strings and headers are never logged. 5xx lines are `error`,
+ * 4xx `warn`, the rest `info`. Mount it right after `requestContext()`.
+ *
+ * Options: `logger` (default `createLogger()`), `message` (default `'request'`), `skip`
+ * (default: log every request).
+ *
+ * @throws {ErrorHandlerConfigError} on unknown options or a logger without winston's methods.
+ * @example
+ * app.use(requestContext());
+ * app.use(httpLogger({ logger, skip: (req) => req.path === '/healthz' }));
+ */
+export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
+  const opts = checkOptions<HttpLoggerOptions>(
+    'httpLogger',
+    options === undefined ? [] : [options],
+    KNOWN,
+  );
+  const logger: LoggerLike =
+    opts.logger === undefined ? createLogger() : checkLogger('httpLogger', opts.logger);
+  const message = opts.message ?? 'request';
+  if (typeof message !== 'string' || message === '')
+    invalidOption('httpLogger', 'message', message, 'Use a non-empty string such as "request".');
+  const skip = opts.skip;
+  if (skip !== undefined && typeof skip !== 'function') {
+    invalidOption(
+      'httpLogger',
+      'skip',
+      skip,
+      "Pass a function such as (req) => req.path === '/healthz'.",
+    );
+  }
+
+  return function httpLogger(req: Request, res: Response, next: NextFunction): void {
+    const started = process.hrtime.bigint();
+    // Read now: the response may finish outside the request's async context.
+    const traceId = req.id ?? currentTraceId();
+    const path = clip((req.originalUrl ?? req.url ?? '').split('?', 1)[0]);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      res.removeListener('finish', finish);
+      res.removeListener('close', finish);
+      try {
+        if (skip?.(req, res)) return;
+        const status = res.statusCode;
+        const route = routeOf(req);
+        const length = Number(res.getHeader('Content-Length'));
+        const line: Record<string, unknown> = {
+          method: req.method,
+          route: route ?? null,
+          path,
+          status,
+          duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
+          ...(Number.isFinite(length) && { bytes: length }),
+          ...(req.ip !== undefined && { ip: req.ip }),
+          ...(clip(req.headers['user-agent']) !== undefined && {
+            user_agent: clip(req.headers['user-agent']),
+          }),
+          ...principal(req),
+          ...(!res.writableFinished && { aborted: true }),
+        };
+        if (traceId !== undefined) line.trace_id = traceId;
+        const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+        logger[level](message, line);
+      } catch {
+        // Access logging never breaks a request.
+      }
+    };
+    res.on('finish', finish);
+    res.on('close', finish);
+    next();
+  };
+}

@@ -1,0 +1,38 @@
+// Public API of @bulwark/error-handler.
+export {
+  ErrorHandlerConfigError,
+  type ErrorHandlerConfigErrorCode,
+  type LoggerLike,
+} from './config.js';
+export {
+  currentTraceId,
+  isValidTraceId,
+  requestContext,
+  runWithTraceId,
+  type TraceContext,
+  traceIdFromTraceparent,
+} from './context.js';
+export { errorHandler, notFound } from './error-handler.js';
+export { type ErrorEvent, errorChannel } from './events.js';
+export { httpLogger } from './http-logger.js';
+export { createLogger } from './logger.js';
+export {
+  defaultCode,
+  type ProblemDetails,
+  type ProblemKind,
+  type ProblemOptions,
+  type ProblemResponse,
+  problemFromError,
+  sendProblem,
+  statusTitle,
+} from './problem.js';
+export { installProcessHandlers } from './process-handlers.js';
+export { DEFAULT_REDACT_KEYS, redact } from './redact.js';
+export type {
+  CreateLoggerOptions,
+  ErrorHandlerOptions,
+  HttpLoggerOptions,
+  ProcessHandlersOptions,
+  RedactOptions,
+  RequestContextOptions,
+} from './types.js';

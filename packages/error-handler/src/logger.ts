@@ -1,0 +1,260 @@
+// createLogger(): a winston logger writing one redacted JSON object per line, with the trace id.
+import winston from 'winston';
+import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
+import { currentTraceId } from './context.js';
+import { applyRedaction, compileRedaction } from './redact.js';
+import type { CreateLoggerOptions } from './types.js';
+
+// triple-beam's symbols, shared by winston and its transports.
+const LEVEL = Symbol.for('level');
+const MESSAGE = Symbol.for('message');
+
+const LEVELS = winston.config.npm.levels;
+const LEVEL_NAMES = Object.keys(LEVELS);
+
+const KNOWN = [
+  'level',
+  'stream',
+  'transports',
+  'defaultMeta',
+  'redactKeys',
+  'redactPatterns',
+  'timestamp',
+  'maxStringLength',
+] as const;
+
+type Fields = Record<string, unknown> & { [LEVEL]?: string };
+
+// The stream behind each logger made here, so a fatal exit can wait for it to drain.
+const streams = new WeakMap<object, NodeJS.WritableStream>();
+const ownLoggers = new WeakSet<object>();
+
+/**
+ * True for a logger made by `createLogger` (or a child of one), which redacts by itself. Other
+ * loggers get metadata that is already redacted and plain.
+ */
+export function redactsItself(logger: unknown): boolean {
+  let current: unknown = logger;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if (ownLoggers.has(current)) return true;
+    current = Object.getPrototypeOf(current);
+  }
+  return false;
+}
+
+/**
+ * Ends `logger` and resolves once what it wrote has reached its stream, or after `timeoutMs`.
+ * Loggers not made by `createLogger` are ended when they have `end()`.
+ */
+export function flushLogger(logger: unknown, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const stream = streams.get(logger as object);
+    const drain = () => {
+      if (stream && (stream as { writable?: boolean }).writable !== false)
+        stream.write('', () => done());
+      else done();
+    };
+    const candidate = logger as {
+      end?: unknown;
+      once?: unknown;
+      writableFinished?: boolean;
+    } | null;
+    if (candidate && typeof candidate.end === 'function' && typeof candidate.once === 'function') {
+      if (candidate.writableFinished) return drain();
+      (candidate.once as (event: string, fn: () => void) => void).call(candidate, 'finish', drain);
+      (candidate.end as () => void).call(candidate);
+    } else {
+      done();
+    }
+  });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function copyMeta(into: Fields, meta: Record<string, unknown>): void {
+  for (const key of Object.keys(meta)) {
+    if (key === 'level') continue;
+    const value = meta[key];
+    if (key === 'message' && typeof into.message === 'string' && typeof value === 'string') {
+      into.message = `${into.message} ${value}`;
+    } else if (key !== 'message' || into.message === undefined) {
+      into[key] = value;
+    }
+  }
+}
+
+/** Turns any winston call shape into a fresh info object, never touching the caller's values. */
+function toFields(args: readonly unknown[]): Fields {
+  const [first, second] = args;
+  const fields: Fields = {};
+  if (first instanceof Error) {
+    fields.message = first.message;
+    fields.err = first;
+    if (isObject(second)) copyMeta(fields, second);
+  } else if (isObject(first) && args.length === 1) {
+    copyMeta(fields, first);
+    if (typeof first.message === 'string') fields.message = first.message;
+  } else {
+    fields.message = first === undefined ? '' : first;
+    if (second instanceof Error) fields.err = second;
+    else if (isObject(second)) copyMeta(fields, second);
+  }
+  return fields;
+}
+
+/**
+ * Creates a winston logger that writes one JSON object per line: `level`, `timestamp`,
+ * `message`, `trace_id` (inside a request or `runWithTraceId`), then the metadata. Every line is
+ * redacted by key name and by value shape (see `redact`); Errors anywhere in the metadata are
+ * written with their stack, fields and cause chain. The caller's objects are never changed, and
+ * circular references are safe.
+ *
+ * - `level` (default `process.env.LOG_LEVEL`, else `'info'`): npm levels, `error` to `silly`.
+ * - `stream` (default `process.stdout`) or `transports` (default: a stream transport).
+ * - `defaultMeta`, `redactKeys`, `redactPatterns`, `timestamp` (default `true`),
+ *   `maxStringLength` (default `10_000`).
+ *
+ * @throws {ErrorHandlerConfigError} ERR_BULWARK_ERRORS_LOG_LEVEL for an unknown level (also from
+ *   `LOG_LEVEL`), and on unknown options, a bad stream or bad redaction rules.
+ * @example
+ * const logger = createLogger({ defaultMeta: { service: 'api' } });
+ * logger.info('device registered', { deviceId, token }); // token is written as "[REDACTED]"
+ */
+export function createLogger(options?: CreateLoggerOptions): winston.Logger {
+  const opts = checkOptions<CreateLoggerOptions>(
+    'createLogger',
+    options === undefined ? [] : [options],
+    KNOWN,
+  );
+  const fromEnv =
+    opts.level === undefined && process.env.LOG_LEVEL !== undefined && process.env.LOG_LEVEL !== '';
+  const level = opts.level ?? (fromEnv ? process.env.LOG_LEVEL : undefined) ?? 'info';
+  if (typeof level !== 'string' || !LEVEL_NAMES.includes(level)) {
+    throw new ErrorHandlerConfigError(
+      'ERR_BULWARK_ERRORS_LOG_LEVEL',
+      `createLogger: ${fromEnv ? 'LOG_LEVEL' : 'level'}: ${describeValue(level)} is not a log level. Use one of ${LEVEL_NAMES.join(', ')}.`,
+    );
+  }
+  if (opts.stream !== undefined && opts.transports !== undefined) {
+    invalidOption(
+      'createLogger',
+      'stream',
+      opts.stream,
+      'Pass either stream or transports, not both.',
+    );
+  }
+  const stream = opts.stream ?? process.stdout;
+  if (!isObject(stream) || typeof stream.write !== 'function' || typeof stream.on !== 'function') {
+    throw new ErrorHandlerConfigError(
+      'ERR_BULWARK_ERRORS_STREAM',
+      `createLogger: stream: ${describeValue(stream)} is not a writable stream. Pass a stream such as process.stdout or fs.createWriteStream(path).`,
+    );
+  }
+  const defaultMeta = opts.defaultMeta ?? {};
+  if (!isObject(defaultMeta) || Array.isArray(defaultMeta)) {
+    invalidOption(
+      'createLogger',
+      'defaultMeta',
+      defaultMeta,
+      'Pass an object such as { service: "api" }.',
+    );
+  }
+  const timestamp = opts.timestamp ?? true;
+  if (typeof timestamp !== 'boolean')
+    invalidOption('createLogger', 'timestamp', timestamp, 'Use true or false.');
+  const compiled = compileRedaction({
+    ...(opts.redactKeys !== undefined && { keys: opts.redactKeys }),
+    ...(opts.redactPatterns !== undefined && { patterns: opts.redactPatterns }),
+    ...(opts.maxStringLength !== undefined && { maxStringLength: opts.maxStringLength }),
+  });
+
+  const jsonLine = winston.format((info) => {
+    const { level: infoLevel, timestamp: time, message, trace_id, ...rest } = info as Fields;
+    // Entries written without the level methods (winston's profile() and startTimer()) get the
+    // same fields here, read as late as it gets.
+    const traceId = trace_id ?? currentTraceId();
+    const stamp = time ?? (timestamp ? new Date().toISOString() : undefined);
+    const ordered: Record<string, unknown> = { level: infoLevel };
+    if (stamp !== undefined) ordered.timestamp = stamp;
+    ordered.message = message;
+    if (traceId !== undefined) ordered.trace_id = traceId;
+    Object.assign(ordered, rest);
+    const clean = applyRedaction(ordered, compiled) as Record<string | symbol, unknown>;
+    clean[LEVEL] = (info as Fields)[LEVEL] ?? infoLevel;
+    clean[MESSAGE] = JSON.stringify(clean);
+    return clean as winston.Logform.TransformableInfo;
+  });
+
+  const logger = winston.createLogger({
+    level,
+    levels: LEVELS,
+    format: jsonLine(),
+    defaultMeta,
+    transports: opts.transports ?? [
+      new winston.transports.Stream({ stream: stream as NodeJS.WritableStream, eol: '\n' }),
+    ],
+    exitOnError: false,
+  });
+  ownLoggers.add(logger);
+  if (opts.transports === undefined) streams.set(logger, stream as NodeJS.WritableStream);
+  // A failing destination (a closed pipe, a full disk) must not crash the app through an
+  // unhandled 'error' event.
+  let warned = false;
+  logger.on('error', (err: unknown) => {
+    if (warned) return;
+    warned = true;
+    process.emitWarning(
+      `a log transport failed: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        code: 'BULWARK_ERRORS_LOG_TRANSPORT',
+      },
+    );
+  });
+
+  // Replace winston's level methods on this logger's own class: winston writes the caller's
+  // object as the log entry (adding `level` to it) and reads the trace id only when the entry
+  // is formatted, which can be after the request's async context is gone.
+  const proto = Object.getPrototypeOf(logger) as Record<string, unknown>;
+  const write = (
+    self: winston.Logger,
+    logLevel: string,
+    args: readonly unknown[],
+  ): winston.Logger => {
+    if (!self.isLevelEnabled(logLevel)) return self;
+    const fields: Fields = {
+      ...(self.defaultMeta as Record<string, unknown> | undefined),
+      ...toFields(args),
+    };
+    fields.level = logLevel;
+    fields[LEVEL] = logLevel;
+    if (timestamp && fields.timestamp === undefined) fields.timestamp = new Date().toISOString();
+    if (fields.trace_id === undefined) {
+      const traceId = currentTraceId();
+      if (traceId !== undefined) fields.trace_id = traceId;
+    }
+    self.write(fields as winston.LogEntry);
+    return self;
+  };
+  for (const name of LEVEL_NAMES) {
+    proto[name] = function (this: winston.Logger, ...args: unknown[]) {
+      return write(this ?? logger, name, args);
+    };
+  }
+  proto.log = function (this: winston.Logger, ...args: unknown[]) {
+    const self = this ?? logger;
+    const [first, ...rest] = args;
+    if (isObject(first) && args.length === 1) {
+      const { level: entryLevel, ...entry } = first;
+      return write(self, typeof entryLevel === 'string' ? entryLevel : 'info', [entry]);
+    }
+    return write(self, typeof first === 'string' ? first : 'info', rest);
+  };
+  return logger;
+}

@@ -1,0 +1,307 @@
+// Tests for redact(): key names, value shapes, nesting, arrays, cycles, errors and limits.
+import { describe, expect, it } from 'vitest';
+import { ErrorHandlerConfigError } from './config.js';
+import { redact } from './redact.js';
+import { deepFreeze } from './test-helpers.js';
+
+const JWT =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJkZXZpY2UtNDIiLCJpYXQiOjE3MDAwMDAwMDB9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk8';
+const PEM = [
+  '-----BEGIN PRIVATE KEY-----',
+  'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj',
+  'MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu',
+  '-----END PRIVATE KEY-----',
+].join('\n');
+
+describe('redact by key name', () => {
+  it('replaces every listed key at the top level', () => {
+    const keys = [
+      'authorization',
+      'cookie',
+      'set-cookie',
+      'password',
+      'passwd',
+      'secret',
+      'token',
+      'access_token',
+      'refresh_token',
+      'api_key',
+      'apikey',
+      'x-api-key',
+      'client_secret',
+      'private_key',
+    ];
+    const input = Object.fromEntries(keys.map((key) => [key, `value-of-${key}`]));
+    const out = redact(input) as Record<string, unknown>;
+    for (const key of keys) expect(out[key]).toBe('[REDACTED]');
+  });
+
+  it('matches keys whatever their case and separators', () => {
+    const out = redact({
+      Authorization: 'x',
+      ACCESS_TOKEN: 'y',
+      accessToken: 'z',
+      'X-Api-Key': 'k',
+      ClientSecret: 's',
+    });
+    expect(out).toEqual({
+      Authorization: '[REDACTED]',
+      ACCESS_TOKEN: '[REDACTED]',
+      accessToken: '[REDACTED]',
+      'X-Api-Key': '[REDACTED]',
+      ClientSecret: '[REDACTED]',
+    });
+  });
+
+  it('treats keys ending in a secret word as secret but leaves look-alikes alone', () => {
+    const out = redact({
+      dbPassword: 'a',
+      'x-auth-token': 'b',
+      sessionCookie: 'c',
+      max_tokens: 5,
+      token_count: 3,
+    });
+    expect(out).toEqual({
+      dbPassword: '[REDACTED]',
+      'x-auth-token': '[REDACTED]',
+      sessionCookie: '[REDACTED]',
+      max_tokens: 5,
+      token_count: 3,
+    });
+  });
+
+  it('redacts keys at any depth, inside arrays and nested arrays', () => {
+    const out = redact({
+      request: { headers: { authorization: 'Bearer abc', accept: 'application/json' } },
+      users: [{ name: 'ada', password: 'pw1' }, [{ secret: 's' }]],
+    });
+    expect(out).toEqual({
+      request: { headers: { authorization: '[REDACTED]', accept: 'application/json' } },
+      users: [{ name: 'ada', password: '[REDACTED]' }, [{ secret: '[REDACTED]' }]],
+    });
+  });
+
+  it('replaces a whole object held under a secret key', () => {
+    expect(redact({ credentials: { user: 'u', pass: 'p' } })).toEqual({
+      credentials: '[REDACTED]',
+    });
+  });
+
+  it('keeps null and missing secrets visible as such', () => {
+    expect(redact({ password: null, token: undefined })).toEqual({
+      password: null,
+      token: undefined,
+    });
+  });
+
+  it('adds a user list of key names and key patterns', () => {
+    const out = redact(
+      { ssn: '123-45-6789', 'x-internal-sig': 'abc', name: 'ada' },
+      { keys: ['SSN', /^x-internal-/i] },
+    );
+    expect(out).toEqual({ ssn: '[REDACTED]', 'x-internal-sig': '[REDACTED]', name: 'ada' });
+  });
+});
+
+describe('redact by value shape', () => {
+  it('hides Bearer and Basic credentials inside text', () => {
+    expect(redact('auth failed for Bearer abc.def-123')).toBe('auth failed for Bearer [REDACTED]');
+    expect(redact('header Basic dXNlcjpwYXNz')).toBe('header Basic [REDACTED]');
+  });
+
+  it('hides JWT-shaped strings', () => {
+    expect(redact(`token was ${JWT} (expired)`)).toBe('token was [REDACTED] (expired)');
+  });
+
+  it('hides PEM blocks, also when cut off before their end line', () => {
+    expect(redact(`key:\n${PEM}\nend`)).toBe('key:\n[REDACTED]\nend');
+    expect(redact(`key: ${PEM.slice(0, 80)}`)).toBe('key: [REDACTED]');
+  });
+
+  it('hides passwords inside connection URLs but keeps the user and host', () => {
+    expect(redact('connect to postgres://app:s3cr3t@db.internal:5432/iot failed')).toBe(
+      'connect to postgres://app:[REDACTED]@db.internal:5432/iot failed',
+    );
+    expect(redact('redis://:hunter2@cache:6379')).toBe('redis://:[REDACTED]@cache:6379');
+    expect(redact('amqps://svc:p%40ss@mq/vhost')).toBe('amqps://svc:[REDACTED]@mq/vhost');
+  });
+
+  it('hides secret key=value pairs in connection strings, query strings and JSON text', () => {
+    expect(redact('host=db user=app password=hunter2 dbname=iot')).toBe(
+      'host=db user=app password=[REDACTED] dbname=iot',
+    );
+    expect(redact('/cb?code=1&access_token=abc123&state=x')).toBe(
+      '/cb?code=1&access_token=[REDACTED]&state=x',
+    );
+    expect(redact('body {"user":"ada","password":"hunter 2"}')).toBe(
+      'body {"user":"ada","password":"[REDACTED]"}',
+    );
+    expect(redact('DB_PASSWORD=hunter2')).toBe('DB_PASSWORD=[REDACTED]');
+  });
+
+  it('hides well-known vendor token formats', () => {
+    expect(redact('ghp_0123456789abcdefghijABCDEFGHIJ012345')).toBe('[REDACTED]');
+    expect(redact('aws AKIAIOSFODNN7EXAMPLE used')).toBe('aws [REDACTED] used');
+    expect(redact('sk_live_51H8abcdefghijklmnop')).toBe('[REDACTED]');
+  });
+
+  it('applies value shapes at any depth and in arrays', () => {
+    const out = redact({ a: [{ b: `Bearer ${JWT}` }], note: 'postgres://u:pw@h/db' });
+    expect(out).toEqual({ a: [{ b: 'Bearer [REDACTED]' }], note: 'postgres://u:[REDACTED]@h/db' });
+  });
+
+  it('adds user patterns', () => {
+    expect(redact('acct_12345 moved', { patterns: [/\bacct_[0-9]+/] })).toBe('[REDACTED] moved');
+  });
+
+  it('leaves ordinary text alone', () => {
+    const text = 'Device 42 sent 17 readings to /api/v1/telemetry at 12:00';
+    expect(redact(text)).toBe(text);
+  });
+});
+
+describe('redact safety', () => {
+  it('never mutates the input', () => {
+    const input = deepFreeze({
+      headers: { authorization: 'Bearer abc', cookie: 'sid=1' },
+      list: [{ password: 'x' }],
+      text: 'postgres://u:pw@h/db',
+    });
+    const snapshot = structuredClone(input);
+    const out = redact(input);
+    expect(input).toEqual(snapshot);
+    expect(out).not.toBe(input);
+  });
+
+  it('survives circular references and marks them', () => {
+    const a: Record<string, unknown> = { name: 'a', password: 'x' };
+    const b: Record<string, unknown> = { name: 'b', parent: a };
+    a.child = b;
+    a.self = a;
+    a.list = [a, b];
+    const out = redact(a) as Record<string, unknown>;
+    expect(out.self).toBe('[Circular]');
+    expect((out.child as Record<string, unknown>).parent).toBe('[Circular]');
+    expect(out.password).toBe('[REDACTED]');
+    expect(() => JSON.stringify(out)).not.toThrow();
+  });
+
+  it('writes a shared, non-circular object each time it appears', () => {
+    const shared = { id: 1 };
+    expect(redact({ a: shared, b: shared })).toEqual({ a: { id: 1 }, b: { id: 1 } });
+  });
+
+  it('turns errors into records with stack, fields and cause chain, redacted', () => {
+    const root = Object.assign(new Error('connect postgres://app:pw@db/iot refused'), {
+      code: 'ECONNREFUSED',
+    });
+    const err = new Error('query failed', { cause: root });
+    const out = redact({ err }) as { err: Record<string, unknown> };
+    expect(out.err.name).toBe('Error');
+    expect(out.err.message).toBe('query failed');
+    expect(String(out.err.stack)).toContain('redact.test.ts');
+    const cause = out.err.cause as Record<string, unknown>;
+    expect(cause.code).toBe('ECONNREFUSED');
+    expect(cause.message).toBe('connect postgres://app:[REDACTED]@db/iot refused');
+    expect(String(cause.stack)).not.toContain(':pw@');
+  });
+
+  it('keeps every error of an AggregateError', () => {
+    const out = redact(
+      new AggregateError([new Error('one'), new Error('two')], 'both failed'),
+    ) as Record<string, unknown>;
+    expect((out.errors as Array<Record<string, unknown>>).map((e) => e.message)).toEqual([
+      'one',
+      'two',
+    ]);
+  });
+
+  it('does not log the raw body body-parser attaches to its errors', () => {
+    const err = Object.assign(new SyntaxError('Unexpected token'), {
+      type: 'entity.parse.failed',
+      body: 'p=hunter2',
+    });
+    const out = redact(err) as Record<string, unknown>;
+    expect(out.type).toBe('entity.parse.failed');
+    expect(out).not.toHaveProperty('body');
+  });
+
+  it('summarises binary data, dates, maps, sets, bigints and functions', () => {
+    const out = redact({
+      buf: Buffer.from('secret bytes'),
+      when: new Date('2026-01-01T00:00:00Z'),
+      map: new Map<string, unknown>([
+        ['token', 'x'],
+        ['a', 1],
+      ]),
+      set: new Set([1, 2]),
+      big: 10n,
+      fn: function handler() {},
+    });
+    expect(out).toEqual({
+      buf: '[Binary 12 bytes]',
+      when: '2026-01-01T00:00:00.000Z',
+      map: { token: '[REDACTED]', a: 1 },
+      set: [1, 2],
+      big: '10',
+      fn: '[Function handler]',
+    });
+  });
+
+  it('redacts what toJSON returns, such as a URL with a password', () => {
+    expect(redact({ url: new URL('postgres://app:pw@db/iot') })).toEqual({
+      url: 'postgres://app:[REDACTED]@db/iot',
+    });
+  });
+
+  it('survives getters that throw', () => {
+    const tricky = Object.defineProperty({}, 'boom', {
+      enumerable: true,
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(redact(tricky)).toEqual({ boom: '[Unreadable]' });
+  });
+
+  it('caps depth, array length and string length', () => {
+    const deep = { a: { b: { c: { d: 1 } } } };
+    expect(redact(deep, { maxDepth: 2 })).toEqual({ a: { b: '[Truncated]' } });
+    expect(redact([1, 2, 3, 4], { maxArrayLength: 2 })).toEqual([1, 2, '[2 more items]']);
+    expect(redact('abcdef', { maxStringLength: 3 })).toBe('abc… [3 more characters]');
+  });
+
+  it('does not let a __proto__ key change the copy prototype', () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true}}') as object;
+    const out = redact(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('handles a long run of word characters quickly enough to use on every log line', () => {
+    const out = redact('a'.repeat(200_000), { maxStringLength: 300_000 });
+    expect(out).toBe('a'.repeat(200_000));
+  });
+});
+
+describe('redact options', () => {
+  it('refuses an unknown option', () => {
+    expect(() => redact('x', { kyes: ['a'] } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_ERRORS_UNKNOWN_OPTION' }),
+    );
+  });
+
+  it('refuses an empty key name and a pattern that matches nothing in particular', () => {
+    expect(() => redact('x', { keys: [''] })).toThrow(ErrorHandlerConfigError);
+    expect(() => redact('x', { keys: [''] })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_ERRORS_REDACT_KEY' }),
+    );
+    expect(() => redact('x', { patterns: [/.*/] })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_ERRORS_REDACT_PATTERN' }),
+    );
+  });
+
+  it('refuses a non-positive depth limit, quoting the value', () => {
+    expect(() => redact('x', { maxDepth: 0 })).toThrow(/maxDepth: 0 is not valid/);
+  });
+});

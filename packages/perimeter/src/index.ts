@@ -1,0 +1,36 @@
+// Public API of @bulwark/perimeter.
+export {
+  assertSafeConfig,
+  type ConfigFinding,
+  type ConfigReport,
+  checkConfig,
+  type SafeConfigInput,
+} from './check-config.js';
+export { type CorsPolicyOptions, corsPolicy } from './cors-policy.js';
+export { type CsrfProtectionOptions, csrfProtection } from './csrf-protection.js';
+export { PerimeterConfigError, type PerimeterLogger, perimeterChannels } from './errors.js';
+export {
+  type Closer,
+  type GracefulShutdownOptions,
+  gracefulShutdown,
+  type ShutdownController,
+} from './graceful-shutdown.js';
+export { type HardenServerOptions, hardenServer } from './harden-server.js';
+export { type IpAllowlistOptions, ipAllowlist } from './ip-allowlist.js';
+export {
+  type ReadSecretOptions,
+  readSecret,
+  type SecretWeakness,
+  secretWeakness,
+} from './read-secret.js';
+export { type RequestTimeoutOptions, requestTimeout } from './request-timeout.js';
+export {
+  apiContentSecurityPolicy,
+  type CspDirectives,
+  defaultPermissionsPolicy,
+  docsContentSecurityPolicy,
+  type HstsOptions,
+  type SecureHeadersOptions,
+  secureHeaders,
+} from './secure-headers.js';
+export { trustedHosts } from './trusted-hosts.js';

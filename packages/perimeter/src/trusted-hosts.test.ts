@@ -1,0 +1,114 @@
+// trustedHosts() over real HTTP: Host header injection and X-Forwarded-Host with and without a trusted proxy.
+import { connect } from 'node:net';
+import { type Listening, listen } from '@bulwark/test-utils';
+import express from 'express';
+import { afterEach, describe, expect, it } from 'vitest';
+import { jsonErrors, rawRequest } from '../test/app.js';
+import { trustedHosts } from './trusted-hosts.js';
+
+let server: Listening | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function serve(hosts: Parameters<typeof trustedHosts>[0], trustProxy?: string) {
+  const app = express();
+  if (trustProxy) app.set('trust proxy', trustProxy);
+  app.use(trustedHosts(hosts));
+  app.get('/', (req, res) => {
+    res.json({ host: req.hostname });
+  });
+  app.use(jsonErrors);
+  server = await listen(app);
+  return server.port;
+}
+
+describe('trustedHosts', () => {
+  it('serves a listed host, whatever the port', async () => {
+    const port = await serve(['api.example.com']);
+    const res = await rawRequest({ port, headers: { Host: `API.example.com:${port}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses an injected Host header with 400 invalid_host before the handler runs', async () => {
+    const port = await serve('api.example.com');
+    const res = await rawRequest({ port, headers: { Host: 'evil.example' } });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ code: 'invalid_host', message: 'Invalid Host header' });
+    expect(res.body).not.toContain('evil');
+  });
+
+  it('ignores X-Forwarded-Host when the peer is not a trusted proxy', async () => {
+    const port = await serve(['api.example.com']);
+    const spoofed = await rawRequest({
+      port,
+      headers: { Host: 'api.example.com', 'X-Forwarded-Host': 'evil.example' },
+    });
+    expect(spoofed.status).toBe(200);
+    expect(JSON.parse(spoofed.body).host).toBe('api.example.com');
+    const smuggled = await rawRequest({
+      port,
+      headers: { Host: 'evil.example', 'X-Forwarded-Host': 'api.example.com' },
+    });
+    expect(smuggled.status).toBe(400);
+  });
+
+  it('checks X-Forwarded-Host when the peer is a trusted proxy', async () => {
+    const port = await serve(['api.example.com'], 'loopback');
+    const ok = await rawRequest({
+      port,
+      headers: { Host: 'backend:3000', 'X-Forwarded-Host': 'api.example.com' },
+    });
+    expect(ok.status).toBe(200);
+    const spoofed = await rawRequest({
+      port,
+      headers: { Host: 'api.example.com', 'X-Forwarded-Host': 'evil.example' },
+    });
+    expect(spoofed.status).toBe(400);
+  });
+
+  it('matches subdomain patterns, not the bare domain nor a suffix trick', async () => {
+    const port = await serve(['*.example.com']);
+    expect((await rawRequest({ port, headers: { Host: 'a.b.example.com' } })).status).toBe(200);
+    expect((await rawRequest({ port, headers: { Host: 'example.com' } })).status).toBe(400);
+    expect((await rawRequest({ port, headers: { Host: 'badexample.com' } })).status).toBe(400);
+    expect((await rawRequest({ port, headers: { Host: 'a.example.com.evil.net' } })).status).toBe(
+      400,
+    );
+  });
+
+  it('accepts bracketed IPv6 hosts in any spelling', async () => {
+    const port = await serve(['[::1]', '127.0.0.1']);
+    expect((await rawRequest({ port, headers: { Host: `[0:0::1]:${port}` } })).status).toBe(200);
+    expect((await rawRequest({ port, headers: { Host: `127.0.0.1:${port}` } })).status).toBe(200);
+    expect((await rawRequest({ port, headers: { Host: '[::2]' } })).status).toBe(400);
+  });
+
+  it('refuses an HTTP/1.0 request with no Host header at all', async () => {
+    const port = await serve(['api.example.com']);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\n\r\n'));
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(answer.startsWith('HTTP/1.1 400')).toBe(true);
+  });
+
+  it('refuses *, ports, URLs and empty lists at construction', () => {
+    expect(() => trustedHosts(['*'])).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_HOST' }),
+    );
+    expect(() => trustedHosts(['api.example.com:443'])).toThrow(/has a port/);
+    expect(() => trustedHosts(['https://api.example.com'])).toThrow(/looks like a URL/);
+    expect(() => trustedHosts(['*.com'])).toThrow(/top-level domain/);
+    expect(() => trustedHosts(undefined)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_NO_HOSTS' }),
+    );
+    expect(() => trustedHosts('')).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_NO_HOSTS' }),
+    );
+  });
+});

@@ -1,0 +1,269 @@
+// fail2ban inside the app: counts a client's failed responses and bans it for a while.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Store } from 'express-rate-limit';
+import { bannedError, RateLimitConfigError, rejectUnknownOptions, show } from './errors.js';
+import { channels } from './events.js';
+import { createKeyGenerator, type KeyOption, keyType, validateKey } from './keys.js';
+import { type Logger, warn } from './logger.js';
+import { BoundedMemoryStore } from './memory-store.js';
+import {
+  DEFAULTS,
+  MAX_WINDOW_MS,
+  objectOptions,
+  positiveInteger,
+  rejectMiddlewareCall,
+  resolveCommon,
+} from './options.js';
+import type { AppSettings } from './proxy.js';
+import { validateName } from './rate-limit.js';
+import {
+  type BreakerOptions,
+  CircuitBreaker,
+  type OnStoreError,
+  ResilientStore,
+} from './resilient-store.js';
+
+/** Options for {@link abuseGuard}. */
+export interface AbuseGuardOptions {
+  /** Names the guard's counters, events and error details. Default: `'abuse-guard'`. */
+  name?: string;
+  /** Response statuses that count as a failure. Default: `[401, 403, 404]`. */
+  statuses?: readonly number[];
+  /** Failures within `windowMs` that earn a ban. Default: `20`. */
+  failures?: number;
+  /** Window in which failures are counted, in milliseconds. Default: `600_000` (10 minutes). */
+  windowMs?: number;
+  /** How long a ban lasts, in milliseconds. Default: `900_000` (15 minutes). */
+  banMs?: number;
+  /** Whose failures are counted together, as for `rateLimit`. Default: `'ip'`. */
+  key?: KeyOption;
+  /** Prefix length that groups IPv6 clients. Default: `56`. */
+  ipv6Subnet?: number;
+  /**
+   * While a shared store is down: `'allow'` keeps counting and banning in memory on this
+   * instance; `'deny'` answers 503 `rate_limit_unavailable`. Default: `'allow'`.
+   */
+  onStoreError?: OnStoreError;
+  /** Longest wait for one call to a shared store, in milliseconds. Default: `200`. */
+  storeTimeoutMs?: number;
+  /** Circuit breaker for a shared store. Default: `{ failures: 3, cooldownMs: 5_000 }`. */
+  breaker?: BreakerOptions;
+  /** Most keys the outage fallback store holds. Default: `10_000`. */
+  fallbackMaxKeys?: number;
+  /** Whether the guard acts at all. Default: `RATE_LIMIT_ENABLED` (true unless `false`). */
+  enabled?: boolean;
+  /** The Express app, to check `trust proxy` now. Default: checked at the first request. */
+  app?: AppSettings;
+  /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
+  logger?: Logger;
+}
+
+/** The guard's middleware, with helpers to inspect and lift bans. */
+export interface AbuseGuardMiddleware extends RequestHandler {
+  readonly policy: string;
+  readonly enabled: boolean;
+  /** The key a request is counted under, e.g. `ip:203.0.113.7`. */
+  keyFor(req: Request): Promise<string>;
+  /** Lifts a ban and forgets the key's failures. */
+  unban(key: string): Promise<void>;
+}
+
+/** What `createRateLimits` passes to a guard it builds. */
+export interface GuardContext {
+  where: string;
+  createStore?: (name: string) => Store;
+  breaker?: CircuitBreaker;
+  enabled?: boolean;
+}
+
+const optionNames = [
+  'name',
+  'statuses',
+  'failures',
+  'windowMs',
+  'banMs',
+  'key',
+  'ipv6Subnet',
+  'onStoreError',
+  'storeTimeoutMs',
+  'breaker',
+  'fallbackMaxKeys',
+  'enabled',
+  'app',
+  'logger',
+] as const;
+
+export function buildAbuseGuard(input: unknown, context: GuardContext): AbuseGuardMiddleware {
+  const { where } = context;
+  const options = objectOptions(where, input ?? {});
+  rejectUnknownOptions(where, options, optionNames);
+  const name = validateName(where, options.name ?? DEFAULTS.abuseGuard.name);
+  const statusList = options.statuses ?? DEFAULTS.abuseGuard.statuses;
+  if (
+    !Array.isArray(statusList) ||
+    statusList.length === 0 ||
+    !statusList.every((s) => Number.isInteger(s) && s >= 400 && s <= 599)
+  ) {
+    throw new RateLimitConfigError(
+      'ERR_BULWARK_RATE_LIMIT_STATUSES',
+      `${where}: statuses ${show(statusList)} is not valid. Use a non-empty list of 4xx/5xx statuses, such as [401, 403, 404].`,
+    );
+  }
+  const statuses = new Set<number>(statusList as number[]);
+  const failures = positiveInteger(
+    where,
+    'failures',
+    options.failures ?? DEFAULTS.abuseGuard.failures,
+    'ERR_BULWARK_RATE_LIMIT_FAILURES',
+    '20',
+  );
+  const windowMs = positiveInteger(
+    where,
+    'windowMs',
+    options.windowMs ?? DEFAULTS.abuseGuard.windowMs,
+    'ERR_BULWARK_RATE_LIMIT_WINDOW',
+    '600_000',
+    { max: MAX_WINDOW_MS },
+  );
+  const banMs = positiveInteger(
+    where,
+    'banMs',
+    options.banMs ?? DEFAULTS.abuseGuard.banMs,
+    'ERR_BULWARK_RATE_LIMIT_BAN',
+    '900_000',
+    { max: MAX_WINDOW_MS },
+  );
+  const key = options.key ?? DEFAULTS.key;
+  validateKey(key, where);
+  const common = resolveCommon(where, options, context.enabled);
+  const {
+    ipv6Subnet,
+    onStoreError,
+    storeTimeoutMs,
+    fallbackMaxKeys,
+    logger,
+    enabled,
+    checkTrustProxy,
+  } = common;
+  const generate = createKeyGenerator(key, ipv6Subnet);
+  const keyFor = async (req: Request) => generate(req);
+
+  if (!enabled) {
+    if (common.production) {
+      warn(
+        logger,
+        'BULWARK_RATE_LIMIT_DISABLED',
+        `abuse guard '${name}' is disabled in production`,
+        {
+          policy: name,
+        },
+      );
+    }
+    const passThrough = function abuseGuardDisabled(
+      _req: Request,
+      _res: Response,
+      next: NextFunction,
+    ) {
+      next();
+    };
+    return Object.assign(passThrough, {
+      policy: name,
+      enabled: false,
+      keyFor,
+      unban: async () => {},
+    });
+  }
+
+  const breaker = context.breaker ?? new CircuitBreaker(common.breaker, logger);
+  const makeStore = (purpose: 'failures' | 'bans', storeWindowMs: number): Store => {
+    const store: Store = context.createStore
+      ? new ResilientStore({
+          policy: name,
+          primary: context.createStore(`${name}:${purpose}`),
+          breaker,
+          timeoutMs: storeTimeoutMs,
+          onStoreError,
+          fallbackMaxKeys,
+        })
+      : new BoundedMemoryStore({ maxKeys: DEFAULTS.memoryMaxKeys });
+    // Stores learn their window from express-rate-limit's options; only windowMs is read.
+    store.init?.({ windowMs: storeWindowMs } as Parameters<NonNullable<Store['init']>>[0]);
+    return store;
+  };
+  const failureStore = makeStore('failures', windowMs);
+  const banStore = makeStore('bans', banMs);
+
+  const record = async (counterKey: string) => {
+    try {
+      const { totalHits } = await failureStore.increment(counterKey);
+      if (totalHits < failures) return;
+      await banStore.increment(counterKey);
+      await failureStore.resetKey(counterKey);
+      if (channels.banned.hasSubscribers) {
+        channels.banned.publish({
+          policy: name,
+          keyType: keyType(counterKey),
+          key: counterKey,
+          failures,
+          banMs,
+        });
+      }
+    } catch {
+      // The store is down and the guard fails closed: requests are refused on the way in,
+      // so there is nothing more to do for this response.
+    }
+  };
+
+  const middleware = async function abuseGuardMiddleware(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ) {
+    try {
+      if (req.app) {
+        const error = checkTrustProxy(req.app);
+        if (error) return next(error);
+      }
+      const counterKey = await generate(req);
+      const ban = typeof banStore.get === 'function' ? await banStore.get(counterKey) : undefined;
+      const until = ban?.resetTime?.getTime() ?? 0;
+      if (ban && Number.isFinite(ban.totalHits) && ban.totalHits > 0 && until > Date.now()) {
+        return next(bannedError(name, Math.max(1, Math.ceil((until - Date.now()) / 1000))));
+      }
+      res.once('finish', () => {
+        if (statuses.has(res.statusCode)) void record(counterKey);
+      });
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+  return Object.assign(middleware, {
+    policy: name,
+    enabled: true,
+    keyFor,
+    unban: async (counterKey: string) => {
+      await Promise.all([banStore.resetKey(counterKey), failureStore.resetKey(counterKey)]);
+    },
+  });
+}
+
+/**
+ * Bans clients that keep failing: counts responses with one of `statuses` per key and, after
+ * `failures` of them within `windowMs`, answers every request from that key with 429
+ * `client_banned` (and `Retry-After`) for `banMs`. Mount it early, before the routes it watches.
+ * With `createRateLimits({ redis })`, use `limits.abuseGuard()` so bans are shared by every
+ * instance.
+ *
+ * Defaults: `statuses` [401, 403, 404], `failures` 20, `windowMs` 10 minutes, `banMs` 15
+ * minutes, `key` `'ip'`, memory store.
+ *
+ * @throws {RateLimitConfigError} on an invalid option (`ERR_BULWARK_RATE_LIMIT_*`).
+ * @example
+ * app.use(abuseGuard({ failures: 10, windowMs: 5 * 60_000, banMs: 30 * 60_000 }));
+ */
+export function abuseGuard(options: AbuseGuardOptions = {}): AbuseGuardMiddleware {
+  // biome-ignore lint/complexity/noArguments: detects app.use(abuseGuard) without the call.
+  rejectMiddlewareCall('abuseGuard', arguments);
+  return buildAbuseGuard(options, { where: 'abuseGuard' });
+}

@@ -1,0 +1,73 @@
+// Turns a request into the identity a policy counts: address, user, tenant, API key or custom.
+import { createHash } from 'node:crypto';
+import type { Request } from 'express';
+import { RateLimitConfigError, show } from './errors.js';
+import { ipKey } from './ip.js';
+
+/**
+ * Whose requests a policy counts together. `user`, `tenant` and `api-key` read `req.auth`
+ * (set by an authentication middleware such as `@bulwark/rbac`) and fall back to the client
+ * address when it is absent. A function returns any string; an empty result falls back too.
+ */
+export type KeyOption =
+  | 'ip'
+  | 'user'
+  | 'tenant'
+  | 'api-key'
+  | ((req: Request) => string | undefined | Promise<string | undefined>);
+
+/** The shape of `req.auth` this package reads; it never writes it. */
+interface AuthLike {
+  subject?: unknown;
+  tenantId?: unknown;
+  apiKeyId?: unknown;
+}
+
+const identityField = { user: 'subject', tenant: 'tenantId', 'api-key': 'apiKeyId' } as const;
+
+/** Long or odd identities are hashed so a key stays short and printable in Redis and in events. */
+export function identity(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string' || value.length === 0) return undefined;
+  if (value.length <= 128 && /^[\x21-\x7e]+$/.test(value)) return value;
+  return `h.${createHash('sha256').update(value).digest('base64url').slice(0, 32)}`;
+}
+
+/** The address key of a request, `ip:<address or subnet>`. */
+export function addressKey(req: Request, ipv6Subnet: number): string {
+  return `ip:${ipKey(req.ip ?? req.socket?.remoteAddress, ipv6Subnet) ?? 'unknown'}`;
+}
+
+export type KeyGenerator = (req: Request) => Promise<string> | string;
+
+export function validateKey(key: unknown, where: string): asserts key is KeyOption {
+  if (typeof key === 'function') return;
+  if (key === 'ip' || key === 'user' || key === 'tenant' || key === 'api-key') return;
+  throw new RateLimitConfigError(
+    'ERR_BULWARK_RATE_LIMIT_KEY',
+    `${where}: key ${show(key)} is not a known key. Use 'ip', 'user', 'tenant', 'api-key' or a function (req) => string.`,
+  );
+}
+
+/** Builds the function that computes a request's counter key, e.g. `user:42` or `ip:203.0.113.7`. */
+export function createKeyGenerator(key: KeyOption, ipv6Subnet: number): KeyGenerator {
+  if (key === 'ip') return (req) => addressKey(req, ipv6Subnet);
+  if (typeof key === 'function') {
+    return async (req) => {
+      const value = identity(await key(req));
+      return value === undefined ? addressKey(req, ipv6Subnet) : `custom:${value}`;
+    };
+  }
+  const field = identityField[key];
+  return (req) => {
+    const auth = (req as Request & { auth?: AuthLike }).auth;
+    const value = auth && typeof auth === 'object' ? identity(auth[field]) : undefined;
+    return value === undefined ? addressKey(req, ipv6Subnet) : `${key}:${value}`;
+  };
+}
+
+/** The kind of identity a key belongs to, for events: the text before the first colon. */
+export function keyType(key: string): string {
+  const colon = key.indexOf(':');
+  return colon === -1 ? 'custom' : key.slice(0, colon);
+}

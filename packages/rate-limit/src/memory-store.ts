@@ -1,0 +1,84 @@
+// An in-memory express-rate-limit store with a hard cap on the number of keys it holds.
+import type { ClientRateLimitInfo, IncrementResponse, Options, Store } from 'express-rate-limit';
+import { LRUCache } from 'lru-cache';
+import { RateLimitConfigError, show } from './errors.js';
+
+interface Counter {
+  hits: number;
+  resetAt: number;
+}
+
+/** Options for {@link BoundedMemoryStore}. */
+export interface BoundedMemoryStoreOptions {
+  /**
+   * Most keys held at once; the least recently seen key is dropped when a new one arrives.
+   * Default: `100_000`.
+   */
+  maxKeys?: number;
+}
+
+/**
+ * Counts hits in this process, like express-rate-limit's `MemoryStore`, but never holds more
+ * than `maxKeys` counters: a flood of distinct addresses cannot grow memory without bound.
+ *
+ * @throws {RateLimitConfigError} `ERR_BULWARK_RATE_LIMIT_MAX_KEYS` when `maxKeys` is not a positive integer.
+ * @example
+ * rateLimit({ name: 'search', store: new BoundedMemoryStore({ maxKeys: 50_000 }) });
+ */
+export class BoundedMemoryStore implements Store {
+  /** Counters live in this process only. */
+  readonly localKeys = true;
+  readonly maxKeys: number;
+  #windowMs = 60_000;
+  readonly #counters: LRUCache<string, Counter>;
+
+  constructor({ maxKeys = 100_000 }: BoundedMemoryStoreOptions = {}) {
+    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
+      throw new RateLimitConfigError(
+        'ERR_BULWARK_RATE_LIMIT_MAX_KEYS',
+        `maxKeys: ${show(maxKeys)} is not a valid key cap. Use a positive integer, such as 100_000.`,
+      );
+    }
+    this.maxKeys = maxKeys;
+    this.#counters = new LRUCache<string, Counter>({ max: maxKeys });
+  }
+
+  /** Number of counters currently held. */
+  get size(): number {
+    return this.#counters.size;
+  }
+
+  init(options: Pick<Options, 'windowMs'>): void {
+    this.#windowMs = options.windowMs;
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const counter = this.#counters.get(key);
+    if (!counter || counter.resetAt <= Date.now()) return undefined;
+    return { totalHits: counter.hits, resetTime: new Date(counter.resetAt) };
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    const now = Date.now();
+    let counter = this.#counters.get(key);
+    if (!counter || counter.resetAt <= now) {
+      counter = { hits: 0, resetAt: now + this.#windowMs };
+      this.#counters.set(key, counter);
+    }
+    counter.hits++;
+    return { totalHits: counter.hits, resetTime: new Date(counter.resetAt) };
+  }
+
+  async decrement(key: string): Promise<void> {
+    const counter = this.#counters.get(key);
+    if (counter && counter.hits > 0) counter.hits--;
+  }
+
+  async resetKey(key: string): Promise<void> {
+    this.#counters.delete(key);
+  }
+
+  async resetAll(): Promise<void> {
+    this.#counters.clear();
+  }
+}

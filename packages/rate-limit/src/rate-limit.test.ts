@@ -1,0 +1,431 @@
+// rateLimit over real HTTP with the default memory store: limits, headers, keys, proxies, options.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RateLimitConfigError } from './errors.js';
+import type { LimitedEvent } from './events.js';
+import { type RateLimitOptions, rateLimit } from './rate-limit.js';
+
+/** Renders the http-errors shape the way an error handler would: status, code and headers. */
+const renderError: ErrorRequestHandler = (err, _req, res, _next) => {
+  res.set(err.headers ?? {});
+  res
+    .status(err.status ?? 500)
+    .json({ code: err.code, message: err.expose ? err.message : 'Internal error' });
+};
+
+function appWith(options: RateLimitOptions, setup?: (app: express.Express) => void) {
+  const app = express();
+  setup?.(app);
+  app.use(express.json());
+  app.use(rateLimit(options));
+  app.all('/{*path}', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use(renderError);
+  return app;
+}
+
+const originalEnv = { ...process.env };
+afterEach(() => {
+  process.env.NODE_ENV = originalEnv.NODE_ENV;
+  if (originalEnv.RATE_LIMIT_ENABLED === undefined) delete process.env.RATE_LIMIT_ENABLED;
+  else process.env.RATE_LIMIT_ENABLED = originalEnv.RATE_LIMIT_ENABLED;
+});
+
+describe('rateLimit', () => {
+  it('answers the 6th call to a 5-per-minute policy with 429 rate_limited and every rate-limit header', async () => {
+    const app = appWith({ name: 'telemetry-export', limit: 5, windowMs: 60_000 });
+    for (let i = 1; i <= 5; i++) {
+      const ok = await request(app).get('/export');
+      expect(ok.status).toBe(200);
+      expect(ok.headers['x-ratelimit-limit']).toBe('5');
+      expect(ok.headers['x-ratelimit-remaining']).toBe(String(5 - i));
+      expect(ok.headers.ratelimit).toMatch(new RegExp(`^"telemetry-export"; r=${5 - i}; t=\\d+$`));
+    }
+    const limited = await request(app).get('/export');
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(limited.headers['x-ratelimit-limit']).toBe('5');
+    expect(limited.headers['x-ratelimit-remaining']).toBe('0');
+    expect(Number(limited.headers['x-ratelimit-reset'])).toBeGreaterThan(Date.now() / 1000);
+    expect(limited.headers.ratelimit).toMatch(/^"telemetry-export"; r=0; t=\d+$/);
+    expect(limited.headers['ratelimit-policy']).toMatch(
+      /^"telemetry-export"; q=5; w=60; pk=:[A-Za-z0-9+/=]+:$/,
+    );
+  });
+
+  it('hands the 429 to next() with the headers on the error, so any error handler can send them', async () => {
+    const app = express();
+    app.use(rateLimit({ name: 'once', limit: 1 }));
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    let seen: {
+      status?: number;
+      code?: string;
+      expose?: boolean;
+      headers?: Record<string, string>;
+    } = {};
+    app.use(((err, _req, res, _next) => {
+      seen = err;
+      res.status(err.status).end();
+    }) as ErrorRequestHandler);
+    await request(app).get('/');
+    await request(app).get('/');
+    expect(seen.status).toBe(429);
+    expect(seen.code).toBe('rate_limited');
+    expect(seen.expose).toBe(true);
+    expect(Object.keys(seen.headers ?? {}).sort()).toEqual(
+      [
+        'RateLimit',
+        'RateLimit-Policy',
+        'Retry-After',
+        'X-RateLimit-Limit',
+        'X-RateLimit-Remaining',
+        'X-RateLimit-Reset',
+      ].sort(),
+    );
+  });
+
+  it('still answers 429 with Retry-After through Express’s default error handler', async () => {
+    const app = express();
+    app.use(rateLimit({ name: 'plain', limit: 0 }));
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    const res = await request(app).get('/');
+    expect(res.status).toBe(429);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.text).not.toMatch(/at .*\.js/);
+  });
+
+  it('publishes a limited event with the policy, key type and limit', async () => {
+    const events: LimitedEvent[] = [];
+    const listener = (message: unknown) => events.push(message as LimitedEvent);
+    subscribe('bulwark:rate-limit:limited', listener);
+    try {
+      const app = appWith({ name: 'evented', limit: 1 });
+      await request(app).get('/');
+      await request(app).get('/');
+    } finally {
+      unsubscribe('bulwark:rate-limit:limited', listener);
+    }
+    expect(events).toEqual([
+      { policy: 'evented', keyType: 'ip', key: 'ip:127.0.0.1', limit: 1, windowMs: 60_000 },
+    ]);
+  });
+
+  it('keeps separate counters for two policies on the same route', async () => {
+    const app = express();
+    app.use(rateLimit({ name: 'a', limit: 1 }), rateLimit({ name: 'b', limit: 3 }));
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    app.use(renderError);
+    const first = await request(app).get('/');
+    expect(first.status).toBe(200);
+    expect(first.headers.ratelimit).toMatch(/"a"; r=0; t=\d+, "b"; r=2; t=\d+/);
+    const second = await request(app).get('/');
+    expect(second.status).toBe(429);
+  });
+
+  it('takes a per-request limit, e.g. from the caller’s plan', async () => {
+    const app = appWith({
+      name: 'plans',
+      limit: (req: Request) => (req.get('x-plan') === 'pro' ? 3 : 1),
+    });
+    expect((await request(app).get('/').set('x-plan', 'free')).status).toBe(200);
+    expect((await request(app).get('/').set('x-plan', 'free')).status).toBe(429);
+    expect((await request(app).get('/').set('x-plan', 'pro')).status).toBe(200);
+  });
+
+  it('answers 500 without details when a limit function returns nonsense', async () => {
+    const app = appWith({ name: 'broken-limit', limit: () => Number.NaN });
+    const res = await request(app).get('/');
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ code: 'ERR_BULWARK_RATE_LIMIT_LIMIT', message: 'Internal error' });
+  });
+
+  it('counts only the listed methods', async () => {
+    const app = appWith({ name: 'writes', limit: 1, methods: ['POST', 'DELETE'] });
+    expect((await request(app).post('/')).status).toBe(200);
+    expect((await request(app).get('/')).status).toBe(200);
+    expect((await request(app).get('/')).status).toBe(200);
+    expect((await request(app).delete('/')).status).toBe(429);
+  });
+
+  it('counts only failures when successful requests are skipped', async () => {
+    const app = express();
+    app.use(rateLimit({ name: 'login', limit: 2, skipSuccessfulRequests: true }));
+    app.post('/login', (req, res) => {
+      res.status(req.query.ok === '1' ? 200 : 401).end();
+    });
+    app.use(renderError);
+    for (let i = 0; i < 5; i++) expect((await request(app).post('/login?ok=1')).status).toBe(200);
+    expect((await request(app).post('/login')).status).toBe(401);
+    expect((await request(app).post('/login')).status).toBe(401);
+    expect((await request(app).post('/login?ok=1')).status).toBe(429);
+  });
+
+  it('lets a key be reset, e.g. after a successful login', async () => {
+    const limiter = rateLimit({ name: 'resettable', limit: 1 });
+    const app = express();
+    app.use(limiter);
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    expect((await request(app).get('/')).status).toBe(200);
+    expect((await request(app).get('/')).status).toBe(429);
+    await limiter.resetKey('ip:127.0.0.1');
+    expect((await request(app).get('/')).status).toBe(200);
+  });
+});
+
+describe('rateLimit keys', () => {
+  const withAuth = (auth: unknown) => (app: express.Express) => {
+    app.use((req, _res, next) => {
+      (req as Request & { auth?: unknown }).auth = req.get('x-who')
+        ? JSON.parse(req.get('x-who')!)
+        : auth;
+      next();
+    });
+  };
+
+  it('counts per user from req.auth.subject, not per address', async () => {
+    const app = appWith({ name: 'per-user', limit: 1, key: 'user' }, withAuth(undefined));
+    const alice = JSON.stringify({ subject: 'alice' });
+    const bob = JSON.stringify({ subject: 'bob' });
+    expect((await request(app).get('/').set('x-who', alice)).status).toBe(200);
+    expect((await request(app).get('/').set('x-who', bob)).status).toBe(200);
+    expect((await request(app).get('/').set('x-who', alice)).status).toBe(429);
+  });
+
+  it('counts per tenant and per API key from req.auth', async () => {
+    const tenantApp = appWith({ name: 'per-tenant', limit: 1, key: 'tenant' }, withAuth(undefined));
+    const a = JSON.stringify({ subject: 'u1', tenantId: 'acme' });
+    const b = JSON.stringify({ subject: 'u2', tenantId: 'acme' });
+    expect((await request(tenantApp).get('/').set('x-who', a)).status).toBe(200);
+    expect((await request(tenantApp).get('/').set('x-who', b)).status).toBe(429);
+    const keyApp = appWith({ name: 'per-api-key', limit: 1, key: 'api-key' }, withAuth(undefined));
+    expect(
+      (
+        await request(keyApp)
+          .get('/')
+          .set('x-who', JSON.stringify({ apiKeyId: 'k1' }))
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await request(keyApp)
+          .get('/')
+          .set('x-who', JSON.stringify({ apiKeyId: 'k2' }))
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await request(keyApp)
+          .get('/')
+          .set('x-who', JSON.stringify({ apiKeyId: 'k1' }))
+      ).status,
+    ).toBe(429);
+  });
+
+  it('falls back to the client address when there is no identity', async () => {
+    const limiter = rateLimit({ name: 'fallback-ip', key: 'user' });
+    const req = { ip: '::ffff:198.51.100.4', socket: {} } as Request;
+    expect(await limiter.keyFor(req)).toBe('ip:198.51.100.4');
+    const withSubject = { ip: '198.51.100.4', auth: { subject: 'u-1' } } as unknown as Request;
+    expect(await limiter.keyFor(withSubject)).toBe('user:u-1');
+  });
+
+  it('hashes long identities so keys stay short', async () => {
+    const limiter = rateLimit({ name: 'long', key: () => 'x'.repeat(500) });
+    const key = await limiter.keyFor({ ip: '198.51.100.4' } as Request);
+    expect(key).toMatch(/^custom:h\.[A-Za-z0-9_-]{32}$/);
+  });
+});
+
+describe('rateLimit behind a proxy', () => {
+  it('ignores X-Forwarded-For when the proxy is not trusted, so spoofing does not change the key', async () => {
+    const app = appWith({ name: 'no-proxy', limit: 1 });
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.1')).status).toBe(200);
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.2')).status).toBe(429);
+  });
+
+  it('keys by the forwarded address when one proxy hop is trusted', async () => {
+    const app = appWith({ name: 'one-hop', limit: 1 }, (a) => a.set('trust proxy', 1));
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.1')).status).toBe(200);
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.2')).status).toBe(200);
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.1')).status).toBe(429);
+    // A client prepending its own entry cannot get past the one hop the proxy appended.
+    expect(
+      (await request(app).get('/').set('X-Forwarded-For', '203.0.113.9, 198.51.100.1')).status,
+    ).toBe(429);
+  });
+
+  it('refuses trust proxy = true at construction in production when given the app', () => {
+    process.env.NODE_ENV = 'production';
+    const app = express();
+    app.set('trust proxy', true);
+    expect(() => rateLimit({ name: 'strict', app })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_TRUST_PROXY' }),
+    );
+    app.set('trust proxy', ['10.0.0.0/8', '0.0.0.0/1', '128.0.0.0/1']);
+    expect(() => rateLimit({ name: 'strict-2', app })).toThrow(/trust proxy/);
+    app.set('trust proxy', 'loopback, 10.0.0.0/8');
+    expect(() => rateLimit({ name: 'strict-3', app })).not.toThrow();
+  });
+
+  it('refuses trust proxy = true at the first request in production, without limiting by a spoofed address', async () => {
+    process.env.NODE_ENV = 'production';
+    const app = appWith({ name: 'late-check' }, (a) => a.set('trust proxy', true));
+    const res = await request(app).get('/').set('X-Forwarded-For', '198.51.100.1');
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({
+      code: 'ERR_BULWARK_RATE_LIMIT_TRUST_PROXY',
+      message: 'Internal error',
+    });
+  });
+
+  it('only warns about trust proxy = true outside production', async () => {
+    process.env.NODE_ENV = 'development';
+    const warnings: string[] = [];
+    const logger = { warn: (message: string) => warnings.push(message) };
+    const app = appWith({ name: 'dev-proxy', logger }, (a) => a.set('trust proxy', true));
+    expect((await request(app).get('/')).status).toBe(200);
+    expect((await request(app).get('/')).status).toBe(200);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/trust proxy/);
+  });
+});
+
+describe('rateLimit enabled', () => {
+  it('limits nothing when RATE_LIMIT_ENABLED=false at construction', async () => {
+    process.env.RATE_LIMIT_ENABLED = 'false';
+    const limiter = rateLimit({ name: 'off', limit: 0 });
+    expect(limiter.enabled).toBe(false);
+    const app = express()
+      .use(limiter)
+      .get('/', (_req, res) => {
+        res.send('ok');
+      });
+    expect((await request(app).get('/')).status).toBe(200);
+  });
+
+  it('is on by default and when the option overrides the environment', () => {
+    delete process.env.RATE_LIMIT_ENABLED;
+    expect(rateLimit({ name: 'on' }).enabled).toBe(true);
+    process.env.RATE_LIMIT_ENABLED = 'false';
+    expect(rateLimit({ name: 'forced', enabled: true }).enabled).toBe(true);
+  });
+
+  it('warns when a policy is disabled in production', () => {
+    process.env.NODE_ENV = 'production';
+    process.env.RATE_LIMIT_ENABLED = 'false';
+    const warnings: [string, unknown][] = [];
+    rateLimit({
+      name: 'quiet',
+      logger: { warn: (message, meta) => warnings.push([message, meta]) },
+    });
+    expect(warnings).toEqual([
+      [
+        "rate-limit policy 'quiet' is disabled in production",
+        { code: 'BULWARK_RATE_LIMIT_DISABLED', policy: 'quiet' },
+      ],
+    ]);
+  });
+
+  it('refuses a RATE_LIMIT_ENABLED value it cannot read instead of guessing', () => {
+    process.env.RATE_LIMIT_ENABLED = 'flase';
+    expect(() => rateLimit({ name: 'typo' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_ENABLED' }),
+    );
+  });
+});
+
+describe('rateLimit configuration', () => {
+  const cases: [string, unknown, string][] = [
+    ['a missing name', {}, 'ERR_BULWARK_RATE_LIMIT_NAME'],
+    ['a name with a colon', { name: 'a:b' }, 'ERR_BULWARK_RATE_LIMIT_NAME'],
+    ['a negative window', { name: 'x', windowMs: -1 }, 'ERR_BULWARK_RATE_LIMIT_WINDOW'],
+    ['a fractional limit', { name: 'x', limit: 1.5 }, 'ERR_BULWARK_RATE_LIMIT_LIMIT'],
+    ['an unknown key', { name: 'x', key: 'email' }, 'ERR_BULWARK_RATE_LIMIT_KEY'],
+    [
+      'an IPv6 subnet over 128',
+      { name: 'x', ipv6Subnet: 129 },
+      'ERR_BULWARK_RATE_LIMIT_IPV6_SUBNET',
+    ],
+    [
+      'an unknown outage policy',
+      { name: 'x', onStoreError: 'ignore' },
+      'ERR_BULWARK_RATE_LIMIT_ON_STORE_ERROR',
+    ],
+    [
+      'a zero store timeout',
+      { name: 'x', storeTimeoutMs: 0 },
+      'ERR_BULWARK_RATE_LIMIT_STORE_TIMEOUT',
+    ],
+    ['a bad breaker', { name: 'x', breaker: { failures: 0 } }, 'ERR_BULWARK_RATE_LIMIT_BREAKER'],
+    ['a store without increment', { name: 'x', store: {} }, 'ERR_BULWARK_RATE_LIMIT_STORE'],
+    ['an empty methods list', { name: 'x', methods: [] }, 'ERR_BULWARK_RATE_LIMIT_METHODS'],
+    [
+      'skipping both outcomes',
+      { name: 'x', skipSuccessfulRequests: true, skipFailedRequests: true },
+      'ERR_BULWARK_RATE_LIMIT_SKIP',
+    ],
+    ['a logger without warn', { name: 'x', logger: {} }, 'ERR_BULWARK_RATE_LIMIT_LOGGER'],
+    ['a non-boolean enabled', { name: 'x', enabled: 'yes' }, 'ERR_BULWARK_RATE_LIMIT_ENABLED'],
+  ];
+  for (const [what, options, code] of cases) {
+    it(`refuses ${what} with ${code}`, () => {
+      let thrown: unknown;
+      try {
+        rateLimit(options as RateLimitOptions);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(RateLimitConfigError);
+      expect((thrown as RateLimitConfigError).code).toBe(code);
+    });
+  }
+
+  it('quotes the bad value and names the fix', () => {
+    expect(() => rateLimit({ name: 'x', windowMs: -1 })).toThrow(
+      'rateLimit: windowMs: -1 is not valid. Use a positive whole number up to 2147483647, such as 60_000.',
+    );
+  });
+
+  it('catches a misspelled option with a did-you-mean hint', () => {
+    expect(() => rateLimit({ name: 'x', windowMS: 1000 } as unknown as RateLimitOptions)).toThrow(
+      'rateLimit: `windowMS` is not an option. Did you mean `windowMs`?',
+    );
+    expect(() => rateLimit({ name: 'x', max: 10 } as unknown as RateLimitOptions)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_UNKNOWN_OPTION' }),
+    );
+  });
+
+  it('refuses one store instance for two policies, since a store keeps one window', async () => {
+    const { BoundedMemoryStore } = await import('./memory-store.js');
+    const store = new BoundedMemoryStore();
+    rateLimit({ name: 'first', store });
+    expect(() => rateLimit({ name: 'second', store })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_STORE_REUSE' }),
+    );
+  });
+
+  it('catches app.use(rateLimit) without the call', async () => {
+    const app = express();
+    app.use(rateLimit as unknown as express.RequestHandler);
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    app.use(renderError);
+    const res = await request(app).get('/');
+    expect(res.status).toBe(500);
+    expect(res.body.code).toBe('ERR_BULWARK_RATE_LIMIT_NOT_CALLED');
+  });
+});

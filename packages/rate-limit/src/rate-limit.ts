@@ -1,0 +1,432 @@
+// One rate-limit policy as Express middleware, built on express-rate-limit.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { rateLimit as expressRateLimit, type Store } from 'express-rate-limit';
+import { RateLimitConfigError, rateLimitedError, rejectUnknownOptions, show } from './errors.js';
+import { channels } from './events.js';
+import {
+  createKeyGenerator,
+  type KeyGenerator,
+  type KeyOption,
+  keyType,
+  validateKey,
+} from './keys.js';
+import { type Logger, warn } from './logger.js';
+import { BoundedMemoryStore } from './memory-store.js';
+import {
+  booleanOption,
+  DEFAULTS,
+  functionOption,
+  MAX_WINDOW_MS,
+  objectOptions,
+  positiveInteger,
+  rejectMiddlewareCall,
+  resolveCommon,
+} from './options.js';
+import type { AppSettings } from './proxy.js';
+import {
+  type BreakerOptions,
+  CircuitBreaker,
+  type OnStoreError,
+  ResilientStore,
+} from './resilient-store.js';
+
+/** Options for {@link rateLimit}. */
+export interface RateLimitOptions {
+  /**
+   * The policy's name: it prefixes every counter key (two policies never share counters), names
+   * the policy in the `RateLimit` header and in events. Letters, digits, `.`, `_` and `-`.
+   * Required.
+   */
+  name: string;
+  /** Length of the window, in milliseconds. Default: `60_000`. */
+  windowMs?: number;
+  /**
+   * Requests allowed per key per window, or a function of the request (e.g. per plan).
+   * Default: `100`.
+   */
+  limit?: number | ((req: Request) => number | Promise<number>);
+  /**
+   * Whose requests are counted together: `'ip'`, `'user'`, `'tenant'`, `'api-key'` (the last
+   * three read `req.auth` and fall back to the address) or `(req) => string`. Default: `'ip'`.
+   */
+  key?: KeyOption;
+  /**
+   * Where counters live: any express-rate-limit `Store`, used by this policy only.
+   * Default: a {@link BoundedMemoryStore} holding at most 100 000 keys.
+   */
+  store?: Store;
+  /** Whether the policy limits at all. Default: `RATE_LIMIT_ENABLED` (true unless `false`). */
+  enabled?: boolean;
+  /** Prefix length that groups IPv6 clients into one counter. Default: `56`. */
+  ipv6Subnet?: number;
+  /**
+   * While a shared store is down: `'allow'` keeps limiting in a bounded memory store on this
+   * instance; `'deny'` answers 503 `rate_limit_unavailable`. Default: `'allow'`.
+   */
+  onStoreError?: OnStoreError;
+  /** Longest wait for one call to a shared store, in milliseconds. Default: `200`. */
+  storeTimeoutMs?: number;
+  /** Circuit breaker for a shared store. Default: `{ failures: 3, cooldownMs: 5_000 }`. */
+  breaker?: BreakerOptions;
+  /** Most keys the outage fallback store holds. Default: `10_000`. */
+  fallbackMaxKeys?: number;
+  /** Only requests with these methods are counted, e.g. `['POST', 'DELETE']`. Default: all. */
+  methods?: readonly string[];
+  /** Requests for which this returns true are neither counted nor limited. Default: none. */
+  skip?: (req: Request, res: Response) => boolean | Promise<boolean>;
+  /** Count only failed responses (status >= 400), e.g. for logins. Default: `false`. */
+  skipSuccessfulRequests?: boolean;
+  /** Count only successful responses (status < 400). Default: `false`. */
+  skipFailedRequests?: boolean;
+  /** What counts as a success for the two options above. Default: status < 400. */
+  requestWasSuccessful?: (req: Request, res: Response) => boolean | Promise<boolean>;
+  /**
+   * The Express app, to check its `trust proxy` setting now rather than at the first request.
+   * Default: checked at the first request.
+   */
+  app?: AppSettings;
+  /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
+  logger?: Logger;
+}
+
+/** A policy's middleware, with helpers to inspect and reset its counters. */
+export interface RateLimitMiddleware extends RequestHandler {
+  /** The policy's name. */
+  readonly policy: string;
+  /** Whether the policy limits (false when disabled by option or `RATE_LIMIT_ENABLED`). */
+  readonly enabled: boolean;
+  /** The key a request is counted under, e.g. `ip:203.0.113.7` or `user:42`. */
+  keyFor(req: Request): Promise<string>;
+  /** Forgets a key's count, e.g. after a successful login. */
+  resetKey(key: string): Promise<void>;
+}
+
+/** What `createRateLimits` passes to a policy it builds. */
+export interface PolicyContext {
+  where: string;
+  /** Makes the policy's primary store, when it is shared (Redis). */
+  createStore?: (name: string) => Store;
+  breaker?: CircuitBreaker;
+  enabled?: boolean;
+}
+
+export const rateLimitOptionNames = [
+  'name',
+  'windowMs',
+  'limit',
+  'key',
+  'store',
+  'enabled',
+  'ipv6Subnet',
+  'onStoreError',
+  'storeTimeoutMs',
+  'breaker',
+  'fallbackMaxKeys',
+  'methods',
+  'skip',
+  'skipSuccessfulRequests',
+  'skipFailedRequests',
+  'requestWasSuccessful',
+  'app',
+  'logger',
+] as const;
+
+const usedStores = new WeakSet<object>();
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const rateLimitHeaders = [
+  'Retry-After',
+  'RateLimit',
+  'RateLimit-Policy',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+];
+
+export function validateName(where: string, name: unknown): string {
+  if (typeof name === 'string' && namePattern.test(name)) return name;
+  throw new RateLimitConfigError(
+    'ERR_BULWARK_RATE_LIMIT_NAME',
+    `${where}: name ${show(name)} is not valid. Give each policy a unique name of letters, digits, '.', '_' or '-' (up to 64), such as 'telemetry-export'.`,
+  );
+}
+
+function validateStore(where: string, store: unknown): Store {
+  const candidate = store as Partial<Store> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.increment !== 'function' ||
+    typeof candidate.decrement !== 'function' ||
+    typeof candidate.resetKey !== 'function'
+  ) {
+    throw new RateLimitConfigError(
+      'ERR_BULWARK_RATE_LIMIT_STORE',
+      `${where}: store ${show(store)} is not an express-rate-limit store. Pass an object with increment, decrement and resetKey, such as new RedisStore({ sendCommand }) from rate-limit-redis.`,
+    );
+  }
+  if (usedStores.has(candidate)) {
+    throw new RateLimitConfigError(
+      'ERR_BULWARK_RATE_LIMIT_STORE_REUSE',
+      `${where}: this store instance already serves another policy, and a store keeps one window length. Create a new store for each policy (createRateLimits does this for you).`,
+    );
+  }
+  usedStores.add(candidate);
+  return candidate as Store;
+}
+
+function headerValue(value: number | string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/** Builds one policy; `createRateLimits` calls this with a shared store and breaker. */
+export function buildRateLimit(input: unknown, context: PolicyContext): RateLimitMiddleware {
+  const { where } = context;
+  const options = objectOptions(where, input);
+  rejectUnknownOptions(where, options, rateLimitOptionNames);
+  const name = validateName(where, options.name);
+  const windowMs = positiveInteger(
+    where,
+    'windowMs',
+    options.windowMs ?? DEFAULTS.windowMs,
+    'ERR_BULWARK_RATE_LIMIT_WINDOW',
+    '60_000',
+    { max: MAX_WINDOW_MS },
+  );
+  const limitOption = options.limit ?? DEFAULTS.limit;
+  if (typeof limitOption !== 'function') {
+    positiveInteger(where, 'limit', limitOption, 'ERR_BULWARK_RATE_LIMIT_LIMIT', '100', {
+      allowZero: true,
+    });
+  }
+  const key = options.key ?? DEFAULTS.key;
+  validateKey(key, where);
+  const common = resolveCommon(where, options, context.enabled);
+  const {
+    ipv6Subnet,
+    onStoreError,
+    storeTimeoutMs,
+    fallbackMaxKeys,
+    logger,
+    enabled,
+    production,
+    checkTrustProxy,
+  } = common;
+  const skip =
+    options.skip === undefined
+      ? undefined
+      : functionOption<NonNullable<RateLimitOptions['skip']>>(
+          where,
+          'skip',
+          options.skip,
+          'ERR_BULWARK_RATE_LIMIT_SKIP',
+        );
+  const requestWasSuccessful =
+    options.requestWasSuccessful === undefined
+      ? undefined
+      : functionOption<NonNullable<RateLimitOptions['requestWasSuccessful']>>(
+          where,
+          'requestWasSuccessful',
+          options.requestWasSuccessful,
+          'ERR_BULWARK_RATE_LIMIT_SKIP',
+        );
+  const skipSuccessfulRequests = booleanOption(
+    where,
+    'skipSuccessfulRequests',
+    options.skipSuccessfulRequests ?? false,
+    'ERR_BULWARK_RATE_LIMIT_SKIP',
+  );
+  const skipFailedRequests = booleanOption(
+    where,
+    'skipFailedRequests',
+    options.skipFailedRequests ?? false,
+    'ERR_BULWARK_RATE_LIMIT_SKIP',
+  );
+  if (skipSuccessfulRequests && skipFailedRequests) {
+    throw new RateLimitConfigError(
+      'ERR_BULWARK_RATE_LIMIT_SKIP',
+      `${where}: skipSuccessfulRequests and skipFailedRequests are both true, so nothing would ever be counted. Keep at most one.`,
+    );
+  }
+  let methods: Set<string> | undefined;
+  if (options.methods !== undefined) {
+    const list = options.methods;
+    if (
+      !Array.isArray(list) ||
+      list.length === 0 ||
+      !list.every((m) => typeof m === 'string' && /^[A-Za-z]+$/.test(m))
+    ) {
+      throw new RateLimitConfigError(
+        'ERR_BULWARK_RATE_LIMIT_METHODS',
+        `${where}: methods ${show(list)} is not valid. Use a non-empty list of HTTP methods, such as ['POST', 'PUT', 'PATCH', 'DELETE'].`,
+      );
+    }
+    methods = new Set(list.map((m: string) => m.toUpperCase()));
+  }
+
+  const generate: KeyGenerator = createKeyGenerator(key, ipv6Subnet);
+  const keyFor = async (req: Request) => generate(req);
+
+  if (!enabled) {
+    if (production) {
+      warn(
+        logger,
+        'BULWARK_RATE_LIMIT_DISABLED',
+        `rate-limit policy '${name}' is disabled in production`,
+        { policy: name },
+      );
+    }
+    const passThrough = function rateLimitDisabled(
+      _req: Request,
+      _res: Response,
+      next: NextFunction,
+    ) {
+      next();
+    };
+    return Object.assign(passThrough, {
+      policy: name,
+      enabled: false,
+      keyFor,
+      resetKey: async () => {},
+    });
+  }
+
+  let store: Store;
+  if (options.store !== undefined || context.createStore === undefined) {
+    const given =
+      options.store === undefined
+        ? new BoundedMemoryStore({ maxKeys: DEFAULTS.memoryMaxKeys })
+        : validateStore(where, options.store);
+    store = given.localKeys
+      ? given
+      : new ResilientStore({
+          policy: name,
+          primary: given,
+          breaker: context.breaker ?? new CircuitBreaker(common.breaker, logger),
+          timeoutMs: storeTimeoutMs,
+          onStoreError,
+          fallbackMaxKeys,
+          keyPrefix: `${name}:`,
+        });
+  } else {
+    store = new ResilientStore({
+      policy: name,
+      primary: context.createStore(name),
+      breaker: context.breaker ?? new CircuitBreaker(common.breaker, logger),
+      timeoutMs: storeTimeoutMs,
+      onStoreError,
+      fallbackMaxKeys,
+    });
+  }
+
+  let limit: number | ((req: Request) => Promise<number>);
+  if (typeof limitOption === 'function') {
+    const perRequest = limitOption as (req: Request) => number | Promise<number>;
+    limit = async (req: Request) => {
+      const value = await perRequest(req);
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+        throw new RateLimitConfigError(
+          'ERR_BULWARK_RATE_LIMIT_LIMIT',
+          `${where}: the limit function returned ${show(value)}. It must return a whole number of 0 or more.`,
+        );
+      }
+      return value;
+    };
+  } else {
+    limit = limitOption as number;
+  }
+
+  const limiter = expressRateLimit({
+    windowMs,
+    limit,
+    store,
+    keyGenerator: generate,
+    standardHeaders: 'draft-8',
+    legacyHeaders: true,
+    identifier: name,
+    validate: false,
+    passOnStoreError: false,
+    skipSuccessfulRequests,
+    skipFailedRequests,
+    ...(requestWasSuccessful ? { requestWasSuccessful } : {}),
+    ...(methods || skip
+      ? {
+          skip: (req: Request, res: Response) =>
+            (methods !== undefined && !methods.has(req.method)) || (skip ? skip(req, res) : false),
+        }
+      : {}),
+    logger: {
+      warn: (error: unknown) =>
+        warn(
+          logger,
+          'BULWARK_RATE_LIMIT_STORE',
+          `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store warning'}`,
+        ),
+      error: (error: unknown) =>
+        warn(
+          logger,
+          'BULWARK_RATE_LIMIT_STORE',
+          `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
+        ),
+    },
+    handler(req: Request, res: Response, next: NextFunction) {
+      const info = (req as Request & { rateLimit?: { key: string; limit: number } }).rateLimit;
+      const headers: Record<string, string> = {};
+      for (const header of rateLimitHeaders) {
+        const value = headerValue(res.getHeader(header));
+        if (value !== undefined) headers[header] = value;
+      }
+      if (info && channels.limited.hasSubscribers) {
+        channels.limited.publish({
+          policy: name,
+          keyType: keyType(info.key),
+          key: info.key,
+          limit: info.limit,
+          windowMs,
+        });
+      }
+      next(rateLimitedError(name, headers));
+    },
+  });
+
+  const middleware = function rateLimitMiddleware(req: Request, res: Response, next: NextFunction) {
+    if (req.app) {
+      const error = checkTrustProxy(req.app);
+      if (error) {
+        next(error);
+        return;
+      }
+    }
+    void limiter(req, res, next);
+  };
+  return Object.assign(middleware, {
+    policy: name,
+    enabled: true,
+    keyFor,
+    resetKey: async (counterKey: string) => {
+      await store.resetKey(counterKey);
+    },
+  });
+}
+
+/**
+ * One rate-limit policy as Express middleware. Over the limit, it calls `next()` with a 429
+ * `rate_limited` error carrying `Retry-After`, the IETF `RateLimit`/`RateLimit-Policy` headers
+ * and the legacy `X-RateLimit-*` headers, which are also set on every counted response.
+ *
+ * Defaults: `windowMs` 60 000, `limit` 100, `key` `'ip'`, memory store (100 000 keys),
+ * `ipv6Subnet` 56, `onStoreError` `'allow'`, `storeTimeoutMs` 200, `enabled` from
+ * `RATE_LIMIT_ENABLED`.
+ *
+ * @throws {RateLimitConfigError} on a missing or invalid option (`ERR_BULWARK_RATE_LIMIT_*`),
+ *   including `ERR_BULWARK_RATE_LIMIT_TRUST_PROXY` when `app` trusts every proxy in production.
+ * @example
+ * app.get('/devices/:id/telemetry/export',
+ *   rateLimit({ name: 'telemetry-export', limit: 5, windowMs: 60_000, key: 'tenant' }),
+ *   exportTelemetry);
+ */
+export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
+  // biome-ignore lint/complexity/noArguments: detects app.use(rateLimit) without the call.
+  rejectMiddlewareCall('rateLimit', arguments);
+  return buildRateLimit(options, { where: 'rateLimit' });
+}

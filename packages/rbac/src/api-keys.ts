@@ -1,0 +1,444 @@
+// Database-backed API keys: issue once, store only an HMAC, verify in constant time, rotate with grace, revoke.
+import {
+  createHmac,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+import createError from 'http-errors';
+import { LRUCache } from 'lru-cache';
+import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
+import { type AuditSink, warn } from './events.js';
+import { isGrant } from './permissions.js';
+import type { ApiKeyIdentity, ApiKeyVerifier, Logger, Queryable } from './types.js';
+
+export interface ApiKeysOptions {
+  /** A `pg.Pool` or anything with `query(text, values)`, after `migrate(db)`. */
+  db: Queryable;
+  /** Server-side secret mixed into every key's HMAC, 32 bytes or more. Keep it out of the database. */
+  pepper: string | Buffer;
+  /** Earlier peppers, still accepted; keys checked with one are re-hashed with `pepper`. Default none. */
+  previousPeppers?: (string | Buffer)[];
+  /** Records CREATE, ROTATE and DELETE of keys. */
+  audit?: AuditSink;
+  /** Least time between two `last_used_at` writes for one key, in seconds. Default `60`. */
+  lastUsedIntervalSec?: number;
+  logger?: Logger;
+}
+
+export interface IssueOptions {
+  /** Label shown in key lists. Default `''`. */
+  name?: string;
+  /** Grants the key carries, such as `['devices:read']`. At least one. */
+  scopes: string[];
+  /** When the key stops working. Default: never. */
+  expiresAt?: Date;
+  /** Who issued it, for the record. */
+  createdBy?: string;
+}
+
+export interface RotateOptions {
+  /** Seconds the replaced keys keep working, so clients can switch. Default `0` (at once). */
+  graceSec?: number;
+  /** Rotate only this key. Default: every active key of the tenant. */
+  keyId?: string;
+  /** Name of the new key. Default: the newest replaced key's name. */
+  name?: string;
+  /** Scopes of the new key. Default: the newest replaced key's scopes. */
+  scopes?: string[];
+  expiresAt?: Date;
+  createdBy?: string;
+}
+
+/** A newly issued key: `key` is the only time the plaintext is available. */
+export interface IssuedApiKey {
+  id: string;
+  key: string;
+  prefix: string;
+  tenantId: string;
+  name: string;
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+}
+
+/** A stored key, without anything secret. */
+export interface ApiKeyInfo {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  active: boolean;
+}
+
+export interface ApiKeys extends ApiKeyVerifier {
+  /** Issues a key for a tenant; the plaintext is returned once and never stored. */
+  issue(tenantId: string, options: IssueOptions): Promise<IssuedApiKey>;
+  /** Checks a presented key; resolves its identity, or `null`. */
+  verify(key: string): Promise<ApiKeyIdentity | null>;
+  /** Issues a replacement and revokes the old key(s) after `graceSec`. */
+  rotate(
+    tenantId: string,
+    options?: RotateOptions,
+  ): Promise<{ key: IssuedApiKey; revoked: { id: string; revokedAt: Date }[] }>;
+  /** Revokes a key at once. Resolves `false` when there was no active key with that id (in that tenant). */
+  revoke(id: string, options?: { tenantId?: string; actor?: string }): Promise<boolean>;
+  /** The tenant's keys, newest first, without secrets. */
+  list(tenantId: string): Promise<ApiKeyInfo[]>;
+}
+
+const NAMES = [
+  'db',
+  'pepper',
+  'previousPeppers',
+  'audit',
+  'lastUsedIntervalSec',
+  'logger',
+] as const;
+const S = 'bulwark_rbac';
+const KEY = /^bwk_([A-Za-z0-9]{12})_([A-Za-z0-9]{32})$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Uniform random base62 characters (rejection sampling, so no character is favoured). */
+function base62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && out.length < length) out += ALPHABET[byte % 62];
+    }
+  }
+  return out;
+}
+
+function toPepper(where: string, value: unknown): KeyObject {
+  const bytes =
+    typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.isBuffer(value) ? value : null;
+  if (!bytes || bytes.length < 32) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_PEPPER',
+      `${where}: the pepper is ${bytes ? `${bytes.length} bytes` : `not a string or Buffer (${typeof value})`}; at least 32 random bytes are needed. Generate one with generateSecret() and keep it in a secret file.`,
+    );
+  }
+  return createSecretKey(bytes);
+}
+
+/** A 16-bit fingerprint of a pepper, stored with each key so the right pepper is known. */
+function pepperId(pepper: KeyObject): number {
+  return createHmac('sha256', pepper).update('bulwark-rbac-pepper-id').digest().readInt16BE(0);
+}
+
+function checkScopes(where: string, scopes: unknown): string[] {
+  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every(isGrant)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_ARGUMENT',
+      `${where}: scopes ${show(scopes)} must be a non-empty list of grants such as 'devices:read'.`,
+    );
+  }
+  return [...new Set(scopes as string[])];
+}
+
+function checkTenant(where: string, tenantId: unknown): asserts tenantId is string {
+  if (typeof tenantId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(tenantId)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_ARGUMENT',
+      `${where}: tenantId ${show(tenantId)} is not a tenant id.`,
+    );
+  }
+}
+
+function toInfo(row: Record<string, unknown>): ApiKeyInfo {
+  return {
+    id: String(row.id),
+    tenantId: String(row.tenant_id),
+    name: String(row.name),
+    prefix: String(row.prefix),
+    scopes: (row.scopes as string[]) ?? [],
+    createdAt: row.created_at as Date,
+    expiresAt: (row.expires_at as Date | null) ?? null,
+    revokedAt: (row.revoked_at as Date | null) ?? null,
+    lastUsedAt: (row.last_used_at as Date | null) ?? null,
+    active: row.active === true,
+  };
+}
+
+const ACTIVE =
+  '(revoked_at IS NULL OR revoked_at > now()) AND (expires_at IS NULL OR expires_at > now())';
+
+/**
+ * API keys in PostgreSQL. Keys look like `bwk_<prefix>_<secret>`: the public prefix finds the
+ * row, and only an HMAC-SHA-256 of the whole key under a server-side pepper is stored.
+ *
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_PEPPER` for a pepper under 32 bytes, `ERR_BULWARK_RBAC_DB` without `db.query`.
+ * @example
+ * const apiKeys = createApiKeys({ db: pool, pepper: readSecret('API_KEY_PEPPER')! });
+ * const { key } = await apiKeys.issue('acme', { name: 'ingest', scopes: ['telemetry:write'] });
+ */
+export function createApiKeys(input: ApiKeysOptions): ApiKeys {
+  checkOptionsObject('createApiKeys', input);
+  checkOptionNames('createApiKeys', input, NAMES);
+  const options = defined(input);
+  const db = options.db;
+  if (!db || typeof db.query !== 'function') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_DB',
+      `createApiKeys: db ${show(db)} has no query(text, values) method. Pass a pg Pool.`,
+    );
+  }
+  const pepper = toPepper('createApiKeys', options.pepper);
+  const currentId = pepperId(pepper);
+  const peppers = new Map<number, KeyObject>([[currentId, pepper]]);
+  for (const previous of options.previousPeppers ?? []) {
+    const key = toPepper('createApiKeys previousPeppers', previous);
+    if (!peppers.has(pepperId(key))) peppers.set(pepperId(key), key);
+  }
+  const interval = options.lastUsedIntervalSec ?? 60;
+  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `createApiKeys: lastUsedIntervalSec ${show(interval)} is not valid. Use 0 or more seconds.`,
+    );
+  }
+  const audit = options.audit;
+  const logger = options.logger;
+  const touched = new LRUCache<string, number>({ max: 10_000 });
+  const decoy = Buffer.alloc(32);
+
+  const hmac = (key: string, with_: KeyObject = pepper) =>
+    createHmac('sha256', with_).update(key).digest();
+
+  const background = (promise: Promise<unknown>, what: string) => {
+    promise.catch((err: unknown) =>
+      warn(logger, 'ERR_BULWARK_RBAC_API_KEY_WRITE', `could not ${what}`, {
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+  };
+
+  const insert = async (
+    tenantId: string,
+    o: { name: string; scopes: string[]; expiresAt: Date | null; createdBy: string | null },
+  ) => {
+    for (let attempt = 0; ; attempt++) {
+      const prefix = base62(12);
+      const key = `bwk_${prefix}_${base62(32)}`;
+      try {
+        const { rows } = await db.query(
+          `INSERT INTO ${S}.api_keys (tenant_id, name, prefix, key_hash, pepper_id, scopes, expires_at, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at`,
+          [tenantId, o.name, prefix, hmac(key), currentId, o.scopes, o.expiresAt, o.createdBy],
+        );
+        const row = rows[0]!;
+        const issued: IssuedApiKey = {
+          id: String(row.id),
+          key,
+          prefix,
+          tenantId,
+          name: o.name,
+          scopes: o.scopes,
+          createdAt: row.created_at as Date,
+          expiresAt: o.expiresAt,
+        };
+        return issued;
+      } catch (err) {
+        const e = err as { code?: unknown; constraint?: unknown };
+        if (e.code === '23505' && e.constraint === 'api_keys_prefix_key' && attempt < 3) continue;
+        if (e.code === '23503' && e.constraint === 'api_keys_tenant_id_fkey') {
+          throw createError(404, 'Tenant not found.', { code: 'tenant_not_found', expose: true });
+        }
+        throw err;
+      }
+    }
+  };
+
+  const checkIssue = (
+    where: string,
+    o: { name?: unknown; expiresAt?: unknown; createdBy?: unknown },
+  ) => {
+    const name = o.name ?? '';
+    if (typeof name !== 'string' || name.length > 200) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_ARGUMENT',
+        `${where}: name must be a string of at most 200 characters.`,
+      );
+    }
+    const expiresAt = o.expiresAt ?? null;
+    if (
+      expiresAt !== null &&
+      !(expiresAt instanceof Date && Number.isFinite(expiresAt.getTime()))
+    ) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_ARGUMENT',
+        `${where}: expiresAt ${show(expiresAt)} must be a valid Date.`,
+      );
+    }
+    const createdBy = o.createdBy ?? null;
+    if (createdBy !== null && typeof createdBy !== 'string') {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_ARGUMENT',
+        `${where}: createdBy must be a string.`,
+      );
+    }
+    return { name, expiresAt: expiresAt as Date | null, createdBy: createdBy as string | null };
+  };
+
+  return {
+    async issue(tenantId, o) {
+      checkTenant('issue', tenantId);
+      const checked = { ...checkIssue('issue', o ?? {}), scopes: checkScopes('issue', o?.scopes) };
+      const issued = await insert(tenantId, checked);
+      audit?.record({
+        action: 'CREATE',
+        resourceType: 'api_key',
+        resourceId: issued.id,
+        actor: checked.createdBy,
+        tenantId,
+        status: 'success',
+        details: { name: issued.name, prefix: issued.prefix, scopes: issued.scopes },
+      });
+      return issued;
+    },
+
+    async verify(key) {
+      const match = typeof key === 'string' ? KEY.exec(key) : null;
+      if (!match) return null;
+      const { rows } = await db.query(
+        `SELECT id, tenant_id, name, scopes, key_hash, pepper_id, ${ACTIVE} AS active FROM ${S}.api_keys WHERE prefix = $1`,
+        [match[1]],
+      );
+      const row = rows[0];
+      const usedPepper = row ? peppers.get(Number(row.pepper_id)) : undefined;
+      const expected = row && usedPepper ? (row.key_hash as Buffer) : decoy;
+      const actual = hmac(key, usedPepper ?? pepper);
+      // Compared even when no row matched, so a miss takes as long as a wrong secret.
+      const equal = expected.length === actual.length && timingSafeEqual(expected, actual);
+      if (!row || !usedPepper || !equal || row.active !== true) return null;
+      const id = String(row.id);
+      if (Number(row.pepper_id) !== currentId) {
+        background(
+          db.query(`UPDATE ${S}.api_keys SET key_hash = $2, pepper_id = $3 WHERE id = $1`, [
+            id,
+            hmac(key),
+            currentId,
+          ]),
+          'move an API key to the current pepper',
+        );
+      }
+      const now = Date.now();
+      if (now - (touched.get(id) ?? 0) >= interval * 1000) {
+        touched.set(id, now);
+        background(
+          db.query(
+            `UPDATE ${S}.api_keys SET last_used_at = now() WHERE id = $1
+             AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))`,
+            [id, interval],
+          ),
+          'record when an API key was last used',
+        );
+      }
+      return {
+        id,
+        tenantId: String(row.tenant_id),
+        scope: 'customer',
+        scopes: Object.freeze([...((row.scopes as string[]) ?? [])]),
+        name: String(row.name),
+      };
+    },
+
+    async rotate(tenantId, o = {}) {
+      checkTenant('rotate', tenantId);
+      const graceSec = o.graceSec ?? 0;
+      if (
+        typeof graceSec !== 'number' ||
+        !Number.isFinite(graceSec) ||
+        graceSec < 0 ||
+        graceSec > 30 * 86_400
+      ) {
+        throw new RbacConfigError(
+          'ERR_BULWARK_RBAC_ARGUMENT',
+          `rotate: graceSec ${show(graceSec)} is not valid. Use 0 to 2592000 seconds (30 days).`,
+        );
+      }
+      if (o.keyId !== undefined && (typeof o.keyId !== 'string' || !UUID.test(o.keyId))) {
+        throw createError(404, 'API key not found.', { code: 'api_key_not_found', expose: true });
+      }
+      const { rows: current } = await db.query(
+        `SELECT id, name, scopes FROM ${S}.api_keys WHERE tenant_id = $1 AND ${ACTIVE}
+         AND ($2::uuid IS NULL OR id = $2::uuid) ORDER BY created_at DESC`,
+        [tenantId, o.keyId ?? null],
+      );
+      const newest = current[0];
+      if ((o.keyId !== undefined && !newest) || (!newest && o.scopes === undefined)) {
+        throw createError(404, 'API key not found.', { code: 'api_key_not_found', expose: true });
+      }
+      const checked = checkIssue('rotate', {
+        name: o.name ?? newest?.name,
+        expiresAt: o.expiresAt,
+        createdBy: o.createdBy,
+      });
+      const scopes = checkScopes('rotate', o.scopes ?? newest?.scopes);
+      const issued = await insert(tenantId, { ...checked, scopes });
+      const ids = current.map((row) => String(row.id));
+      const { rows: revoked } = await db.query(
+        `UPDATE ${S}.api_keys
+            SET revoked_at = LEAST(coalesce(revoked_at, 'infinity'), now() + make_interval(secs => $2)),
+                replaced_by = $3
+          WHERE id = ANY($1::uuid[]) RETURNING id, revoked_at`,
+        [ids, graceSec, issued.id],
+      );
+      const result = revoked.map((row) => ({
+        id: String(row.id),
+        revokedAt: row.revoked_at as Date,
+      }));
+      audit?.record({
+        action: 'ROTATE',
+        resourceType: 'api_key',
+        resourceId: issued.id,
+        actor: checked.createdBy,
+        tenantId,
+        status: 'success',
+        details: { replaced: ids, graceSec, prefix: issued.prefix, scopes },
+      });
+      return { key: issued, revoked: result };
+    },
+
+    async revoke(id, o = {}) {
+      if (typeof id !== 'string' || !UUID.test(id)) return false;
+      const { rows } = await db.query(
+        `UPDATE ${S}.api_keys SET revoked_at = now()
+          WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) AND (revoked_at IS NULL OR revoked_at > now())
+          RETURNING tenant_id`,
+        [id, o.tenantId ?? null],
+      );
+      const row = rows[0];
+      if (row) {
+        audit?.record({
+          action: 'DELETE',
+          resourceType: 'api_key',
+          resourceId: id,
+          actor: o.actor ?? null,
+          tenantId: String(row.tenant_id),
+          status: 'success',
+          details: { revoked: true },
+        });
+      }
+      return !!row;
+    },
+
+    async list(tenantId) {
+      checkTenant('list', tenantId);
+      const { rows } = await db.query(
+        `SELECT id, tenant_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at, ${ACTIVE} AS active
+           FROM ${S}.api_keys WHERE tenant_id = $1 ORDER BY created_at DESC`,
+        [tenantId],
+      );
+      return rows.map(toInfo);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// authenticate as a whole: choosing between Bearer and API key, optional mode, claim mapping, events and config.
+import { createHash, createHmac } from 'node:crypto';
+import type { Listening } from '@bulwark/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticate } from './authenticate.js';
+import { RbacConfigError } from './errors.js';
+import { staticApiKeys } from './static-keys.js';
+import { appWith, bodyOf, capture, serve } from './test-support.js';
+
+const SECRET = Buffer.alloc(32, 2);
+const API_KEY = `${'k'.repeat(20)}static-key-value`;
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+function token(claims: Record<string, unknown>): string {
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'HS256' })}.${b64({ iss: 'test', aud: 'api', exp: now + 60, ...claims })}`;
+  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+}
+const jwt = { algorithms: ['HS256' as const], secret: SECRET, issuer: 'test', audience: 'api' };
+const keys = staticApiKeys({
+  keys: [
+    {
+      id: 'ci',
+      hash: `$sha256$${createHash('sha256').update(API_KEY).digest('base64').replace(/=+$/, '')}`,
+      tenantId: 'acme',
+      permissions: ['devices:read'],
+    },
+  ],
+});
+
+describe('authenticate', () => {
+  let server: Listening;
+  let optional: Listening;
+  let mapped: Listening;
+  beforeAll(async () => {
+    server = await serve(appWith(authenticate({ jwt, apiKeys: keys })));
+    optional = await serve(appWith(authenticate({ jwt, optional: true })));
+    mapped = await serve(
+      appWith(
+        authenticate({
+          jwt,
+          mapClaims: (claims) => ({
+            tenantId: (claims.org as string) ?? null,
+            scope: (claims.realm_roles as string[] | undefined)?.includes('staff')
+              ? 'operator'
+              : 'customer',
+            permissions: claims.perms as string[],
+          }),
+        }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all([server, optional, mapped].map((s) => s?.close()));
+  });
+
+  const call = (base: Listening, headers: Record<string, string> = {}) =>
+    fetch(`${base.url}/thing`, { headers });
+
+  it('accepts either a Bearer token or an API key', async () => {
+    const byJwt = await call(server, {
+      authorization: `Bearer ${token({ sub: 'u1', tenant_id: 'acme' })}`,
+    });
+    expect((await bodyOf(byJwt)).auth).toMatchObject({ via: 'jwt', subject: 'u1' });
+    const byKey = await call(server, { 'x-api-key': API_KEY });
+    expect((await bodyOf(byKey)).auth).toMatchObject({
+      via: 'api-key',
+      apiKeyId: 'ci',
+      tenantId: 'acme',
+      permissions: ['devices:read'],
+    });
+  });
+
+  it('refuses a request carrying both a Bearer token and an API key', async () => {
+    const failures = capture('auth-failed');
+    try {
+      const response = await call(server, {
+        authorization: `Bearer ${token({ sub: 'u1', tenant_id: 'acme' })}`,
+        'x-api-key': API_KEY,
+      });
+      expect(response.status).toBe(401);
+      expect(failures.messages.at(-1)).toMatchObject({ reason: 'ambiguous' });
+    } finally {
+      failures.stop();
+    }
+  });
+
+  it('publishes authenticated and auth-failed events without secrets', async () => {
+    const ok = capture('authenticated');
+    const failed = capture('auth-failed');
+    try {
+      await call(server, { 'x-api-key': API_KEY });
+      await call(server, { 'x-api-key': `${API_KEY}x` });
+      expect(ok.messages.at(-1)).toMatchObject({
+        via: 'api-key',
+        subject: 'api-key:ci',
+        tenantId: 'acme',
+      });
+      expect(failed.messages.at(-1)).toMatchObject({
+        via: 'api-key',
+        reason: 'invalid',
+        method: 'GET',
+        path: '/thing',
+      });
+      expect(JSON.stringify([...ok.messages, ...failed.messages])).not.toContain(API_KEY);
+    } finally {
+      ok.stop();
+      failed.stop();
+    }
+  });
+
+  it('lets anonymous requests through in optional mode, but still refuses bad credentials', async () => {
+    expect((await bodyOf(await call(optional))).auth).toBeNull();
+    expect((await call(optional, { authorization: 'Bearer nonsense' })).status).toBe(401);
+  });
+
+  it('maps claims with mapClaims', async () => {
+    const response = await call(mapped, {
+      authorization: `Bearer ${token({ sub: 's', org: 'globex', perms: ['alerts:*'] })}`,
+    });
+    expect((await bodyOf(response)).auth).toMatchObject({
+      tenantId: 'globex',
+      scope: 'customer',
+      permissions: ['alerts:*'],
+    });
+    const staff = await call(mapped, {
+      authorization: `Bearer ${token({ sub: 'op', realm_roles: ['staff'] })}`,
+    });
+    expect((await bodyOf(staff)).auth).toMatchObject({ scope: 'operator', tenantId: null });
+  });
+
+  it('does not read credentials from the query string', async () => {
+    const response = await fetch(
+      `${server.url}/thing?access_token=${token({ sub: 'u1', tenant_id: 'acme' })}&api_key=${API_KEY}`,
+    );
+    expect(response.status).toBe(401);
+  });
+
+  it('refuses options that could never authenticate, or are misspelled', () => {
+    expect(() => authenticate({})).toThrow(/neither `jwt` nor `apiKeys`/);
+    expect(() => authenticate(undefined as never)).toThrow(RbacConfigError);
+    expect(() => authenticate({ jwt, optinal: true } as never)).toThrow(/Did you mean `optional`/);
+    expect(() => authenticate({ apiKeys: {} as never })).toThrow(/verify\(key\)/);
+    expect(() => authenticate({ apiKeys: keys, apiKeyHeader: 'authorization' })).toThrow(
+      RbacConfigError,
+    );
+    expect(() => authenticate({ jwt, permissions: {} as never })).toThrow(/permissionsFor/);
+  });
+});

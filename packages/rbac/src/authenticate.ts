@@ -1,0 +1,291 @@
+// The `authenticate` middleware: a Bearer JWT and/or an API key header, to `req.auth`.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import createError from 'http-errors';
+import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
+import {
+  type AuditSink,
+  authFailure,
+  authSuccess,
+  type RequestState,
+  warnThrottled,
+} from './events.js';
+import { createJwtVerifier, type JwtOptions, type JwtResult } from './jwt.js';
+import { isGrant } from './permissions.js';
+import type { ApiKeyVerifier, AuthContext, Logger } from './types.js';
+
+/** Loads a subject's grants, e.g. `createPermissionStore()`. */
+export interface PermissionSource {
+  permissionsFor(subject: string, tenantId: string | null): Promise<readonly string[]>;
+}
+
+/** What `mapClaims` returns: the parts of `req.auth` taken from a verified token. */
+export interface ClaimsIdentity {
+  tenantId?: string | null;
+  scope?: 'customer' | 'operator';
+  permissions?: readonly string[];
+}
+
+export interface AuthenticateOptions {
+  /** Accept `Authorization: Bearer <jwt>`. See `JwtOptions`; `algorithms`, `issuer`, `audience` are required. */
+  jwt?: JwtOptions;
+  /** Accept an API key in `apiKeyHeader`: `createApiKeys()` or `staticApiKeys()`. */
+  apiKeys?: ApiKeyVerifier;
+  /** Header carrying the API key. Default `'x-api-key'`. */
+  apiKeyHeader?: string;
+  /**
+   * Maps verified claims to tenant, scope and permissions. Default: `tenant_id` is the tenant,
+   * `scope_type: 'operator'` makes an operator (anything else absent means customer), and a
+   * `permissions` array of strings is taken as the grants.
+   */
+  mapClaims?: (claims: Readonly<Record<string, unknown>>) => ClaimsIdentity;
+  /** Loads permissions on first use by a guard; overrides permissions carried by a token. */
+  permissions?: PermissionSource;
+  /** Let requests without any credentials through without `req.auth`. Bad credentials still get 401. Default `false`. */
+  optional?: boolean;
+  /** Audit log to record authentication failures and denials in. */
+  audit?: AuditSink;
+  /** winston-shaped logger for failures (info) and outages (warn). */
+  logger?: Logger;
+  /** Name the missing permissions in the 403 body's `details`. Default `false`. */
+  exposeMissingPermissions?: boolean;
+  /** `realm` parameter of the `WWW-Authenticate` challenge. Default: none. */
+  realm?: string;
+}
+
+const NAMES = [
+  'jwt',
+  'apiKeys',
+  'apiKeyHeader',
+  'mapClaims',
+  'permissions',
+  'optional',
+  'audit',
+  'logger',
+  'exposeMissingPermissions',
+  'realm',
+] as const;
+
+const HEADER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const API_KEY_VALUE = /^[\x21-\x7e]{8,512}$/;
+const BEARER = /^bearer +([^\s]+) *$/i;
+
+/** The default claim mapping; see `AuthenticateOptions.mapClaims`. */
+export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): ClaimsIdentity {
+  const tenant = claims.tenant_id;
+  const scopeType = claims.scope_type ?? 'customer';
+  const identity: ClaimsIdentity = {
+    tenantId: typeof tenant === 'string' && tenant !== '' ? tenant : null,
+  };
+  // An unrecognised scope_type leaves scope unset, which authenticate refuses.
+  if (scopeType === 'customer' || scopeType === 'operator') identity.scope = scopeType;
+  if (Array.isArray(claims.permissions)) identity.permissions = claims.permissions as string[];
+  return identity;
+}
+
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`;
+}
+
+/**
+ * Authenticates each request from a Bearer JWT and/or an API key header and sets `req.auth`.
+ * Failures answer 401 `unauthorized` with `WWW-Authenticate: Bearer` (no credentials) or
+ * `Bearer error="invalid_token"`, a minimal message, and the reason only in logs, the
+ * `bulwark:rbac:auth-failed` event and the audit log. Key-resolver failures are 401 too.
+ *
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_*` for missing or unsafe options (see docs/errors/rbac.md).
+ * @example
+ * app.use(authenticate({
+ *   jwt: { algorithms: ['RS256'], publicKey, issuer: 'https://auth.example.com/', audience: 'api' },
+ *   apiKeys: createApiKeys({ db: pool, pepper }),
+ *   permissions: createPermissionStore({ db: pool }),
+ * }));
+ */
+export function authenticate(input: AuthenticateOptions): RequestHandler {
+  checkOptionsObject('authenticate', input);
+  checkOptionNames('authenticate', input, NAMES);
+  const options = defined(input);
+  if (options.jwt === undefined && options.apiKeys === undefined) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_NO_METHOD',
+      'authenticate: neither `jwt` nor `apiKeys` is set, so nothing could ever authenticate. Give at least one.',
+    );
+  }
+  const verifyJwt = options.jwt === undefined ? undefined : createJwtVerifier(options.jwt);
+  const apiKeys = options.apiKeys;
+  if (apiKeys !== undefined && typeof apiKeys?.verify !== 'function') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_API_KEYS',
+      `authenticate: apiKeys must have a verify(key) method, received ${show(apiKeys)}. Pass createApiKeys() or staticApiKeys().`,
+    );
+  }
+  const apiKeyHeader = (options.apiKeyHeader ?? 'x-api-key').toLowerCase();
+  if (
+    !HEADER_NAME.test(apiKeyHeader) ||
+    apiKeyHeader === 'authorization' ||
+    apiKeyHeader === 'cookie'
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_API_KEY_HEADER',
+      `authenticate: apiKeyHeader ${show(options.apiKeyHeader)} is not usable. Use a plain header name such as 'x-api-key'.`,
+    );
+  }
+  for (const name of ['mapClaims'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_OPTIONS',
+        `authenticate: ${name} must be a function, received ${show(options[name])}.`,
+      );
+    }
+  }
+  if (
+    options.permissions !== undefined &&
+    typeof options.permissions?.permissionsFor !== 'function'
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `authenticate: permissions must have a permissionsFor(subject, tenantId) method, received ${show(options.permissions)}. Pass createPermissionStore().`,
+    );
+  }
+  if (options.audit !== undefined && typeof options.audit?.record !== 'function') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `authenticate: audit must have a record(entry) method, received ${show(options.audit)}. Pass createAuditLog().`,
+    );
+  }
+  const mapClaims = options.mapClaims ?? defaultMapClaims;
+  const store = options.permissions;
+  const realm = options.realm === undefined ? '' : ` realm=${quoted(options.realm)}`;
+  const bare = verifyJwt ? `Bearer${realm}` : `ApiKey${realm}`.trimEnd();
+  const invalidJwt = `Bearer${realm}${realm ? ',' : ''} error="invalid_token"`;
+  const invalidKey = `ApiKey${realm}`;
+  const state: RequestState = {
+    logger: options.logger,
+    audit: options.audit,
+    exposeMissing: options.exposeMissingPermissions === true,
+    loadPermissions: store
+      ? (auth) => store.permissionsFor(auth.subject, auth.tenantId)
+      : undefined,
+  };
+  const optional = options.optional === true;
+
+  const fromJwt = (req: Request, token: string): Error | undefined | Promise<Error | undefined> => {
+    const result = verifyJwt!(token);
+    return result instanceof Promise
+      ? result.then((r) => settleJwt(req, r))
+      : settleJwt(req, result);
+  };
+
+  const settleJwt = (req: Request, result: JwtResult): Error | undefined => {
+    if (!result.ok) return authFailure(req, state, 'jwt', result.reason, invalidJwt);
+    let identity: ClaimsIdentity;
+    try {
+      identity = mapClaims(result.claims);
+    } catch {
+      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
+    }
+    const scope = identity?.scope;
+    const tenantId = identity?.tenantId ?? null;
+    if (scope !== 'customer' && scope !== 'operator')
+      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
+    if (scope === 'customer' && (typeof tenantId !== 'string' || tenantId === '')) {
+      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
+    }
+    const auth: AuthContext = {
+      subject: result.claims.sub as string,
+      tenantId,
+      scope,
+      via: 'jwt',
+      // jsonwebtoken parsed a fresh object for this request, so it can be frozen in place.
+      claims: Object.freeze(result.claims),
+    };
+    if (!store && identity.permissions !== undefined) {
+      if (!Array.isArray(identity.permissions))
+        return authFailure(req, state, 'jwt', 'claims', invalidJwt);
+      auth.permissions = Object.freeze(identity.permissions.filter(isGrant));
+    }
+    authSuccess(req, state, auth);
+    return undefined;
+  };
+
+  const fromApiKey = async (req: Request, key: string): Promise<Error | undefined> => {
+    if (!API_KEY_VALUE.test(key))
+      return authFailure(req, state, 'api-key', 'malformed', invalidKey);
+    let identity: Awaited<ReturnType<ApiKeyVerifier['verify']>>;
+    try {
+      identity = await apiKeys!.verify(key);
+    } catch (err) {
+      warnThrottled(
+        state.logger,
+        'ERR_BULWARK_RBAC_API_KEY_STORE',
+        'API keys could not be checked; answering 503',
+        {
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
+      return createError(503, 'Authentication is temporarily unavailable. Try again shortly.', {
+        code: 'auth_unavailable',
+        expose: true,
+        headers: { 'Retry-After': '5' },
+      });
+    }
+    if (!identity) return authFailure(req, state, 'api-key', 'invalid', invalidKey);
+    authSuccess(req, state, {
+      subject: `api-key:${identity.id}`,
+      tenantId: identity.tenantId,
+      scope: identity.scope ?? 'customer',
+      via: 'api-key',
+      claims: Object.freeze({}),
+      permissions: Object.freeze([...identity.scopes]),
+      apiKeyId: identity.id,
+    });
+    return undefined;
+  };
+
+  return function authenticateRequest(req: Request, _res: Response, next: NextFunction) {
+    const authorization = req.headers.authorization;
+    const rawKey = apiKeys ? req.headers[apiKeyHeader] : undefined;
+    const bearer =
+      verifyJwt && typeof authorization === 'string' && /^bearer(?: |$)/i.test(authorization);
+    const hasKey = rawKey !== undefined;
+    if (bearer && hasKey) return next(authFailure(req, state, 'none', 'ambiguous', bare));
+    if (!bearer && !hasKey) {
+      return next(optional ? undefined : authFailure(req, state, 'none', 'missing', bare));
+    }
+    let work: Error | undefined | Promise<Error | undefined>;
+    try {
+      if (bearer) {
+        const match = BEARER.exec(authorization as string);
+        work = match
+          ? fromJwt(req, match[1]!)
+          : authFailure(req, state, 'jwt', 'malformed', invalidJwt);
+      } else {
+        work =
+          typeof rawKey === 'string'
+            ? fromApiKey(req, rawKey)
+            : authFailure(req, state, 'api-key', 'ambiguous', invalidKey);
+      }
+    } catch {
+      work = authFailure(
+        req,
+        state,
+        bearer ? 'jwt' : 'api-key',
+        'invalid',
+        bearer ? invalidJwt : invalidKey,
+      );
+    }
+    if (!(work instanceof Promise)) return next(work);
+    work.then(
+      (err) => next(err),
+      () =>
+        next(
+          authFailure(
+            req,
+            state,
+            bearer ? 'jwt' : 'api-key',
+            'invalid',
+            bearer ? invalidJwt : invalidKey,
+          ),
+        ),
+    );
+  };
+}

@@ -1,0 +1,494 @@
+// The JWT attack suite over real HTTP: every forged, stale or malformed token gets 401, never 500.
+import {
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+} from 'node:crypto';
+import type { Listening } from '@bulwark/test-utils';
+import jsonwebtoken from 'jsonwebtoken';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticate } from './authenticate.js';
+import { RbacConfigError } from './errors.js';
+import { appWith, capture, serve } from './test-support.js';
+
+const ISSUER = 'https://auth.example.test/';
+const AUDIENCE = 'bulwark-api';
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const shortRsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const hmacSecret = Buffer.alloc(32, 7);
+const now = () => Math.floor(Date.now() / 1000);
+const good = () => ({
+  sub: 'user-1',
+  tenant_id: 'acme',
+  iss: ISSUER,
+  aud: AUDIENCE,
+  iat: now(),
+  exp: now() + 300,
+});
+
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** Builds a token by hand, so the attack cases are not limited to what a library will sign. */
+function forge(
+  header: Record<string, unknown>,
+  payload: unknown,
+  signer?: (input: string) => Buffer,
+): string {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${signer ? signer(input).toString('base64url') : ''}`;
+}
+const rs256 = (key: KeyObject) => (input: string) => sign('sha256', Buffer.from(input), key);
+const es = (hash: string, key: KeyObject) => (input: string) =>
+  sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+const hs256 = (secret: Buffer | string) => (input: string) =>
+  createHmac('sha256', secret).update(input).digest();
+
+const jwtRs = {
+  algorithms: ['RS256' as const],
+  publicKey: rsa.publicKey,
+  issuer: ISSUER,
+  audience: AUDIENCE,
+};
+let rsServer: Listening;
+let esServer: Listening;
+let hsServer: Listening;
+let rfcServer: Listening;
+const failures = capture('auth-failed');
+
+beforeAll(async () => {
+  rsServer = await serve(appWith(authenticate({ jwt: jwtRs })));
+  esServer = await serve(
+    appWith(
+      authenticate({
+        jwt: { algorithms: ['ES256'], publicKey: ec.publicKey, issuer: ISSUER, audience: AUDIENCE },
+      }),
+    ),
+  );
+  hsServer = await serve(
+    appWith(
+      authenticate({
+        jwt: { algorithms: ['HS256'], secret: hmacSecret, issuer: ISSUER, audience: AUDIENCE },
+      }),
+    ),
+  );
+  // RFC 7515 appendix A.1: the example HMAC key; its token expired in 2011.
+  const rfcKey = Buffer.from(
+    'AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow',
+    'base64url',
+  );
+  rfcServer = await serve(
+    appWith(
+      authenticate({
+        jwt: { algorithms: ['HS256'], secret: rfcKey, issuer: 'joe', audience: false },
+      }),
+    ),
+  );
+});
+
+afterAll(async () => {
+  failures.stop();
+  await Promise.all([rsServer, esServer, hsServer, rfcServer].map((s) => s?.close()));
+});
+
+async function call(server: Listening, token: string, scheme = 'Bearer') {
+  failures.messages.length = 0;
+  const response = await fetch(`${server.url}/thing`, {
+    headers: { authorization: `${scheme} ${token}` },
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  return { response, body, reason: failures.messages.at(-1)?.reason };
+}
+
+async function expectRejected(server: Listening, token: string, reason?: string) {
+  const { response, body, reason: seen } = await call(server, token);
+  expect(response.status).toBe(401);
+  expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+  expect(body.code).toBe('unauthorized');
+  expect(JSON.stringify(body)).not.toContain(token.slice(0, 20));
+  if (reason) expect(seen).toBe(reason);
+}
+
+describe('authenticate with a JWT', () => {
+  it('accepts a valid RS256 token and sets req.auth', async () => {
+    const token = jsonwebtoken.sign(good(), rsa.privateKey, { algorithm: 'RS256' });
+    const { response, body } = await call(rsServer, token);
+    expect(response.status).toBe(200);
+    expect(body.auth).toMatchObject({
+      subject: 'user-1',
+      tenantId: 'acme',
+      scope: 'customer',
+      via: 'jwt',
+    });
+  });
+
+  it('accepts a valid ES256 and HS256 token on servers configured for them', async () => {
+    expect(
+      (
+        await call(
+          esServer,
+          forge({ alg: 'ES256', typ: 'JWT' }, good(), es('sha256', ec.privateKey)),
+        )
+      ).response.status,
+    ).toBe(200);
+    expect(
+      (await call(hsServer, forge({ alg: 'HS256' }, good(), hs256(hmacSecret)))).response.status,
+    ).toBe(200);
+  });
+
+  it('answers a request without credentials with a bare Bearer challenge', async () => {
+    const response = await fetch(`${rsServer.url}/thing`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await response.json()).toMatchObject({ code: 'unauthorized' });
+  });
+});
+
+describe('the JWT attack suite', () => {
+  it.each(['none', 'None', 'NONE', 'nOnE'])(
+    'rejects a token with alg %s, unsigned and with a signature',
+    async (alg) => {
+      await expectRejected(rsServer, forge({ alg, typ: 'JWT' }, good()), 'algorithm');
+      await expectRejected(rsServer, forge({ alg }, good(), hs256('')), 'algorithm');
+      await expectRejected(hsServer, forge({ alg }, good(), hs256(hmacSecret)), 'algorithm');
+    },
+  );
+
+  it('rejects an HS256 token signed with the server RSA public key (key confusion)', async () => {
+    const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' });
+    await expectRejected(rsServer, forge({ alg: 'HS256' }, good(), hs256(pem)), 'algorithm');
+  });
+
+  it('rejects an RS256 token on an HMAC server', async () => {
+    await expectRejected(
+      hsServer,
+      forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey)),
+      'algorithm',
+    );
+  });
+
+  it('rejects a token signed on the wrong curve, or with another ES algorithm', async () => {
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    await expectRejected(
+      esServer,
+      forge({ alg: 'ES256' }, good(), es('sha256', p384.privateKey)),
+      'signature',
+    );
+    await expectRejected(
+      esServer,
+      forge({ alg: 'ES384' }, good(), es('sha384', p384.privateKey)),
+      'algorithm',
+    );
+  });
+
+  it('rejects a token signed with a short RSA key', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, good(), rs256(shortRsa.privateKey)),
+      'signature',
+    );
+  });
+
+  it.each(['jwk', 'jku', 'x5u', 'x5c'])(
+    'rejects a token carrying its own key in a %s header',
+    async (field) => {
+      const values: Record<string, unknown> = {
+        jwk: attacker.publicKey.export({ format: 'jwk' }),
+        jku: 'https://attacker.example/jwks.json',
+        x5u: 'https://attacker.example/cert.pem',
+        x5c: ['MIIB'],
+      };
+      await expectRejected(
+        rsServer,
+        forge({ alg: 'RS256', [field]: values[field] }, good(), rs256(attacker.privateKey)),
+        'header',
+      );
+    },
+  );
+
+  it.each([
+    ['a path', '../../../../dev/null'],
+    ['SQL', "x' UNION SELECT 'secret' --"],
+    ['a control character', 'key\u0000id'],
+    ['an oversized value', 'k'.repeat(300)],
+  ])('rejects a token whose kid is %s, signed with an empty key', async (_label, kid) => {
+    await expectRejected(hsServer, forge({ alg: 'HS256', kid }, good(), hs256('')));
+  });
+
+  it('rejects an expired token', async () => {
+    const token = forge(
+      { alg: 'RS256' },
+      { ...good(), iat: now() - 600, exp: now() - 60 },
+      rs256(rsa.privateKey),
+    );
+    await expectRejected(rsServer, token, 'expired');
+  });
+
+  it('rejects a token whose nbf or iat is in the future', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), nbf: now() + 120 }, rs256(rsa.privateKey)),
+      'not_yet_valid',
+    );
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), iat: now() + 120 }, rs256(rsa.privateKey)),
+      'not_yet_valid',
+    );
+  });
+
+  it('accepts a token whose iat is ahead by less than the clock tolerance', async () => {
+    const token = forge({ alg: 'RS256' }, { ...good(), iat: now() + 3 }, rs256(rsa.privateKey));
+    expect((await call(rsServer, token)).response.status).toBe(200);
+  });
+
+  it('rejects a token without exp', async () => {
+    const { exp: _exp, ...payload } = good();
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'claims',
+    );
+  });
+
+  it('rejects a token with a non-numeric exp', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), exp: '9999999999' }, rs256(rsa.privateKey)),
+    );
+  });
+
+  it('rejects a wrong or missing issuer', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), iss: 'https://evil.test/' }, rs256(rsa.privateKey)),
+      'issuer',
+    );
+    const { iss: _iss, ...payload } = good();
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'issuer',
+    );
+  });
+
+  it('rejects a wrong or missing audience', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), aud: 'other-api' }, rs256(rsa.privateKey)),
+      'audience',
+    );
+    const { aud: _aud, ...payload } = good();
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'audience',
+    );
+  });
+
+  it('rejects a token whose payload was changed after signing', async () => {
+    const token = forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey));
+    const [h, , s] = token.split('.');
+    await expectRejected(
+      rsServer,
+      `${h}.${b64({ ...good(), sub: 'admin', tenant_id: 'other' })}.${s}`,
+      'signature',
+    );
+  });
+
+  it('rejects truncated tokens', async () => {
+    const token = forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey));
+    const [h, p, s] = token.split('.') as [string, string, string];
+    await expectRejected(rsServer, `${h}.${p}`, 'malformed');
+    await expectRejected(rsServer, `${h}.${p}.`, 'signature');
+    await expectRejected(rsServer, `${h}.${p}.${s.slice(0, 40)}`, 'signature');
+    await expectRejected(rsServer, token.slice(0, 30), 'malformed');
+    await expectRejected(rsServer, token.slice(0, token.length / 2));
+  });
+
+  it('rejects an oversized token', async () => {
+    const payload = { ...good(), padding: 'x'.repeat(9000) };
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'malformed',
+    );
+  });
+
+  it('rejects invalid base64url and invalid UTF-8 in a token', async () => {
+    const token = forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey));
+    const [h, p, s] = token.split('.') as [string, string, string];
+    await expectRejected(rsServer, `${h}.${p.slice(0, 10)}+/${p.slice(12)}.${s}`, 'malformed');
+    await expectRejected(rsServer, `${h}!.${p}.${s}`, 'malformed');
+    const badUtf8 = Buffer.from([
+      0x7b, 0x22, 0x61, 0x6c, 0x67, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d,
+    ]).toString('base64url');
+    await expectRejected(rsServer, `${badUtf8}.${p}.${s}`, 'malformed');
+    await expectRejected(rsServer, `${b64('[1,2]')}.${p}.${s}`, 'malformed');
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, '"just a string"', rs256(rsa.privateKey)),
+      'malformed',
+    );
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, 'not json at all', rs256(rsa.privateKey)),
+      'malformed',
+    );
+    const utf8Payload = `${h}.${Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]).toString('base64url')}`;
+    await expectRejected(
+      rsServer,
+      `${utf8Payload}.${rs256(rsa.privateKey)(utf8Payload).toString('base64url')}`,
+      'malformed',
+    );
+  });
+
+  it('rejects the RFC 7515 A.1 example token, which has expired', async () => {
+    const rfc =
+      'eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    await expectRejected(rfcServer, rfc, 'expired');
+  });
+
+  it('rejects a token with a crit header it does not understand', async () => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256', crit: ['exp'] }, good(), rs256(rsa.privateKey)),
+      'header',
+    );
+  });
+
+  it('rejects a token without a subject', async () => {
+    const { sub: _sub, ...payload } = good();
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'claims',
+    );
+  });
+
+  it('rejects a customer token without a tenant', async () => {
+    const { tenant_id: _t, ...payload } = good();
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payload, rs256(rsa.privateKey)),
+      'claims',
+    );
+  });
+
+  it('rejects a malformed Authorization header', async () => {
+    for (const header of ['Bearer', 'Bearer  ', 'Bearer a b', 'Bearer\ttoken']) {
+      failures.messages.length = 0;
+      const response = await fetch(`${rsServer.url}/thing`, { headers: { authorization: header } });
+      expect(response.status).toBe(401);
+    }
+  });
+});
+
+describe('JWT options', () => {
+  it('enforces maxAgeSec on iat and a required typ header', async () => {
+    const server = await serve(
+      appWith(authenticate({ jwt: { ...jwtRs, maxAgeSec: 60, typ: 'at+jwt' } })),
+    );
+    try {
+      const fresh = forge(
+        { alg: 'RS256', typ: 'application/AT+JWT' },
+        good(),
+        rs256(rsa.privateKey),
+      );
+      expect((await call(server, fresh)).response.status).toBe(200);
+      await expectRejected(
+        server,
+        forge({ alg: 'RS256', typ: 'JWT' }, good(), rs256(rsa.privateKey)),
+        'type',
+      );
+      const old = forge(
+        { alg: 'RS256', typ: 'at+jwt' },
+        { ...good(), iat: now() - 120 },
+        rs256(rsa.privateKey),
+      );
+      await expectRejected(server, old, 'expired');
+    } finally {
+      await server.close();
+    }
+  });
+
+  const refuses = (jwt: Record<string, unknown>, code: string) => {
+    let thrown: unknown;
+    try {
+      authenticate({ jwt: jwt as never });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(RbacConfigError);
+    expect((thrown as RbacConfigError).code).toBe(code);
+    return (thrown as RbacConfigError).message;
+  };
+
+  it('refuses to start without algorithms, or with none', () => {
+    refuses(
+      { publicKey: rsa.publicKey, issuer: ISSUER, audience: AUDIENCE },
+      'ERR_BULWARK_RBAC_JWT_ALGORITHMS',
+    );
+    refuses({ ...jwtRs, algorithms: ['none'] }, 'ERR_BULWARK_RBAC_JWT_ALGORITHMS');
+    refuses({ ...jwtRs, algorithms: ['RS256', 'HS256'] }, 'ERR_BULWARK_RBAC_JWT_ALGORITHMS');
+  });
+
+  it('refuses an HMAC secret shorter than the hash, without printing it', () => {
+    const message = refuses(
+      { algorithms: ['HS256'], secret: 'short-secret-value', issuer: ISSUER, audience: AUDIENCE },
+      'ERR_BULWARK_RBAC_JWT_SECRET',
+    );
+    expect(message).toContain('18 bytes');
+    expect(message).not.toContain('short-secret-value');
+    refuses(
+      { algorithms: ['HS512'], secret: Buffer.alloc(32, 1), issuer: ISSUER, audience: AUDIENCE },
+      'ERR_BULWARK_RBAC_JWT_SECRET',
+    );
+  });
+
+  it('refuses a short RSA key, a private key, or a key that does not fit the algorithm', () => {
+    refuses({ ...jwtRs, publicKey: shortRsa.publicKey }, 'ERR_BULWARK_RBAC_JWT_KEY');
+    refuses(
+      { ...jwtRs, publicKey: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) },
+      'ERR_BULWARK_RBAC_JWT_KEY',
+    );
+    refuses(
+      {
+        ...jwtRs,
+        publicKey: createPrivateKey(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' })),
+      },
+      'ERR_BULWARK_RBAC_JWT_KEY',
+    );
+    refuses(
+      { ...jwtRs, algorithms: ['ES384'], publicKey: ec.publicKey },
+      'ERR_BULWARK_RBAC_JWT_KEY',
+    );
+    refuses({ ...jwtRs, secret: hmacSecret }, 'ERR_BULWARK_RBAC_JWT_KEY');
+  });
+
+  it('requires issuer and audience unless explicitly turned off', () => {
+    refuses(
+      { algorithms: ['RS256'], publicKey: rsa.publicKey, audience: AUDIENCE },
+      'ERR_BULWARK_RBAC_JWT_ISSUER',
+    );
+    refuses(
+      { algorithms: ['RS256'], publicKey: rsa.publicKey, issuer: ISSUER },
+      'ERR_BULWARK_RBAC_JWT_AUDIENCE',
+    );
+    refuses({ ...jwtRs, issuer: '' }, 'ERR_BULWARK_RBAC_JWT_ISSUER');
+  });
+
+  it('refuses a misspelled option with a suggestion', () => {
+    const message = refuses({ ...jwtRs, audiance: 'x' }, 'ERR_BULWARK_RBAC_UNKNOWN_OPTION');
+    expect(message).toContain('Did you mean `audience`?');
+  });
+
+  it('refuses a lenient clock tolerance', () => {
+    refuses({ ...jwtRs, clockToleranceSec: 3600 }, 'ERR_BULWARK_RBAC_JWT_OPTION');
+    refuses({ ...jwtRs, clockToleranceSec: -1 }, 'ERR_BULWARK_RBAC_JWT_OPTION');
+  });
+});

@@ -1,0 +1,392 @@
+// JWT verification on top of jsonwebtoken, with the checks RFC 8725 asks for done before it runs.
+import { isUtf8 } from 'node:buffer';
+import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
+import jsonwebtoken from 'jsonwebtoken';
+import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
+import type { AuthFailureReason } from './events.js';
+
+export const JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+] as const;
+
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/** The protected header fields a key resolver may use. */
+export interface JwtHeader {
+  alg: JwtAlgorithm;
+  kid?: string;
+  typ?: string;
+}
+
+/** Finds the verification key for a token; throw (or reject) when there is none. */
+export type KeyResolver = (header: JwtHeader) => Promise<KeyObject> | KeyObject;
+
+/** Thrown by a key resolver when no key matches the token's `kid`. */
+export class KeyNotFoundError extends Error {
+  constructor(message = 'no key matches the token') {
+    super(message);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+export interface JwtOptions {
+  /** Accepted `alg` values. Required, no default: name exactly what your issuer signs with. */
+  algorithms: JwtAlgorithm[];
+  /** HMAC secret (HS*), at least as many bytes as the hash (32 for HS256). */
+  secret?: string | Buffer | KeyObject;
+  /** PEM or KeyObject public key (RS*, PS*, ES*). RSA keys must be 2048 bits or more. */
+  publicKey?: string | Buffer | KeyObject;
+  /** Resolves the key per token, e.g. `jwksKeyResolver({ url })`. */
+  keyResolver?: KeyResolver;
+  /** Accepted `iss` value(s). Required; `false` accepts any issuer (not recommended). */
+  issuer: string | string[] | false;
+  /** Accepted `aud` value(s). Required; `false` accepts any audience (not recommended). */
+  audience: string | string[] | false;
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default `5`. */
+  clockToleranceSec?: number;
+  /** Refuse tokens issued (`iat`) longer ago than this. Default: no limit. */
+  maxAgeSec?: number;
+  /** Required `typ` header, e.g. `at+jwt` (compared as RFC 8725 says). Default: not checked. */
+  typ?: string;
+  /** Longest token accepted, in bytes. Default `8192`. */
+  maxTokenBytes?: number;
+}
+
+const JWT_OPTION_NAMES = [
+  'algorithms',
+  'secret',
+  'publicKey',
+  'keyResolver',
+  'issuer',
+  'audience',
+  'clockToleranceSec',
+  'maxAgeSec',
+  'typ',
+  'maxTokenBytes',
+] as const;
+
+export type JwtResult =
+  | { ok: true; claims: Record<string, unknown>; header: JwtHeader }
+  | { ok: false; reason: AuthFailureReason };
+
+const HASH_BYTES: Record<string, number> = { '256': 32, '384': 48, '512': 64 };
+const CURVES: Record<string, string> = {
+  ES256: 'prime256v1',
+  ES384: 'secp384r1',
+  ES512: 'secp521r1',
+};
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64'];
+const TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const KID = /^[\x21-\x7e]{1,256}$/;
+
+function family(alg: string): 'hmac' | 'rsa' | 'ec' {
+  return alg.startsWith('HS') ? 'hmac' : alg.startsWith('ES') ? 'ec' : 'rsa';
+}
+
+/** Why `key` cannot verify `alg`, or `null` when it can. */
+export function keyProblem(key: KeyObject, alg: JwtAlgorithm): string | null {
+  const kind = family(alg);
+  if (kind === 'hmac') {
+    if (key.type !== 'secret') return `${alg} needs a secret key, not a ${key.type} key`;
+    const need = HASH_BYTES[alg.slice(2)] ?? 32;
+    const size = key.symmetricKeySize ?? 0;
+    return size < need ? `the secret is ${size} bytes; ${alg} needs at least ${need}` : null;
+  }
+  if (key.type !== 'public') return `${alg} needs a public key, not a ${key.type} key`;
+  if (kind === 'rsa') {
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss') {
+      return `${alg} needs an RSA key, not ${key.asymmetricKeyType}`;
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    return bits < 2048 ? `the RSA key is ${bits} bits; at least 2048 are needed` : null;
+  }
+  if (key.asymmetricKeyType !== 'ec') return `${alg} needs an EC key, not ${key.asymmetricKeyType}`;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  return curve !== CURVES[alg] ? `${alg} needs curve ${CURVES[alg]}, the key is on ${curve}` : null;
+}
+
+function decodeJson(segment: string): Record<string, unknown> | null {
+  try {
+    const bytes = Buffer.from(segment, 'base64url');
+    if (!isUtf8(bytes)) return null;
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Strict UTF-8 that starts, after whitespace, with `{`: cheap enough to run before verifying. */
+function isJsonObjectBytes(bytes: Buffer): boolean {
+  let i = 0;
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)
+  )
+    i++;
+  return bytes[i] === 0x7b && isUtf8(bytes);
+}
+
+function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
+function reasonOf(err: unknown): AuthFailureReason {
+  if (err instanceof jsonwebtoken.TokenExpiredError) return 'expired';
+  if (err instanceof jsonwebtoken.NotBeforeError) return 'not_yet_valid';
+  const message = err instanceof Error ? err.message : '';
+  if (message.startsWith('jwt audience invalid')) return 'audience';
+  if (message.startsWith('jwt issuer invalid')) return 'issuer';
+  if (message === 'invalid signature') return 'signature';
+  if (message === 'invalid algorithm') return 'algorithm';
+  // jwa throws a TypeError for a signature of the wrong length, e.g. from another curve.
+  if (/signature/i.test(message)) return 'signature';
+  return 'invalid';
+}
+
+function config(message: string, code: `ERR_BULWARK_RBAC_JWT_${string}`): RbacConfigError {
+  return new RbacConfigError(code, `authenticate jwt: ${message}`);
+}
+
+function toSecretKey(secret: string | Buffer | KeyObject): KeyObject {
+  if (secret instanceof KeyObject) return secret;
+  if (typeof secret === 'string' || Buffer.isBuffer(secret)) {
+    return createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret);
+  }
+  throw new RbacConfigError(
+    'ERR_BULWARK_RBAC_JWT_SECRET',
+    'authenticate jwt: `secret` must be a string, Buffer or secret KeyObject.',
+  );
+}
+
+function toPublicKey(key: string | Buffer | KeyObject): KeyObject {
+  if (key instanceof KeyObject) {
+    if (key.type === 'private') {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_JWT_KEY',
+        'authenticate jwt: `publicKey` is a private key. Give the service only the public key.',
+      );
+    }
+    return key;
+  }
+  const text = Buffer.isBuffer(key) ? key.toString('utf8') : String(key);
+  if (/PRIVATE KEY/.test(text)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_JWT_KEY',
+      'authenticate jwt: `publicKey` holds a private key. Give the service only the public key (PEM "PUBLIC KEY").',
+    );
+  }
+  try {
+    return createPublicKey(text);
+  } catch {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_JWT_KEY',
+      'authenticate jwt: `publicKey` could not be parsed. Pass a PEM public key or a KeyObject.',
+    );
+  }
+}
+
+/** Validates JWT options once and returns the verify function `authenticate` uses per request. */
+export function createJwtVerifier(
+  input: JwtOptions,
+): (token: string) => JwtResult | Promise<JwtResult> {
+  checkOptionsObject('authenticate jwt', input);
+  checkOptionNames('authenticate jwt', input, JWT_OPTION_NAMES);
+  const options = defined(input);
+  const algorithms = options.algorithms as unknown;
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    throw config(
+      `\`algorithms\` is required and has no default, received ${show(algorithms)}. Name what your issuer signs with, such as ['RS256'].`,
+      'ERR_BULWARK_RBAC_JWT_ALGORITHMS',
+    );
+  }
+  for (const alg of algorithms) {
+    if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg)) {
+      throw config(
+        `${show(alg)} is not an accepted algorithm. Use one of ${JWT_ALGORITHMS.join(', ')}; 'none' is never accepted.`,
+        'ERR_BULWARK_RBAC_JWT_ALGORITHMS',
+      );
+    }
+  }
+  const algs = [...new Set(algorithms as JwtAlgorithm[])];
+  const families = new Set(algs.map(family));
+  if (families.has('hmac') && families.size > 1) {
+    throw config(
+      `algorithms ${show(algs)} mix HMAC and public-key algorithms, which invites key confusion. Accept one kind.`,
+      'ERR_BULWARK_RBAC_JWT_ALGORITHMS',
+    );
+  }
+  const sources = ['secret', 'publicKey', 'keyResolver'].filter(
+    (name) => (options as unknown as Record<string, unknown>)[name] !== undefined,
+  );
+  if (sources.length !== 1) {
+    throw config(
+      `give exactly one of \`secret\`, \`publicKey\` or \`keyResolver\`, received ${sources.length ? sources.join(' and ') : 'none'}.`,
+      'ERR_BULWARK_RBAC_JWT_KEY',
+    );
+  }
+  let staticKey: KeyObject | undefined;
+  if (options.secret !== undefined) staticKey = toSecretKey(options.secret);
+  if (options.publicKey !== undefined) staticKey = toPublicKey(options.publicKey);
+  if (staticKey) {
+    for (const alg of algs) {
+      const problem = keyProblem(staticKey, alg);
+      if (problem) {
+        throw config(
+          `${problem}. ${staticKey.type === 'secret' ? 'Use a random secret of at least that many bytes, e.g. crypto.randomBytes(64).' : 'Use a key that matches every listed algorithm.'}`,
+          staticKey.type === 'secret' ? 'ERR_BULWARK_RBAC_JWT_SECRET' : 'ERR_BULWARK_RBAC_JWT_KEY',
+        );
+      }
+    }
+  }
+  if (options.keyResolver !== undefined && typeof options.keyResolver !== 'function') {
+    throw config(
+      `\`keyResolver\` must be a function, received ${show(options.keyResolver)}. Use jwksKeyResolver({ url }).`,
+      'ERR_BULWARK_RBAC_JWT_KEY',
+    );
+  }
+  for (const name of ['issuer', 'audience'] as const) {
+    const value = options[name] as unknown;
+    const valid =
+      value === false ||
+      (typeof value === 'string' && value !== '') ||
+      (Array.isArray(value) &&
+        value.length > 0 &&
+        value.every((v) => typeof v === 'string' && v !== ''));
+    if (!valid) {
+      throw config(
+        `\`${name}\` is required, received ${show(value)}. Name the accepted ${name === 'issuer' ? 'issuer, such as "https://auth.example.com/"' : 'audience, such as "https://api.example.com"'}, or pass false to accept any (not recommended).`,
+        name === 'issuer' ? 'ERR_BULWARK_RBAC_JWT_ISSUER' : 'ERR_BULWARK_RBAC_JWT_AUDIENCE',
+      );
+    }
+  }
+  const number = (
+    name: 'clockToleranceSec' | 'maxAgeSec' | 'maxTokenBytes',
+    fallback: number | undefined,
+    min: number,
+  ) => {
+    const value = options[name] ?? fallback;
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      throw config(
+        `${name}: ${show(value)} is not valid. Use a number of at least ${min}.`,
+        'ERR_BULWARK_RBAC_JWT_OPTION',
+      );
+    }
+    return value;
+  };
+  const clockTolerance = number('clockToleranceSec', 5, 0)!;
+  if (clockTolerance > 300) {
+    throw config(
+      `clockToleranceSec: ${clockTolerance} is too lenient. Keep it at 300 seconds or less; fix the clocks instead.`,
+      'ERR_BULWARK_RBAC_JWT_OPTION',
+    );
+  }
+  const maxAge = number('maxAgeSec', undefined, 1);
+  const maxTokenBytes = number('maxTokenBytes', 8192, 256)!;
+  if (options.typ !== undefined && (typeof options.typ !== 'string' || options.typ === '')) {
+    throw config(
+      `typ: ${show(options.typ)} is not valid. Use a string such as 'at+jwt'.`,
+      'ERR_BULWARK_RBAC_JWT_OPTION',
+    );
+  }
+  const expectedTyp = options.typ === undefined ? undefined : normalizeTyp(options.typ);
+  const resolver = options.keyResolver;
+  const verifyOptions: jsonwebtoken.VerifyOptions = {
+    algorithms: algs,
+    clockTolerance,
+    ...(options.issuer === false
+      ? {}
+      : { issuer: options.issuer as string | [string, ...string[]] }),
+    ...(options.audience === false
+      ? {}
+      : { audience: options.audience as string | [string, ...string[]] }),
+    ...(maxAge === undefined ? {} : { maxAge }),
+  };
+
+  const finish = (token: string, key: KeyObject, jwtHeader: JwtHeader): JwtResult => {
+    let claims: Record<string, unknown>;
+    try {
+      claims = jsonwebtoken.verify(token, key, verifyOptions) as Record<string, unknown>;
+    } catch (err) {
+      return { ok: false, reason: reasonOf(err) };
+    }
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (typeof claims.exp !== 'number') return { ok: false, reason: 'claims' };
+    if (claims.iat !== undefined) {
+      if (typeof claims.iat !== 'number') return { ok: false, reason: 'claims' };
+      if (claims.iat > Date.now() / 1000 + clockTolerance) {
+        return { ok: false, reason: 'not_yet_valid' };
+      }
+    }
+    if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 256) {
+      return { ok: false, reason: 'claims' };
+    }
+    return { ok: true, claims, header: jwtHeader };
+  };
+
+  const resolveAndFinish = async (token: string, jwtHeader: JwtHeader): Promise<JwtResult> => {
+    let key: KeyObject;
+    try {
+      key = await resolver!(jwtHeader);
+    } catch (err) {
+      return {
+        ok: false,
+        reason: err instanceof KeyNotFoundError ? 'unknown_key' : 'key_unavailable',
+      };
+    }
+    if (!(key instanceof KeyObject) || keyProblem(key, jwtHeader.alg)) {
+      return { ok: false, reason: 'unknown_key' };
+    }
+    return finish(token, key, jwtHeader);
+  };
+
+  // Synchronous with a static key, so the common case costs no extra promise turns.
+  return function verifyJwt(token: string): JwtResult | Promise<JwtResult> {
+    if (token.length > maxTokenBytes || !TOKEN.test(token)) {
+      return { ok: false, reason: 'malformed' };
+    }
+    const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];
+    const header = decodeJson(headerPart);
+    // The payload is parsed once, by jsonwebtoken; here it only has to look like a JSON object.
+    if (!header || !isJsonObjectBytes(Buffer.from(payloadPart, 'base64url'))) {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (typeof header.alg !== 'string' || !algs.includes(header.alg as JwtAlgorithm)) {
+      return { ok: false, reason: 'algorithm' };
+    }
+    if (FORBIDDEN_HEADERS.some((name) => name in header)) return { ok: false, reason: 'header' };
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid))) {
+      return { ok: false, reason: 'header' };
+    }
+    if (
+      expectedTyp !== undefined &&
+      (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== expectedTyp)
+    ) {
+      return { ok: false, reason: 'type' };
+    }
+    if (signature === '') return { ok: false, reason: 'signature' };
+    const jwtHeader: JwtHeader = {
+      alg: header.alg as JwtAlgorithm,
+      ...(typeof header.kid === 'string' ? { kid: header.kid } : {}),
+      ...(typeof header.typ === 'string' ? { typ: header.typ } : {}),
+    };
+    return staticKey ? finish(token, staticKey, jwtHeader) : resolveAndFinish(token, jwtHeader);
+  };
+}

@@ -1,0 +1,47 @@
+// Shared by this package's tests: an Express app with a problem-details renderer, and event capture.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { type Listening, listen } from '@bulwark/test-utils';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+
+/** Renders http-errors the way @bulwark/error-handler does, so tests see the client's view. */
+export const renderErrors: ErrorRequestHandler = (err, _req, res, _next) => {
+  const status = typeof err.status === 'number' ? err.status : 500;
+  for (const [name, value] of Object.entries((err.headers ?? {}) as Record<string, string>))
+    res.set(name, value);
+  res.status(status).json({
+    status,
+    code: err.code ?? 'internal_error',
+    detail: err.expose ? err.message : 'Internal server error',
+    ...(err.details ? { details: err.details } : {}),
+  });
+};
+
+/** An app where `GET|POST /thing` runs `chain` and then echoes `req.auth`. */
+export function appWith(...chain: RequestHandler[]): express.Express {
+  const app = express();
+  app.use(express.json());
+  app.all('/thing', ...chain, (req, res) => {
+    res.status(req.method === 'POST' ? 201 : 200).json({ auth: req.auth ?? null });
+  });
+  app.use(renderErrors);
+  return app;
+}
+
+/** Starts `app` on a free loopback port. */
+export function serve(app: express.Express): Promise<Listening> {
+  return listen(app);
+}
+
+/** Collects messages published on `bulwark:rbac:<event>` until `stop()`. */
+export function capture(event: 'authenticated' | 'auth-failed' | 'denied') {
+  const messages: Record<string, unknown>[] = [];
+  const name = `bulwark:rbac:${event}`;
+  const onMessage = (message: unknown) => messages.push(message as Record<string, unknown>);
+  subscribe(name, onMessage);
+  return { messages, stop: () => unsubscribe(name, onMessage) };
+}
+
+/** A JSON response body as a plain record. */
+export async function bodyOf(response: Response): Promise<Record<string, unknown>> {
+  return (await response.json()) as Record<string, unknown>;
+}

@@ -1,0 +1,144 @@
+// Shared option checks: unknown names with a "did you mean" hint, numbers, and misuse as middleware.
+import { ValidatorsConfigError } from './errors.js';
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + cost);
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function looksLikeRequest(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'method' in value &&
+    'headers' in value &&
+    ('socket' in value || 'url' in value)
+  );
+}
+
+/**
+ * Refuses a non-object options argument, a request passed where options belong (the factory was
+ * mounted without being called), and any option name not in `known`.
+ */
+export function checkOptions(
+  factory: string,
+  options: unknown,
+  known: readonly string[],
+): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (looksLikeRequest(options)) {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_NOT_CALLED',
+      `${factory} was mounted without being called. Use app.use(${factory}()), not app.use(${factory}).`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+      `${factory}: options must be an object, received ${describe(options)}. Pass an object such as ${factory}({}).`,
+    );
+  }
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const close = known
+      .map((candidate) => ({ candidate, d: distance(name, candidate) }))
+      .filter(({ d }) => d <= 2)
+      .sort((x, y) => x.d - y.d)[0];
+    const hint = close
+      ? ` Did you mean \`${close.candidate}\`?`
+      : ` Known options: ${known.join(', ')}.`;
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_UNKNOWN_OPTION',
+      `${factory}: unknown option \`${name}\`.${hint}`,
+    );
+  }
+  return options as Record<string, unknown>;
+}
+
+/** A short, safe description of a configuration value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return String(value);
+  }
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof RegExp) return String(value);
+  return `a ${typeof value}`;
+}
+
+/** An integer within [min, max], or the default when undefined; anything else throws. */
+export function integerOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: number,
+  {
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+    example,
+  }: { min?: number; max?: number; example: string },
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+      `${factory}: ${name}: ${describe(value)} is not valid. Use an integer from ${min} to ${max}, such as ${example}.`,
+    );
+  }
+  return value;
+}
+
+/** A boolean, or the default when undefined. */
+export function booleanOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: boolean,
+): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+      `${factory}: ${name}: ${describe(value)} is not valid. Use true or false.`,
+    );
+  }
+  return value;
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** Parses a byte size given as a number or a string such as `'100kb'` or `'10mb'`. */
+export function byteSizeOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  let bytes: number | undefined;
+  if (typeof value === 'number' && Number.isInteger(value)) bytes = value;
+  if (typeof value === 'string') {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(value);
+    if (match) bytes = Math.floor(Number(match[1]) * (UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
+  }
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+      `${factory}: ${name}: ${describe(value)} is not a valid size. Use a positive number of bytes or a string such as '100kb' or '10mb'.`,
+    );
+  }
+  return bytes;
+}
