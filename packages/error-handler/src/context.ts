@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { validateHeaderName } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
+import { trackRoute } from './route.js';
 import type { RequestContextOptions } from './types.js';
 
 declare global {
@@ -142,6 +143,7 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
   const inboundHeader = header.toLowerCase();
 
   return function requestContext(req: Request, res: Response, next: NextFunction): void {
+    trackRoute(req);
     // Mounted twice (an app and a sub-app both mount it): keep the id the request already has.
     let id: string | undefined = isValidTraceId(req.id) ? req.id : undefined;
     if (id === undefined && trustInbound) {

@@ -14,6 +14,7 @@ import { type ErrorEvent, errorChannel } from './events.js';
 import { createLogger, redactsItself } from './logger.js';
 import { type ProblemResponse, problemFromError, sendProblem } from './problem.js';
 import { redact } from './redact.js';
+import { routeOf } from './route.js';
 import type { ErrorHandlerOptions } from './types.js';
 
 /**
@@ -35,13 +36,6 @@ export function notFound(options?: Record<string, never>): RequestHandler {
       }),
     );
   };
-}
-
-/** The matched route pattern, never the raw path. */
-export function routeOf(req: Request): string | undefined {
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof path !== 'string') return undefined;
-  return `${req.baseUrl ?? ''}${path}`;
 }
 
 // Event fields become metric labels: keep them short and drawn from code, never from input.

@@ -57,6 +57,42 @@ describe('httpLogger', () => {
     expect(line!.duration_ms as number).toBeGreaterThanOrEqual(0);
   });
 
+  it('logs the full route of a mounted router, also when its handler fails through next(err)', async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(httpLogger({ logger: capture.logger }));
+    const router = express.Router();
+    router.get('/devices/:id', (_req, res) => {
+      res.json({ ok: true });
+    });
+    router.get('/devices/:id/fail', (_req, _res, next) => {
+      next(Object.assign(new Error('denied'), { status: 403, expose: true }));
+    });
+    app.use('/customer', router);
+    app.use(errorHandler({ logger: capture.logger, logClientErrors: false }));
+    await request(app).get('/customer/devices/d-1').expect(200);
+    await request(app).get('/customer/devices/d-1/fail').expect(403);
+    expect(access(capture.lines()).map((line) => line.route)).toEqual([
+      '/customer/devices/:id',
+      '/customer/devices/:id/fail',
+    ]);
+  });
+
+  it('names the user from the subject that @bulwark/rbac sets on req.auth', async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(httpLogger({ logger: capture.logger }));
+    app.use((req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { subject: 'user-7', tenantId: 'acme' };
+      next();
+    });
+    app.get('/me', (_req, res) => {
+      res.json({ ok: true });
+    });
+    await request(app).get('/me').expect(200);
+    expect(access(capture.lines())[0]).toMatchObject({ user: 'user-7', tenant: 'acme' });
+  });
+
   it('never logs the body, the query string or auth headers', async () => {
     const { app, raw } = loggedApp();
     await request(app)

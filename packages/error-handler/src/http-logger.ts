@@ -2,8 +2,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
-import { routeOf } from './error-handler.js';
 import { createLogger } from './logger.js';
+import { routeOf, trackRoute } from './route.js';
 import type { HttpLoggerOptions } from './types.js';
 
 const KNOWN = ['logger', 'message', 'skip'] as const;
@@ -26,7 +26,7 @@ function principal(req: Request): { user?: string; tenant?: string } {
     }
     return undefined;
   };
-  const user = pick('sub', 'userId', 'user_id', 'id');
+  const user = pick('subject', 'sub', 'userId', 'user_id', 'id');
   const tenant = pick('tenant', 'tenantId', 'tenant_id', 'org', 'orgId');
   return { ...(user !== undefined && { user }), ...(tenant !== undefined && { tenant }) };
 }
@@ -68,6 +68,7 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
   }
 
   return function httpLogger(req: Request, res: Response, next: NextFunction): void {
+    trackRoute(req);
     const started = process.hrtime.bigint();
     // Read now: the response may finish outside the request's async context.
     const traceId = req.id ?? currentTraceId();

@@ -1,0 +1,97 @@
+// The example app's configuration and MQTT payload checks, without any service.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppConfigError, aclText, loadConfig, parseTelemetryPayload } from 'iot-app';
+import { afterAll, describe, expect, it } from 'vitest';
+
+describe('iot-app configuration', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'iot-config-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('generates development secrets once, 32 random bytes each, and reuses them', () => {
+    const first = loadConfig({ DATA_DIR: dataDir });
+    const second = loadConfig({ DATA_DIR: dataDir });
+    expect(first.generatedSecrets).toEqual(['JWT_SECRET', 'API_KEY_PEPPER']);
+    expect(second.jwtSecret).toBe(first.jwtSecret);
+    expect(first.jwtSecret).not.toBe(first.apiKeyPepper);
+    expect(Buffer.from(first.jwtSecret, 'base64url')).toHaveLength(32);
+    expect(statSync(join(dataDir, 'secrets', 'jwt_secret')).mode & 0o777).toBe(0o600);
+  });
+
+  it('takes given secrets over generated ones and never generates in production', () => {
+    const given = 'k3Yq8vN2pR7sT1wX5zA9cF4hJ6mB0dE2gL8nP3qS7uV';
+    const config = loadConfig({ DATA_DIR: dataDir, JWT_SECRET: given });
+    expect(config.jwtSecret).toBe(given);
+    expect(config.generatedSecrets).toEqual(['API_KEY_PEPPER']);
+    expect(() =>
+      loadConfig({ DATA_DIR: dataDir, NODE_ENV: 'production', JWT_SECRET: given }),
+    ).toThrow(/API_KEY_PEPPER/);
+  });
+
+  it('refuses trust proxy true, malformed numbers and MQTT_URL without certificate files', () => {
+    const refused = (env: Record<string, string>) => {
+      try {
+        loadConfig({ DATA_DIR: dataDir, ...env });
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    expect(refused({ TRUST_PROXY: 'true' })).toMatchObject({ code: 'ERR_IOT_APP_TRUST_PROXY' });
+    expect(refused({ PORT: 'eighty' })).toMatchObject({ code: 'ERR_IOT_APP_INVALID_NUMBER' });
+    expect(refused({ RATE_LIMIT_ENABLED: 'yes' })).toMatchObject({
+      code: 'ERR_IOT_APP_INVALID_FLAG',
+    });
+    expect(refused({ LOG_LEVEL: 'loud' })).toMatchObject({ code: 'ERR_IOT_APP_LOG_LEVEL' });
+    expect(refused({ MQTT_URL: 'mqtts://broker:8883' })).toBeInstanceOf(AppConfigError);
+    expect(refused({ MQTT_URL: 'mqtts://broker:8883' })).toMatchObject({
+      code: 'ERR_IOT_APP_MQTT_FILES',
+    });
+  });
+
+  it('writes the service rights into the Mosquitto ACL next to the per-device rule', () => {
+    const acl = aclText('iot-service');
+    expect(acl).toContain('pattern readwrite devices/%u/#');
+    expect(acl).toContain(
+      'user iot-service\ntopic read devices/+/telemetry\ntopic write devices/+/alerts',
+    );
+  });
+});
+
+describe('MQTT telemetry payloads', () => {
+  const parse = (value: unknown) =>
+    parseTelemetryPayload(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
+
+  it('accepts metric readings with an optional recent timestamp', () => {
+    const parsed = parse({
+      metrics: { temperature: 21.5, 'sensor.humidity_pct': 40 },
+      ts: new Date().toISOString(),
+    });
+    expect(parsed?.readings).toEqual([
+      { metric: 'temperature', value: 21.5 },
+      { metric: 'sensor.humidity_pct', value: 40 },
+    ]);
+  });
+
+  it('refuses malformed JSON, unknown fields, bad keys, non-numbers, too many metrics and far-off times', () => {
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`m${i}`, i]));
+    for (const bad of [
+      '{"metrics":',
+      '[]',
+      { metrics: {} },
+      { metrics: { t: 1 }, extra: true },
+      { metrics: { __proto__x: 1 } },
+      { metrics: { ['k'.repeat(129)]: 1 } },
+      { metrics: { 'a b': 1 } },
+      { metrics: { t: '1' } },
+      { metrics: { t: null } },
+      { metrics: many },
+      { metrics: { t: 1 }, ts: '2001-01-01T00:00:00Z' },
+      { metrics: { t: 1 }, ts: 'yesterday' },
+    ]) {
+      expect(parse(bad), JSON.stringify(bad)).toBeNull();
+    }
+    expect(parseTelemetryPayload(Buffer.alloc(20_000, 0x20))).toBeNull();
+  });
+});

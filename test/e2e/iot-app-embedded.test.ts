@@ -1,0 +1,156 @@
+// The example app with no configuration at all: embedded PGlite, embedded aedes over mTLS, in-memory limits.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectSecure, MqttConnectionError, publishSafe } from '@bulwark/mqtt-tls';
+import { createApp, type IotApp, loadConfig } from 'iot-app';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { call, eventually, tokenFor } from './support.js';
+
+// Whole-app tests start databases and brokers; the shared machine is slow at times.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
+
+const appDir = fileURLToPath(new URL('../../examples/iot-app/', import.meta.url));
+
+describe('iot-app with no configuration (embedded defaults)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'iot-embedded-'));
+  let iot: IotApp;
+  let url: string;
+
+  beforeAll(async () => {
+    // Only where files go and which ports: everything else is the defaults a first run gets.
+    iot = await createApp(
+      loadConfig({ DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'silent' }),
+    );
+    ({ url } = await iot.start());
+  }, 120_000);
+
+  afterAll(async () => {
+    await iot?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('says in the banner what the embedded services do not guarantee', () => {
+    expect(iot.database.embedded).toBe(true);
+    expect(iot.messaging.embedded).toBe(true);
+    expect(iot.banner).toContain('PGlite');
+    expect(iot.banner).toContain('statement_timeout');
+    expect(iot.banner).toContain('rate limits: in memory');
+  });
+
+  it('generates its development secrets into the data folder with mode 0600', () => {
+    for (const name of ['jwt_secret', 'api_key_pepper']) {
+      expect(statSync(join(dataDir, 'secrets', name)).mode & 0o777).toBe(0o600);
+    }
+    expect(statSync(join(dataDir, 'secrets')).mode & 0o777).toBe(0o700);
+  });
+
+  it('answers /health with 200', async () => {
+    const answer = await call(url, 'GET', '/health');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ status: 'ok' });
+  });
+
+  it("prints a token with the token command and lists the demo tenant's devices with it", async () => {
+    const token = execFileSync(
+      join(appDir, 'node_modules', '.bin', 'tsx'),
+      ['src/cli/token.ts', 'viewer@acme'],
+      {
+        cwd: appDir,
+        env: { ...process.env, DATA_DIR: dataDir },
+        encoding: 'utf8',
+      },
+    ).trim();
+    expect(token.split('.')).toHaveLength(3);
+    const answer = await call(url, 'GET', '/customer/devices', { token });
+    expect(answer.status).toBe(200);
+    expect(answer.body.items.map((d: { id: string }) => d.id)).toEqual([
+      'acme-sensor-1',
+      'acme-sensor-2',
+    ]);
+    expect((await call(url, 'GET', '/customer/devices')).status).toBe(401);
+  });
+
+  it('refuses an MQTT client without a client certificate', async () => {
+    const attempt = connectSecure({
+      url: iot.messaging.url,
+      caFile: iot.pki!.caFile,
+      servername: 'localhost',
+      protocolVersion: 4,
+      reconnect: false,
+      connectTimeoutMs: 5000,
+    });
+    await expect(attempt).rejects.toBeInstanceOf(MqttConnectionError);
+  });
+
+  it('stores telemetry a device publishes over mTLS and sends back the alert it fires', async () => {
+    const device = await connectSecure({
+      url: iot.messaging.url,
+      caFile: iot.pki!.caFile,
+      ...iot.pki!.identity('acme-sensor-1'),
+      servername: 'localhost',
+      protocolVersion: 4,
+      reconnect: false,
+    });
+    try {
+      const alert = new Promise<Record<string, unknown>>((resolve) =>
+        device.on('message', (topic, payload) => {
+          if (topic === 'devices/acme-sensor-1/alerts') resolve(JSON.parse(payload.toString()));
+        }),
+      );
+      await device.subscribeAsync('devices/acme-sensor-1/alerts', { qos: 1 });
+      await publishSafe(
+        device,
+        'devices/acme-sensor-1/telemetry',
+        JSON.stringify({ metrics: { temperature: 97.5 } }),
+      );
+      const token = tokenFor(iot, 'viewer@acme', 'acme');
+      const reading = await eventually(async () => {
+        const answer = await call(
+          url,
+          'GET',
+          '/customer/devices/acme-sensor-1/telemetry?metric=temperature',
+          { token },
+        );
+        return answer.body.items.find((r: { value: number; via: string }) => r.value === 97.5);
+      });
+      expect(reading.via).toBe('mqtt');
+      expect(await alert).toMatchObject({
+        severity: 'critical',
+        metric: 'temperature',
+        value: 97.5,
+      });
+    } finally {
+      await device.endAsync();
+    }
+  });
+
+  it("refuses a device other devices' topics: no wildcard subscription, and a disconnect for a foreign publish", async () => {
+    const device = await connectSecure({
+      url: iot.messaging.url,
+      caFile: iot.pki!.caFile,
+      ...iot.pki!.identity('acme-sensor-2'),
+      servername: 'localhost',
+      protocolVersion: 4,
+      reconnect: false,
+    });
+    // aedes grants the subscription as failure (0x80), which mqtt.js reports as an error.
+    await expect(device.subscribeAsync('devices/+/telemetry', { qos: 1 })).rejects.toThrow(
+      /Subscribe error/,
+    );
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    device.publish(
+      'devices/globex-sensor-1/telemetry',
+      JSON.stringify({ metrics: { battery: 5151 } }),
+      { qos: 1 },
+    );
+    await closed;
+    await device.endAsync(true);
+    const token = tokenFor(iot, 'viewer@globex', 'globex');
+    const answer = await call(url, 'GET', '/customer/devices/globex-sensor-1/telemetry', { token });
+    expect(answer.status).toBe(200);
+    expect(answer.body.items.some((r: { value: number }) => r.value === 5151)).toBe(false);
+  });
+});

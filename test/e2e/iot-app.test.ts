@@ -1,0 +1,789 @@
+// The example app against real PostgreSQL, Redis and Mosquitto: the verification list of the hardening seeds.
+import { randomBytes } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  connectSecure,
+  MqttConnectionError,
+  MqttPublishError,
+  publishSafe,
+} from '@bulwark/mqtt-tls';
+import {
+  createTestDatabase,
+  createTestPki,
+  type RunningMosquitto,
+  redisPrefix,
+  requireService,
+  startMosquitto,
+  type TestDatabase,
+} from '@bulwark/test-utils';
+import {
+  brokerConfig,
+  createApp,
+  DatabaseStartupError,
+  DEMO_DEVICES,
+  ensurePki,
+  type IotApp,
+  loadConfig,
+  type Pki,
+} from 'iot-app';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  assertNoInternals,
+  call,
+  eventually,
+  fillParams,
+  routerRoutes,
+  tokenFor,
+} from './support.js';
+
+// Whole-app tests start databases and brokers; the shared machine is slow at times.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
+
+const ready = await requireService('postgres', 'redis', 'mosquitto');
+
+describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
+  let db: TestDatabase;
+  let admin: pg.Client;
+  let dataDir: string;
+  let pki: Pki;
+  let broker: RunningMosquitto;
+  let baseEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('iot_e2e');
+    admin = new pg.Client({ connectionString: db.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    dataDir = mkdtempSync(join(tmpdir(), 'iot-e2e-'));
+    pki = await ensurePki(dataDir, [...DEMO_DEVICES.map((d) => d.id), 'unregistered-1'], {
+      serviceId: 'iot-service',
+    });
+    broker = await startMosquitto({
+      dir: join(dataDir, 'mosquitto'),
+      config: (port) => brokerConfig(pki, port),
+    });
+    const service = pki.identity('iot-service');
+    baseEnv = {
+      DATABASE_URL: db.url,
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: redisPrefix('iot-app'),
+      MQTT_URL: `mqtts://127.0.0.1:${broker.port}`,
+      MQTT_CA_FILE: pki.caFile,
+      MQTT_CERT_FILE: service.certFile,
+      MQTT_KEY_FILE: service.keyFile,
+      STATEMENT_TIMEOUT_MS: '200',
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      ABUSE_FAILURES: '100000',
+      RATE_LIMIT_GLOBAL: '100000',
+    };
+  }, 120_000);
+
+  afterAll(async () => {
+    await broker?.stop();
+    await admin?.end();
+    await db?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
+
+  describe('in development mode', () => {
+    let iot: IotApp;
+    let url: string;
+    let viewer: string;
+    let adminAcme: string;
+    let adminGlobex: string;
+    let ops: string;
+
+    beforeAll(async () => {
+      iot = await createApp(loadConfig(baseEnv));
+      ({ url } = await iot.start());
+      viewer = tokenFor(iot, 'viewer@acme', 'acme');
+      adminAcme = tokenFor(iot, 'admin@acme', 'acme');
+      adminGlobex = tokenFor(iot, 'admin@globex', 'globex');
+      ops = tokenFor(iot, 'ops@platform', null);
+    }, 120_000);
+
+    afterAll(async () => {
+      await iot?.stop();
+    }, 120_000);
+
+    it('refuses a Viewer creating a device with 403 and lets a Full Admin create it with 201', async () => {
+      const denied = await call(url, 'POST', '/customer/devices', {
+        token: viewer,
+        body: { id: 'acme-new-1', name: 'New' },
+      });
+      expect(denied.status).toBe(403);
+      expect(denied.body.code).toBe('forbidden');
+      const created = await call(url, 'POST', '/customer/devices', {
+        token: adminAcme,
+        body: { id: 'acme-new-1', name: 'New' },
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ id: 'acme-new-1', name: 'New' });
+      const { rows } = await admin.query('SELECT tenant_id FROM iot.devices WHERE id = $1', [
+        'acme-new-1',
+      ]);
+      expect(rows).toEqual([{ tenant_id: 'acme' }]);
+    });
+
+    it('refuses invalid input with 422 and stores nothing', async () => {
+      const bad = await call(url, 'POST', '/customer/devices', {
+        token: adminAcme,
+        body: { id: '../etc/passwd', name: 'x', extra: true },
+      });
+      expect(bad.status).toBe(422);
+      expect(bad.body.code).toBe('validation_failed');
+      expect(bad.text).not.toContain('passwd');
+      const badMetric = await call(url, 'POST', '/customer/devices/acme-sensor-1/telemetry', {
+        token: adminAcme,
+        body: { metrics: { ['x'.repeat(200)]: 1 } },
+      });
+      expect(badMetric.status).toBe(422);
+      const { rows } = await admin.query(
+        "SELECT count(*)::int AS n FROM iot.devices WHERE id LIKE '%passwd%'",
+      );
+      expect(rows[0].n).toBe(0);
+    });
+
+    it('answers 503 database_timeout when a query runs past statement_timeout', async () => {
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE iot.devices IN ACCESS EXCLUSIVE MODE');
+        const answer = await call(url, 'GET', '/customer/devices', { token: viewer });
+        expect(answer.status).toBe(503);
+        expect(answer.headers.get('content-type')).toContain('application/problem+json');
+        expect(answer.body.code).toBe('database_timeout');
+        assertNoInternals(answer.text);
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      expect((await call(url, 'GET', '/customer/devices', { token: viewer })).status).toBe(200);
+    });
+
+    it('refuses the sixth telemetry export of a tenant within a minute with 429', async () => {
+      const statuses: number[] = [];
+      let last: Awaited<ReturnType<typeof call>> | undefined;
+      for (let i = 0; i < 6; i++) {
+        last = await call(url, 'GET', '/customer/devices/globex-sensor-1/telemetry/export', {
+          token: adminGlobex,
+        });
+        statuses.push(last.status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+      expect(last?.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(last?.body.code).toBe('rate_limited');
+    });
+
+    it('streams the export as CSV', async () => {
+      await call(url, 'POST', '/customer/devices/acme-sensor-2/telemetry', {
+        token: adminAcme,
+        body: { metrics: { humidity: 41.5 } },
+      });
+      const answer = await call(url, 'GET', '/customer/devices/acme-sensor-2/telemetry/export', {
+        token: viewer,
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('content-type')).toContain('text/csv');
+      expect(answer.text.split('\n')[0]).toBe('recorded_at,metric,value');
+      expect(answer.text).toContain(',humidity,41.5');
+    });
+
+    it('refuses an MQTT client without a client certificate, or with one from another CA', async () => {
+      const noCert = connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        servername: 'localhost',
+        clientId: 'acme-sensor-1',
+        reconnect: false,
+        connectTimeoutMs: 5000,
+      });
+      await expect(noCert).rejects.toBeInstanceOf(MqttConnectionError);
+      const foreign = createTestPki(join(dataDir, 'foreign'), { clients: ['acme-sensor-1'] });
+      const wrongCa = connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        certFile: foreign.clients['acme-sensor-1']!.certFile,
+        keyFile: foreign.clients['acme-sensor-1']!.keyFile,
+        servername: 'localhost',
+        reconnect: false,
+        connectTimeoutMs: 5000,
+      });
+      await expect(wrongCa).rejects.toBeInstanceOf(MqttConnectionError);
+    });
+
+    it("stores a registered device's telemetry and publishes the alert its rule fires", async () => {
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme-sensor-1'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        const alert = new Promise<Record<string, unknown>>((resolve) =>
+          device.on('message', (topic, payload) => {
+            if (topic === 'devices/acme-sensor-1/alerts') resolve(JSON.parse(payload.toString()));
+          }),
+        );
+        await device.subscribeAsync('devices/acme-sensor-1/alerts', { qos: 1 });
+        const marker = 1000 + Math.floor(Math.random() * 1000);
+        await publishSafe(
+          device,
+          'devices/acme-sensor-1/telemetry',
+          JSON.stringify({ metrics: { temperature: marker } }),
+        );
+        const row = await eventually(async () => {
+          const { rows } = await admin.query(
+            "SELECT tenant_id, received_via FROM iot.telemetry WHERE device_id = 'acme-sensor-1' AND value = $1",
+            [marker],
+          );
+          return rows[0];
+        });
+        expect(row).toEqual({ tenant_id: 'acme', received_via: 'mqtt' });
+        expect(await alert).toMatchObject({
+          severity: 'critical',
+          metric: 'temperature',
+          value: marker,
+        });
+      } finally {
+        await device.endAsync();
+      }
+    });
+
+    it("refuses a device publishing on another device's topic, and stores nothing from an unregistered device", async () => {
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme-sensor-2'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      const stranger = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('unregistered-1'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        const spoof = publishSafe(
+          device,
+          'devices/globex-sensor-1/telemetry',
+          JSON.stringify({ metrics: { battery: 4242 } }),
+        );
+        await expect(spoof).rejects.toBeInstanceOf(MqttPublishError);
+        await publishSafe(
+          stranger,
+          'devices/unregistered-1/telemetry',
+          JSON.stringify({ metrics: { battery: 4343 } }),
+        );
+        // A valid reading published afterwards shows the ingest has processed everything before it.
+        await publishSafe(
+          device,
+          'devices/acme-sensor-2/telemetry',
+          JSON.stringify({ metrics: { battery: 4444 } }),
+        );
+        await eventually(async () => {
+          const { rows } = await admin.query('SELECT 1 FROM iot.telemetry WHERE value = 4444');
+          return rows[0];
+        });
+        const { rows } = await admin.query(
+          'SELECT count(*)::int AS n FROM iot.telemetry WHERE value IN (4242, 4343)',
+        );
+        expect(rows[0].n).toBe(0);
+      } finally {
+        await device.endAsync();
+        await stranger.endAsync();
+      }
+    });
+
+    it('answers an unhandled error with problem+json carrying trace_id and no stack', async () => {
+      await admin.query(
+        'ALTER TABLE iot.notification_channels RENAME TO notification_channels_moved',
+      );
+      try {
+        const answer = await call(url, 'GET', '/customer/notification-channels', { token: viewer });
+        expect(answer.status).toBe(500);
+        expect(answer.headers.get('content-type')).toContain('application/problem+json');
+        expect(answer.body.code).toBe('internal_error');
+        expect(answer.body.trace_id).toBe(answer.headers.get('x-request-id'));
+        expect(answer.body).not.toHaveProperty('stack');
+        assertNoInternals(answer.text);
+      } finally {
+        await admin.query(
+          'ALTER TABLE iot.notification_channels_moved RENAME TO notification_channels',
+        );
+      }
+    });
+
+    it('refuses /metrics without credentials and serves it to an operator on the allowlist', async () => {
+      const anonymous = await call(url, 'GET', '/metrics');
+      expect(anonymous.status).toBe(401);
+      const customer = await call(url, 'GET', '/metrics', { token: adminAcme });
+      expect(customer.status).toBe(403);
+      const operator = await call(url, 'GET', '/metrics', { token: ops });
+      expect(operator.status).toBe(200);
+      expect(operator.text).toContain('http_requests_total');
+      expect(operator.text).toMatch(/auth_failures_total\{[^}]*\} [1-9]/);
+      expect(operator.text).toMatch(/authorization_denials_total\{[^}]*\} [1-9]/);
+      expect(operator.text).toMatch(/rate_limit_trips_total\{policy="telemetry-export"\} [1-9]/);
+      expect(operator.text).toContain('db_pool_connections{state="total"}');
+      expect(operator.text).toContain('mqtt_reconnects_total');
+    });
+
+    it('serves the OpenAPI 3.1 document in development', async () => {
+      const answer = await call(url, 'GET', '/openapi.json');
+      expect(answer.status).toBe(200);
+      expect(answer.body.openapi).toBe('3.1.0');
+      expect(Object.keys(answer.body.paths)).toContain('/customer/devices/{id}/telemetry/export');
+    });
+
+    it('refuses anonymous requests on every customer and operator route, enumerated from the routers', async () => {
+      const customer = routerRoutes(iot.routers.customer);
+      expect(customer.length).toBe(iot.routes.customer.length);
+      expect(customer.length).toBeGreaterThan(25);
+      const operator = routerRoutes(iot.routers.operator);
+      expect(operator.length).toBe(iot.routes.operator.length);
+      const routes = [
+        ...customer.map((route) => ({ ...route, path: `/customer${route.path}` })),
+        ...operator.map((route) => ({ ...route, path: `/operator${route.path}` })),
+      ];
+      for (const route of routes) {
+        const answer = await call(url, route.method, fillParams(route.path), {
+          ...(route.method === 'GET' || route.method === 'DELETE' ? {} : { body: {} }),
+        });
+        expect(answer.status, `${route.method} ${route.path}`).toBe(401);
+        expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      }
+    });
+
+    it("never lets tenant A read or change tenant B's rows, even by id", async () => {
+      const globexAlert = await call(url, 'POST', '/customer/devices/globex-sensor-1/telemetry', {
+        token: adminGlobex,
+        body: { metrics: { battery: 3 } },
+      });
+      expect(globexAlert.status).toBe(202);
+      const alertId = globexAlert.body.alerts[0] as string;
+      const group = await call(url, 'POST', '/customer/device-groups', {
+        token: adminAcme,
+        body: { name: 'Acme floor' },
+      });
+      const attempts = [
+        await call(url, 'GET', '/customer/devices/globex-sensor-1', { token: adminAcme }),
+        await call(url, 'PATCH', '/customer/devices/globex-sensor-1', {
+          token: adminAcme,
+          body: { name: 'pwned' },
+        }),
+        await call(url, 'PUT', '/customer/devices/globex-sensor-1/tags', {
+          token: adminAcme,
+          body: { tags: ['pwned'] },
+        }),
+        await call(url, 'DELETE', '/customer/devices/globex-sensor-1', { token: adminAcme }),
+        await call(url, 'GET', '/customer/devices/globex-sensor-1/telemetry', { token: adminAcme }),
+        await call(url, 'POST', '/customer/devices/globex-sensor-1/telemetry', {
+          token: adminAcme,
+          body: { metrics: { battery: 1 } },
+        }),
+        await call(url, 'GET', '/customer/devices/globex-sensor-1/telemetry/export', {
+          token: adminAcme,
+        }),
+        await call(url, 'POST', `/customer/alerts/${alertId}/acknowledge`, { token: adminAcme }),
+        await call(url, 'POST', `/customer/alerts/${alertId}/close`, { token: adminAcme }),
+        await call(url, 'PUT', `/customer/device-groups/${group.body.id}/devices/globex-sensor-1`, {
+          token: adminAcme,
+        }),
+      ];
+      expect(attempts.map((a) => a.status)).toEqual(Array(attempts.length).fill(404));
+      const lists = [
+        await call(url, 'GET', '/customer/devices', { token: adminAcme }),
+        await call(url, 'GET', '/customer/alerts', { token: adminAcme }),
+        await call(url, 'GET', '/customer/alert-rules', { token: adminAcme }),
+        await call(url, 'GET', '/customer/notification-channels', { token: adminAcme }),
+        await call(url, 'GET', '/customer/audit-log', { token: adminAcme }),
+      ];
+      for (const list of lists) {
+        expect(list.status).toBe(200);
+        expect(list.text).not.toContain('globex');
+      }
+      const { rows } = await admin.query(
+        'SELECT d.name, d.tags, a.status FROM iot.devices d JOIN iot.alerts a ON a.device_id = d.id WHERE a.id = $1',
+        [alertId],
+      );
+      expect(rows).toEqual([{ name: 'Lobby', tags: ['hvac'], status: 'open' }]);
+    });
+
+    it('enforces the isolation in the database itself: the app role sees and writes only its tenant', async () => {
+      const { rows: flags } = await admin.query(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'iot_app'",
+      );
+      expect(flags).toEqual([{ rolsuper: false, rolbypassrls: false }]);
+      await admin.query('BEGIN');
+      try {
+        await admin.query("SELECT set_config('app.tenant_id', 'acme', true)");
+        await admin.query('SET LOCAL ROLE iot_app');
+        const { rows } = await admin.query(
+          "SELECT id FROM iot.devices WHERE id = 'globex-sensor-1'",
+        );
+        expect(rows).toEqual([]);
+        await expect(
+          admin.query(
+            "INSERT INTO iot.devices (id, tenant_id, name) VALUES ('sneaky-1', 'globex', 'x')",
+          ),
+        ).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await admin.query('ROLLBACK');
+      }
+    });
+
+    it('rotates the tenant API key once, shows the new key once and audits the rotation', async () => {
+      const issued = await call(url, 'POST', '/customer/api-keys', {
+        token: adminAcme,
+        body: { name: 'ingest', scopes: ['devices:read'] },
+      });
+      expect(issued.status).toBe(201);
+      expect(
+        (await call(url, 'GET', '/customer/devices', { apiKey: issued.body.key })).status,
+      ).toBe(200);
+      const rotated = await call(url, 'POST', '/customer/api-keys/rotate', {
+        token: adminAcme,
+        body: {},
+      });
+      expect(rotated.status).toBe(201);
+      expect(rotated.body.key.key).toMatch(/^bwk_/);
+      expect(
+        (await call(url, 'GET', '/customer/devices', { apiKey: issued.body.key })).status,
+      ).toBe(401);
+      expect(
+        (await call(url, 'GET', '/customer/devices', { apiKey: rotated.body.key.key })).status,
+      ).toBe(200);
+      const listed = await call(url, 'GET', '/customer/api-keys', { token: adminAcme });
+      expect(listed.text).not.toContain(rotated.body.key.key);
+      const auditLog = await call(url, 'GET', '/customer/audit-log?action=ROTATE', {
+        token: adminAcme,
+      });
+      expect(
+        auditLog.body.items.some(
+          (e: { resourceId: string }) => e.resourceId === rotated.body.key.id,
+        ),
+      ).toBe(true);
+    });
+
+    it('walks groups, maintenance windows, rules, channels and the alert lifecycle for an Operator', async () => {
+      const operator = tokenFor(iot, 'operator@acme', 'acme');
+      const group = await call(url, 'POST', '/customer/device-groups', {
+        token: operator,
+        body: { name: 'Cold chain' },
+      });
+      expect(group.status).toBe(201);
+      const added = await call(
+        url,
+        'PUT',
+        `/customer/device-groups/${group.body.id}/devices/acme-sensor-2`,
+        { token: operator },
+      );
+      expect(added.status).toBe(204);
+      const groups = await call(url, 'GET', '/customer/device-groups', { token: operator });
+      expect(groups.body.items.find((g: { id: string }) => g.id === group.body.id).devices).toEqual(
+        ['acme-sensor-2'],
+      );
+      const tags = await call(url, 'PUT', '/customer/devices/acme-sensor-2/tags', {
+        token: operator,
+        body: { tags: ['freezer'] },
+      });
+      expect(tags.body.tags).toEqual(['freezer']);
+
+      const rule = await call(url, 'POST', '/customer/alert-rules', {
+        token: operator,
+        body: {
+          name: 'Freezer warm',
+          deviceId: 'acme-sensor-2',
+          metric: 'temp_c',
+          operator: 'gt',
+          threshold: -10,
+          severity: 'warning',
+        },
+      });
+      expect(rule.status).toBe(201);
+      const patched = await call(url, 'PATCH', `/customer/alert-rules/${rule.body.id}`, {
+        token: operator,
+        body: { threshold: -5 },
+      });
+      expect(patched.body.threshold).toBe(-5);
+
+      const now = Date.now();
+      const window = await call(url, 'POST', '/customer/maintenance-windows', {
+        token: operator,
+        body: {
+          deviceId: 'acme-sensor-2',
+          startsAt: new Date(now - 60_000).toISOString(),
+          endsAt: new Date(now + 600_000).toISOString(),
+          reason: 'defrost',
+        },
+      });
+      expect(window.status).toBe(201);
+      const quiet = await call(url, 'POST', '/customer/devices/acme-sensor-2/telemetry', {
+        token: operator,
+        body: { metrics: { temp_c: 2 } },
+      });
+      expect(quiet.body.alerts).toEqual([]);
+      expect(
+        (
+          await call(url, 'DELETE', `/customer/maintenance-windows/${window.body.id}`, {
+            token: operator,
+          })
+        ).status,
+      ).toBe(204);
+      const loud = await call(url, 'POST', '/customer/devices/acme-sensor-2/telemetry', {
+        token: operator,
+        body: { metrics: { temp_c: 2 } },
+      });
+      expect(loud.body.alerts).toHaveLength(1);
+
+      const alertId = loud.body.alerts[0];
+      const acked = await call(url, 'POST', `/customer/alerts/${alertId}/acknowledge`, {
+        token: operator,
+      });
+      expect(acked.body).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'operator@acme' });
+      expect(
+        (await call(url, 'POST', `/customer/alerts/${alertId}/acknowledge`, { token: operator }))
+          .status,
+      ).toBe(409);
+      const closed = await call(url, 'POST', `/customer/alerts/${alertId}/close`, {
+        token: operator,
+      });
+      expect(closed.body.status).toBe('closed');
+
+      const channel = await call(url, 'POST', '/customer/notification-channels', {
+        token: operator,
+        body: {
+          name: 'Freezer hook',
+          type: 'webhook',
+          target: 'https://hooks.acme.example/freezer',
+        },
+      });
+      expect(channel.status).toBe(201);
+      const insecure = await call(
+        url,
+        'PATCH',
+        `/customer/notification-channels/${channel.body.id}`,
+        {
+          token: operator,
+          body: { target: 'http://user:pw@hooks.acme.example/' },
+        },
+      );
+      expect(insecure.status).toBe(422);
+      expect(insecure.text).not.toContain('pw@');
+      expect(
+        (
+          await call(url, 'DELETE', `/customer/notification-channels/${channel.body.id}`, {
+            token: operator,
+          })
+        ).status,
+      ).toBe(204);
+      expect(
+        (await call(url, 'DELETE', `/customer/alert-rules/${rule.body.id}`, { token: operator }))
+          .status,
+      ).toBe(204);
+      expect(
+        (
+          await call(
+            url,
+            'DELETE',
+            `/customer/device-groups/${group.body.id}/devices/acme-sensor-2`,
+            { token: operator },
+          )
+        ).status,
+      ).toBe(204);
+      expect(
+        (await call(url, 'DELETE', `/customer/device-groups/${group.body.id}`, { token: operator }))
+          .status,
+      ).toBe(204);
+      const page = await call(url, 'GET', '/customer/devices/acme-sensor-2/telemetry?limit=5000', {
+        token: operator,
+      });
+      expect(page.body).toMatchObject({ limit: 500, capped: true });
+    });
+
+    it('refuses a key that would carry more than its issuer holds', async () => {
+      const operator = tokenFor(iot, 'operator@acme', 'acme');
+      const answer = await call(url, 'POST', '/customer/api-keys', {
+        token: operator,
+        body: { name: 'escalate', scopes: ['audit:read'] },
+      });
+      expect(answer.status).toBe(403);
+    });
+
+    it('reports pool and broker status to operators only', async () => {
+      const customer = await call(url, 'GET', '/operator/health', { token: adminAcme });
+      expect(customer.status).toBe(403);
+      const answer = await call(url, 'GET', '/operator/health', { token: ops });
+      expect(answer.status).toBe(200);
+      expect(answer.body.database.pool).toHaveProperty('total');
+      expect(answer.body.broker.connected).toBe(true);
+      const readiness = await call(url, 'GET', '/ready');
+      expect(readiness.body).toEqual({ status: 'ok', checks: { database: 'ok', broker: 'ok' } });
+    });
+    it('drains an in-flight request on stop, then closes the broker client and the pool', async () => {
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE iot.alert_rules IN ACCESS EXCLUSIVE MODE');
+      // Stop as soon as the server has the request: Node announces each one on this channel.
+      const arrived = new Promise<void>((resolve) => {
+        const onStart = () => {
+          diagnostics.unsubscribe('http.server.request.start', onStart);
+          resolve();
+        };
+        diagnostics.subscribe('http.server.request.start', onStart);
+      });
+      const inFlight = call(url, 'GET', '/customer/alert-rules', { token: viewer });
+      await arrived;
+      const stopped = iot.stop();
+      // The lock is held until the answer arrives, so the request ends in its statement timeout,
+      // a complete answer rather than a cut connection.
+      const answer = await inFlight;
+      await locker.query('ROLLBACK');
+      await locker.end();
+      await stopped;
+      expect(answer.status).toBe(503);
+      expect(answer.body.code).toBe('database_timeout');
+      expect(iot.database.pool.ended).toBe(true);
+      expect(iot.messaging.status().connected).toBe(false);
+      await expect(fetch(`${url}/health`)).rejects.toThrow();
+    });
+  });
+
+  describe('in production mode', () => {
+    let iot: IotApp;
+    let url: string;
+    const loginRole = `bulwark_iot_e2e_${randomBytes(4).toString('hex')}`;
+    let prodEnv: Record<string, string>;
+
+    beforeAll(async () => {
+      await admin.query(`CREATE ROLE ${loginRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
+      const appUrl = new URL(db.url);
+      appUrl.username = loginRole;
+      prodEnv = {
+        ...baseEnv,
+        NODE_ENV: 'production',
+        DATABASE_URL: appUrl.toString(),
+        MIGRATION_DATABASE_URL: db.url,
+        JWT_SECRET: randomBytes(32).toString('base64url'),
+        API_KEY_PEPPER: randomBytes(32).toString('base64url'),
+        CORS_ORIGINS: 'https://app.example.com',
+        METRICS_ALLOWLIST: '192.0.2.0/24',
+        SEED_DEMO_DATA: 'true',
+      };
+      iot = await createApp(loadConfig(prodEnv));
+      ({ url } = await iot.start());
+    }, 120_000);
+
+    afterAll(async () => {
+      await iot?.stop();
+      await admin.query(`DROP OWNED BY ${loginRole}`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS ${loginRole}`).catch(() => {});
+    }, 120_000);
+
+    it('refuses /docs and /openapi.json to addresses outside the allowlist', async () => {
+      expect((await call(url, 'GET', '/docs')).status).toBe(404);
+      expect((await call(url, 'GET', '/openapi.json')).status).toBe(404);
+      expect((await call(url, 'GET', '/health')).status).toBe(200);
+    });
+
+    it('refuses /metrics from outside the allowlist even with operator credentials', async () => {
+      const answer = await call(url, 'GET', '/metrics', {
+        token: tokenFor(iot, 'ops@platform', null),
+      });
+      expect(answer.status).toBe(404);
+    });
+
+    it('serves customers as a login role that is neither superuser nor BYPASSRLS', async () => {
+      const answer = await call(url, 'GET', '/customer/devices', {
+        token: tokenFor(iot, 'viewer@acme', 'acme'),
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.text).not.toContain('globex');
+    });
+
+    it('fails to start when the login role is a superuser', async () => {
+      const start = createApp(
+        loadConfig({
+          ...baseEnv,
+          NODE_ENV: 'production',
+          JWT_SECRET: randomBytes(32).toString('base64url'),
+          API_KEY_PEPPER: randomBytes(32).toString('base64url'),
+        }),
+      );
+      await expect(start).rejects.toMatchObject({ code: 'ERR_IOT_APP_DB_LOGIN_ROLE' });
+    });
+
+    it('fails to start with the embedded broker or the development HTTPS listener', async () => {
+      await expect(createApp(loadConfig({ ...prodEnv, MQTT_URL: '' }))).rejects.toMatchObject({
+        code: 'ERR_IOT_APP_EMBEDDED_MQTT',
+      });
+      await expect(createApp(loadConfig({ ...prodEnv, HTTPS_PORT: '0' }))).rejects.toMatchObject({
+        code: 'ERR_IOT_APP_DEV_HTTPS',
+      });
+    });
+
+    it('fails to start on embedded defaults or generated secrets', async () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: dataDir })).toThrow();
+      const embedded = createApp(
+        loadConfig({
+          NODE_ENV: 'production',
+          DATA_DIR: dataDir,
+          LOG_LEVEL: 'silent',
+          JWT_SECRET: randomBytes(32).toString('base64url'),
+          API_KEY_PEPPER: randomBytes(32).toString('base64url'),
+        }),
+      );
+      await expect(embedded).rejects.toBeInstanceOf(DatabaseStartupError);
+      await expect(embedded).rejects.toMatchObject({ code: 'ERR_IOT_APP_EMBEDDED_DB' });
+    });
+  });
+
+  describe('with the HTTPS listener', () => {
+    let iot: IotApp;
+    let started: Awaited<ReturnType<IotApp['start']>>;
+
+    beforeAll(async () => {
+      iot = await createApp(loadConfig({ ...baseEnv, HTTPS_PORT: '0' }));
+      started = await iot.start();
+    }, 120_000);
+
+    afterAll(async () => {
+      await iot?.stop();
+    }, 120_000);
+
+    it('redirects plain HTTP to HTTPS and serves the security headers over TLS', async () => {
+      const plain = await fetch(`${started.url}/health`, { redirect: 'manual' });
+      expect(plain.status).toBe(308);
+      const location = plain.headers.get('location') ?? '';
+      expect(location).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/health$/);
+      const secure = await new Promise<{ status: number; headers: Record<string, unknown> }>(
+        (resolve, reject) => {
+          https
+            .get(`${started.httpsUrl}/health`, { ca: readFileSync(pki.caFile) }, (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+            })
+            .on('error', reject);
+        },
+      );
+      expect(secure.status).toBe(200);
+      expect(secure.headers['strict-transport-security']).toBe(
+        'max-age=31536000; includeSubDomains',
+      );
+      expect(secure.headers['content-security-policy']).toContain("default-src 'none'");
+    });
+  });
+});

@@ -1,0 +1,96 @@
+// Helpers for the example app's end-to-end suites: HTTP calls, tokens, polling.
+import { setTimeout as delay } from 'node:timers/promises';
+import { type IotApp, signToken, tokenKey } from 'iot-app';
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test bodies are inspected field by field.
+  body: any;
+}
+
+/** Calls the app and reads the whole answer; JSON bodies are parsed. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  {
+    token,
+    apiKey,
+    body,
+    headers = {},
+  }: { token?: string; apiKey?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(apiKey ? { 'x-api-key': apiKey } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, body: parsed };
+}
+
+/** A token for a demo user, signed with the app's own secret. */
+export function tokenFor(iot: IotApp, subject: string, tenantId: string | null): string {
+  return signToken(tokenKey(iot.config.jwtSecret), { subject, tenantId, ttlSec: 600 });
+}
+
+/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await delay(100);
+  }
+}
+
+/** Each route of an Express router as method and path, read from the router itself. */
+export function routerRoutes(router: unknown): { method: string; path: string }[] {
+  const stack = (
+    router as { stack: { route?: { path: string; methods: Record<string, boolean> } }[] }
+  ).stack;
+  return stack.flatMap((layer) =>
+    layer.route
+      ? Object.keys(layer.route.methods)
+          .filter((method) => layer.route!.methods[method])
+          .map((method) => ({ method: method.toUpperCase(), path: layer.route!.path }))
+      : [],
+  );
+}
+
+/** Fills `:name` segments with plausible values so a request reaches the route. */
+export function fillParams(path: string): string {
+  return path.replace(/:([A-Za-z]+)/g, (_m, name: string) =>
+    name === 'id' ? 'acme-sensor-1' : '6f1c2a9e-3b7d-4c1e-9f2a-8d5e4b3c2a1f',
+  );
+}
+
+/** Problem details must never carry internals. */
+export function assertNoInternals(text: string): void {
+  for (const leak of [
+    /\bat .*\.(?:ts|js):\d+/,
+    /SELECT|INSERT|UPDATE|DELETE FROM/i,
+    /iot\.|bulwark_rbac/,
+    /relation "/,
+    /\/work\/|node_modules/,
+  ]) {
+    if (leak.test(text)) throw new Error(`response leaks internals (${leak}): ${text}`);
+  }
+}
