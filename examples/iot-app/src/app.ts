@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { checkHealth } from '@bulwark/db-safety';
+import { checkHealth, dbErrors } from '@bulwark/db-safety';
 import { errorHandler, httpLogger, notFound, requestContext } from '@bulwark/error-handler';
 import {
   checkConfig,
@@ -25,8 +25,7 @@ import {
   requirePermission,
 } from '@bulwark/rbac';
 import { jsonBody, queryLimits } from '@bulwark/validators';
-import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
-import createError from 'http-errors';
+import express, { type Express, type Router } from 'express';
 import { Redis } from 'ioredis';
 import type { AppConfig } from './config.js';
 import { type Database, openDatabase } from './database.js';
@@ -76,45 +75,6 @@ export class StartupCheckError extends Error {
     this.code = code;
   }
 }
-
-/** The SQLSTATE of a PostgreSQL error, or undefined. */
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-/** Turns database failures a client can act on into 503/409; everything else stays a 500. */
-const databaseErrors: ErrorRequestHandler = (err, _req, _res, next) => {
-  const state = sqlState(err);
-  const code = (err as { code?: unknown })?.code;
-  if (state === '57014') {
-    return next(
-      createError(503, 'The database did not answer in time. Try again shortly.', {
-        code: 'database_timeout',
-        expose: true,
-        headers: { 'Retry-After': '1' },
-      }),
-    );
-  }
-  if (code === 'ERR_BULWARK_DB_ACQUIRE_TIMEOUT' || code === 'ERR_BULWARK_DB_CONNECT_TIMEOUT') {
-    return next(
-      createError(503, 'The database is busy. Try again shortly.', {
-        code: 'database_unavailable',
-        expose: true,
-        headers: { 'Retry-After': '2' },
-      }),
-    );
-  }
-  if (state === '23505') {
-    return next(
-      createError(409, 'A resource with this id or name already exists.', {
-        code: 'conflict',
-        expose: true,
-      }),
-    );
-  }
-  next(err);
-};
 
 /**
  * Opens the database (embedded PGlite unless `databaseUrl`), makes the dev PKI, starts the broker
@@ -318,7 +278,7 @@ async function build(
   app.use('/operator', auth, requireOperator(), operator);
 
   app.use(notFound());
-  app.use(databaseErrors);
+  app.use(dbErrors());
   app.use(errorHandler({ logger }));
 
   const report = checkConfig({

@@ -7,7 +7,13 @@ export type {
   RetryEvent,
   SlowQueryEvent,
 } from './diagnostics.js';
-export { DbAbortError, DbConfigError, type DbErrorCode, DbSafetyError } from './errors.js';
+export {
+  DbAbortError,
+  DbConfigError,
+  type DbErrorCode,
+  DbSafetyError,
+  sqlState,
+} from './errors.js';
 export {
   checkHealth,
   type HealthOptions,
@@ -16,6 +22,7 @@ export {
   type HealthRouteOptions,
   healthRoute,
 } from './health.js';
+export { type DbHttpError, dbErrors, httpErrorFromDb } from './http-errors.js';
 export {
   type CreatePoolOptions,
   createPool,
