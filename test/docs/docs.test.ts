@@ -1,0 +1,297 @@
+// Checks the Markdown docs: every TypeScript block type-checks against the built packages, and
+// every relative link (to a test file, a package README, a heading) points at something real.
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+interface Block {
+  file: string; // relative to the repository root
+  line: number; // 1-based line of the first line of code
+  lang: string;
+  flags: string[];
+  code: string;
+}
+
+interface Link {
+  file: string;
+  line: number;
+  target: string;
+}
+
+function markdownFiles(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.md')) found.push(path);
+    }
+  };
+  walk(join(root, 'docs'));
+  for (const dir of readdirSync(join(root, 'packages'))) {
+    const readme = join(root, 'packages', dir, 'README.md');
+    if (existsSync(readme)) found.push(readme);
+  }
+  for (const readme of [join(root, 'README.md'), join(root, 'examples', 'iot-app', 'README.md')]) {
+    if (existsSync(readme)) found.push(readme);
+  }
+  return found.map((path) => relative(root, path)).sort();
+}
+
+/** Splits a Markdown file into fenced code blocks and the prose lines outside them. */
+function parseMarkdown(file: string): { blocks: Block[]; prose: { line: number; text: string }[] } {
+  const lines = readFileSync(join(root, file), 'utf8').split('\n');
+  const blocks: Block[] = [];
+  const prose: { line: number; text: string }[] = [];
+  let open: {
+    fence: string;
+    indent: number;
+    info: string[];
+    start: number;
+    body: string[];
+  } | null = null;
+  lines.forEach((text, index) => {
+    if (open) {
+      const close = text.match(/^(\s*)(`{3,}|~{3,})\s*$/);
+      if (close?.[2]?.startsWith(open.fence)) {
+        const [lang = '', ...flags] = open.info;
+        blocks.push({ file, line: open.start + 1, lang, flags, code: open.body.join('\n') });
+        open = null;
+      } else {
+        open.body.push(text.slice(Math.min(open.indent, text.length - text.trimStart().length)));
+      }
+      return;
+    }
+    const fence = text.match(/^(\s*)(`{3,}|~{3,})(.*)$/);
+    if (fence) {
+      open = {
+        fence: fence[2] ?? '```',
+        indent: fence[1]?.length ?? 0,
+        info: (fence[3] ?? '').trim().split(/\s+/).filter(Boolean),
+        start: index + 1,
+        body: [],
+      };
+      return;
+    }
+    prose.push({ line: index + 1, text });
+  });
+  return { blocks, prose };
+}
+
+function linksOf(file: string, prose: { line: number; text: string }[]): Link[] {
+  const links: Link[] = [];
+  for (const { line, text } of prose) {
+    const withoutCode = text.replace(/`+[^`]*`+/g, '');
+    for (const match of withoutCode.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
+      links.push({ file, line, target: match[1] ?? '' });
+    }
+    const definition = withoutCode.match(/^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/);
+    if (definition?.[1]) links.push({ file, line, target: definition[1] });
+  }
+  return links;
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+function anchorsOf(file: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const { text } of parseMarkdown(file).prose) {
+    const heading = text.match(/^#{1,6}\s+(.*?)\s*#*\s*$/);
+    if (!heading?.[1]) continue;
+    const plain = heading[1]
+      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+      .replace(/<[^>]+>/g, '')
+      .toLowerCase();
+    const slug = plain
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .trim()
+      .replace(/\s/g, '-');
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+  }
+  return anchors;
+}
+
+const files = markdownFiles();
+const parsed = new Map(files.map((file) => [file, parseMarkdown(file)]));
+
+describe('TypeScript blocks in docs/', () => {
+  const blocks = [...parsed.values()]
+    .flatMap((doc) => doc.blocks)
+    .filter((block) => block.file.startsWith(`docs${sep}`) || block.file.startsWith('docs/'))
+    .filter((block) => block.lang === 'ts' || block.lang === 'typescript');
+  const checked = blocks.filter((block) => !block.flags.includes('fragment'));
+  let work = '';
+
+  beforeAll(() => {
+    const packages = readdirSync(join(root, 'packages'));
+    const unbuilt = packages.filter((dir) => !existsSync(join(root, 'packages', dir, 'dist')));
+    if (unbuilt.length > 0) {
+      throw new Error(`not built: ${unbuilt.join(', ')}. Run \`pnpm build\` first.`);
+    }
+    // A throwaway project inside the repository whose node_modules links each @bulwark package
+    // to its workspace folder (so its exports map leads to the built dist/ types) and each
+    // third-party dependency to the copy the workspace already installed.
+    const cache = join(root, 'node_modules', '.cache', 'bulwark-docs');
+    mkdirSync(cache, { recursive: true });
+    work = mkdtempSync(join(cache, 'run-'));
+    const modules = join(work, 'node_modules');
+    mkdirSync(join(modules, '@bulwark'), { recursive: true });
+    const link = (target: string, name: string) => {
+      const path = join(modules, name);
+      if (existsSync(path)) return;
+      mkdirSync(dirname(path), { recursive: true });
+      symlinkSync(target, path, 'dir');
+    };
+    for (const dir of packages) {
+      const { name } = JSON.parse(
+        readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'),
+      );
+      link(join(root, 'packages', dir), name);
+    }
+    link(join(root, 'node_modules', '@types', 'node'), '@types/node');
+    const sources = [
+      join(root, 'examples', 'iot-app', 'node_modules'),
+      ...packages.map((dir) => join(root, 'packages', dir, 'node_modules')),
+    ];
+    for (const source of sources.filter((dir) => existsSync(dir))) {
+      for (const entry of readdirSync(source)) {
+        if (entry.startsWith('.')) continue;
+        if (entry.startsWith('@')) {
+          for (const scoped of readdirSync(join(source, entry))) {
+            link(join(source, entry, scoped), `${entry}/${scoped}`);
+          }
+        } else {
+          link(join(source, entry), entry);
+        }
+      }
+    }
+    writeFileSync(join(work, 'package.json'), '{ "type": "module", "private": true }\n');
+  });
+
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('finds the TypeScript examples of the guides', () => {
+    const guides = new Set(checked.map((block) => block.file.replaceAll(sep, '/')));
+    expect(guides).toContain('docs/getting-started.md');
+    expect(guides).toContain('docs/hardening-guide.md');
+    expect(guides).toContain('docs/operations.md');
+  });
+
+  it('type-checks every ts block against the packages, as one program', () => {
+    const sourceFor = new Map<string, Block>();
+    checked.forEach((block, index) => {
+      const path = join(work, `block-${String(index).padStart(3, '0')}.ts`);
+      // `export {}` keeps each block a module of its own, so blocks never share top-level names.
+      writeFileSync(path, `${block.code}\nexport {};\n`);
+      sourceFor.set(path, block);
+    });
+    const base = ts.readConfigFile(join(root, 'tsconfig.base.json'), ts.sys.readFile);
+    const { options } = ts.parseJsonConfigFileContent(base.config, ts.sys, work);
+    // The repository's strict settings, as a user's `strict` project would compile the examples:
+    // without exactOptionalPropertyTypes, so `{ url: process.env.URL }` reads as users write it,
+    // and without declaration output, which an app never emits.
+    const program = ts.createProgram([...sourceFor.keys()], {
+      ...options,
+      exactOptionalPropertyTypes: false,
+      declaration: false,
+      noEmit: true,
+      typeRoots: [join(work, 'node_modules', '@types')],
+    });
+    const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+      const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
+      const block = diagnostic.file ? sourceFor.get(resolve(diagnostic.file.fileName)) : undefined;
+      if (!diagnostic.file || diagnostic.start === undefined || !block) {
+        return `${diagnostic.file?.fileName ?? 'compiler'}: ${message}`;
+      }
+      const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
+      return `${block.file}:${block.line + line}: TS${diagnostic.code} ${message}`;
+    });
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('links in docs/ and the READMEs', () => {
+  const links = [...parsed.entries()].flatMap(([file, doc]) => linksOf(file, doc.prose));
+  const relativeLinks = links.filter(
+    (link) => !/^[a-z][a-z0-9+.-]*:/i.test(link.target) && !link.target.startsWith('//'),
+  );
+
+  it('finds links to test files in the hardening guide', () => {
+    const guide = join('docs', 'hardening-guide.md');
+    const tests = relativeLinks.filter(
+      (link) => link.file === guide && /\.test\.ts(#|$)/.test(link.target),
+    );
+    expect(tests.length).toBeGreaterThan(50);
+  });
+
+  it('resolves every relative link to an existing file inside the repository', () => {
+    const broken = relativeLinks
+      .filter((link) => !link.target.startsWith('#'))
+      .filter((link) => {
+        const path = decodeURIComponent(link.target.split('#')[0] ?? '');
+        const absolute = resolve(root, dirname(link.file), path);
+        return !absolute.startsWith(root) || !existsSync(absolute);
+      })
+      .map((link) => `${link.file}:${link.line}: ${link.target}`);
+    expect(broken).toEqual([]);
+  });
+
+  it('quotes only test names that exist in the linked test file', () => {
+    const missing: string[] = [];
+    for (const [file, doc] of parsed) {
+      // Prose joined into one line, so a quoted name may wrap across lines as Markdown allows.
+      const text = doc.prose
+        .map((line) => line.text)
+        .join(' ')
+        .replace(/\s+/g, ' ');
+      const cited = /\]\(([^)\s]+\.test\.ts)\)((?:(?:,| and)? "[^"]+")+)/g;
+      for (const match of text.matchAll(cited)) {
+        const path = resolve(root, dirname(file), match[1] ?? '');
+        if (!existsSync(path)) continue; // reported by the link check
+        const source = readFileSync(path, 'utf8').replace(/\s+/g, ' ');
+        for (const quoted of (match[2] ?? '').matchAll(/"([^"]+)"/g)) {
+          // `…` stands for a part the test builds at run time, such as a parameter.
+          const parts = (quoted[1] ?? '').split('…').filter(Boolean);
+          let from = 0;
+          const found = parts.every((part) => {
+            const at = source.indexOf(part, from);
+            from = at + part.length;
+            return at >= 0;
+          });
+          if (!found) missing.push(`${file}: ${match[1]} "${quoted[1]}"`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('resolves every heading anchor of a link to a Markdown file', () => {
+    const broken = relativeLinks
+      .filter((link) => link.target.includes('#'))
+      .filter((link) => {
+        const [path = '', anchor = ''] = link.target.split('#');
+        const target =
+          path === '' ? link.file : relative(root, resolve(root, dirname(link.file), path));
+        if (!target.endsWith('.md') || !existsSync(join(root, target))) return false;
+        return !anchorsOf(target).has(decodeURIComponent(anchor).toLowerCase());
+      })
+      .map((link) => `${link.file}:${link.line}: ${link.target}`);
+    expect(broken).toEqual([]);
+  });
+});
