@@ -58,6 +58,7 @@ describe.runIf(hasPg)('dbErrors', () => {
     route('/referenced', () => db.query(sql`DELETE FROM owner WHERE id = ${1}`));
     route('/check', () => db.query(sql`INSERT INTO device (id, level) VALUES (${'dev-3'}, ${11})`));
     route('/not-a-number', () => db.query(sql`SELECT ${'abc'}::int`));
+    route('/nul', () => db.query(sql`INSERT INTO device (id) VALUES (${'dev\u0000x'})`));
     route('/slow', () => db.query(sql`SELECT pg_sleep(${2})`));
     route('/syntax', () => db.query(sql`SELEC ${1}`));
     app.use(dbErrors());
@@ -88,6 +89,10 @@ describe.runIf(hasPg)('dbErrors', () => {
   it('answers a check violation and a value PostgreSQL cannot parse with 422 invalid_value', async () => {
     expect((await request(app).post('/check').expect(422)).body.code).toBe('invalid_value');
     expect((await request(app).post('/not-a-number').expect(422)).body.code).toBe('invalid_value');
+  });
+
+  it('answers a NUL character, which PostgreSQL text cannot hold, with 422 invalid_value', async () => {
+    expect((await request(app).post('/nul').expect(422)).body.code).toBe('invalid_value');
   });
 
   it('answers a statement past statement_timeout with 503 database_timeout and Retry-After', async () => {

@@ -76,6 +76,7 @@ const BY_SQLSTATE: Readonly<Record<string, Mapping>> = {
   '22007': INVALID_VALUE, // invalid_datetime_format
   '22008': INVALID_VALUE, // datetime_field_overflow
   '22P02': INVALID_VALUE, // invalid_text_representation
+  '22021': INVALID_VALUE, // character_not_in_repertoire: a NUL character in text
 };
 
 const BY_CODE: Readonly<Record<string, Mapping>> = {

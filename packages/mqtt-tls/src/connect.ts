@@ -10,6 +10,7 @@ import { connectionError, isTlsFailure, toConnectionError } from './connection-e
 import { channels, type MqttLogger, warn } from './diagnostics.js';
 import { MqttConfigError, MqttConnectionError, MqttPublishError } from './errors.js';
 import { assertKnownOptions, isSharedSecretFile, readOptionFile } from './options.js';
+import { trackSubscriptions } from './subscriptions.js';
 import { publishableTopicProblem } from './topics.js';
 
 type Pem = string | Buffer;
@@ -641,8 +642,10 @@ function start(settings: Settings): Promise<MqttClient> {
     return client;
   };
 
+  const subscriptions = trackSubscriptions(client);
   client.on('connect', () => {
     connackSeen = true;
+    if (everConnected) subscriptions.restore();
     const attempt = failures;
     failures = 0;
     everConnected = true;

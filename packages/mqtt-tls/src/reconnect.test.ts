@@ -123,6 +123,26 @@ describe.runIf(hasMosquitto)('reconnecting to a restarted broker', () => {
     await publishSafe(client as MqttClient, deviceTopic('rotor', 'telemetry'), 'rotated');
   });
 
+  it('subscribes again after a reconnect that lost the session, so messages keep arriving', async () => {
+    const live = client as MqttClient;
+    const topic = deviceTopic('rotor', 'commands');
+    await live.subscribeAsync(topic, { qos: 1 });
+    const received: string[] = [];
+    live.on('message', (from, payload) => {
+      if (from === topic) received.push(payload.toString());
+    });
+    await publishSafe(live, topic, 'before');
+    await until(() => received.includes('before'));
+    const connects = record('bulwark:mqtt:connect');
+    await broker.restart();
+    await until(() => connects.events.length === 1 && live.connected);
+    connects.stop();
+    // The broker restarted without the session; the message arrives only if the client subscribed again.
+    await publishSafe(live, topic, 'after');
+    await until(() => received.includes('after'));
+    expect(received).toEqual(['before', 'after']);
+  });
+
   it('keeps retrying a failed first connection with retryFirstConnect, logging each failure', async () => {
     const port = await freePort();
     const warnings: string[] = [];

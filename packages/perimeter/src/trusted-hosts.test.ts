@@ -39,6 +39,25 @@ describe('trustedHosts', () => {
     expect(res.body).not.toContain('evil');
   });
 
+  it('refuses a request with two Host headers, even when the first is listed', async () => {
+    const port = await serve(['api.example.com']);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect({ host: '127.0.0.1', port }, () => {
+        socket.write(
+          'GET / HTTP/1.1\r\nHost: api.example.com\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+        );
+      });
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer.startsWith('HTTP/1.1 400 ')).toBe(true);
+    expect(answer).toContain('invalid_host');
+    expect(answer).not.toContain('evil');
+  });
+
   it('ignores X-Forwarded-Host when the peer is not a trusted proxy', async () => {
     const port = await serve(['api.example.com']);
     const spoofed = await rawRequest({

@@ -19,6 +19,20 @@ function isHostname(host: string): boolean {
 }
 
 /**
+ * True when the request carries more than one Host header. Node keeps only the first in
+ * `req.headers`, so a proxy that reads the last one would route the request somewhere else than
+ * this check saw; RFC 9112 section 3.2 requires a 400 for it.
+ */
+function repeatedHost(rawHeaders: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true;
+  }
+  return false;
+}
+
+/**
  * Answers 400 `invalid_host` when the request's host is not listed, so links built from the
  * Host header (password resets, redirects, absolute URLs) cannot point at an attacker's domain,
  * and DNS-rebinding pages cannot reach the API. The host is Express's `req.hostname`: the
@@ -121,7 +135,7 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
     } catch {
       hostname = undefined;
     }
-    if (allowed(hostname)) {
+    if (allowed(hostname) && !repeatedHost(req.rawHeaders)) {
       next();
       return;
     }
