@@ -1,7 +1,8 @@
 // Runs every suite in bench/suites (or those named on the command line) and writes results.json.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { renderChart, renderTables, replaceResults } from './charts.js';
 import type { BenchSuite, BenchSuiteResult } from './types.js';
 
 const here = import.meta.dirname;
@@ -45,8 +46,14 @@ const report = {
   },
   suites: results,
 };
-if (wanted.length === 0)
+if (wanted.length === 0) {
   writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  // The chart and the figures in docs/benchmarks.md come from the same run as results.json.
+  const docs = join(here, '..', 'docs');
+  writeFileSync(join(docs, 'benchmarks.svg'), renderChart(report));
+  const page = join(docs, 'benchmarks.md');
+  writeFileSync(page, replaceResults(readFileSync(page, 'utf8'), renderTables(report)));
+}
 process.stdout.write(
-  `\n${wanted.length === 0 ? 'wrote bench/results.json' : 'partial run: results.json left as it was'}\n`,
+  `\n${wanted.length === 0 ? 'wrote bench/results.json, docs/benchmarks.svg and the figures in docs/benchmarks.md' : 'partial run: results.json, the chart and the docs left as they were'}\n`,
 );

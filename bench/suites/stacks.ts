@@ -1,0 +1,311 @@
+// Whole stacks on one authenticated JSON route: bare Express, the usual hand-assembled stack, and Bulwark.
+import { createSecretKey } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { errorHandler, requestContext } from '@bulwark/error-handler';
+import { corsPolicy, secureHeaders, trustedHosts } from '@bulwark/perimeter';
+import { rateLimit } from '@bulwark/rate-limit';
+import { authenticate, createPermissionStore, migrate, requirePermission } from '@bulwark/rbac';
+import { createTestDatabase } from '@bulwark/test-utils';
+import { validate } from '@bulwark/validators';
+import cors from 'cors';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+} from 'express';
+import { expressjwt } from 'express-jwt';
+import anchorRateLimit from 'express-rate-limit';
+import { param, validationResult } from 'express-validator';
+import helmet from 'helmet';
+import jsonwebtoken from 'jsonwebtoken';
+import pg from 'pg';
+import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
+
+const ROUNDS = 4;
+const ROUND_S = 3;
+const CONNECTIONS = 10;
+const ORIGIN = 'https://app.example.com';
+const ISSUER = 'https://auth.example.test/';
+const AUDIENCE = 'bench-api';
+const SECRET = createSecretKey(Buffer.alloc(32, 7));
+const MEMORY_REQUESTS = 200_000;
+const MEMORY_KEYS = 100_000;
+
+const token = jsonwebtoken.sign(
+  { tenant_id: 'acme', scope_type: 'customer', permissions: ['devices:read'] },
+  SECRET,
+  { algorithm: 'HS256', subject: 'user-1', issuer: ISSUER, audience: AUDIENCE, expiresIn: 3600 },
+);
+
+const reading = (id: string) => ({ id, temperature: 21.5, humidity: 40, battery: 88 });
+
+function bareApp(): Express {
+  const app = express();
+  app.get('/devices/:id', (req, res) => {
+    res.json(reading(String(req.params.id)));
+  });
+  return app;
+}
+
+/** What teams assemble today: helmet, cors, express-jwt, express-rate-limit, express-validator, own handler. */
+function anchorApp(): Express {
+  const app = express();
+  app.use(helmet());
+  app.use(cors({ origin: [ORIGIN] }));
+  app.use(
+    expressjwt({ secret: SECRET, algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }),
+  );
+  app.use(anchorRateLimit({ windowMs: 60_000, limit: 1e9 }));
+  const canRead: RequestHandler = (req, res, next) => {
+    const auth = (req as Request & { auth?: { permissions?: string[] } }).auth;
+    if (!auth?.permissions?.includes('devices:read')) {
+      res.status(403).json({ error: 'forbidden' });
+      return;
+    }
+    next();
+  };
+  app.get(
+    '/devices/:id',
+    canRead,
+    param('id')
+      .isString()
+      .matches(/^[a-z0-9][a-z0-9-]{0,63}$/),
+    (req, res) => {
+      const errors = validationResult(req);
+      if (!errors.isEmpty()) {
+        res.status(422).json({ errors: errors.array() });
+        return;
+      }
+      res.json(reading(String(req.params.id)));
+    },
+  );
+  const handler: ErrorRequestHandler = (err, _req, res, _next) => {
+    const status = typeof err?.status === 'number' ? err.status : 500;
+    res.status(status).json({ error: status >= 500 ? 'internal error' : err.message });
+  };
+  app.use(handler);
+  return app;
+}
+
+type Store = ReturnType<typeof createPermissionStore>;
+
+/** The Bulwark stack, with permissions loaded from PostgreSQL through the cache. */
+function bulwarkApp(permissions: Store, key?: (req: Request) => string): Express {
+  const app = express();
+  app.use(requestContext());
+  app.use(trustedHosts(['127.0.0.1', 'localhost']));
+  app.use(secureHeaders());
+  app.use(corsPolicy({ origins: [ORIGIN] }));
+  app.use(
+    authenticate({
+      jwt: { algorithms: ['HS256'], secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+      permissions,
+    }),
+  );
+  app.use(
+    rateLimit({
+      name: key ? 'memory' : 'bench',
+      limit: 1_000_000_000,
+      windowMs: 60_000,
+      ...(key ? { key } : {}),
+    }),
+  );
+  app.get(
+    '/devices/:id',
+    requirePermission('devices:read'),
+    validate({
+      params: {
+        type: 'object',
+        properties: { id: { type: 'string', format: 'device-id', maxLength: 64 } },
+        required: ['id'],
+        additionalProperties: false,
+      },
+    }),
+    (req, res) => {
+      res.json(reading(String(req.params.id)));
+    },
+  );
+  app.use(errorHandler({ logger: { error() {}, warn() {}, info() {} } as never }));
+  return app;
+}
+
+type Autocannon = (options: Record<string, unknown>) => Promise<Cannon>;
+
+// autocannon ships no types; it is loaded by name, as the other suites do.
+const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
+
+interface Cannon {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
+
+async function serve(app: Express) {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/devices/acme-sensor-1`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function cannon(app: Express, seconds: number): Promise<Cannon> {
+  const { url, close } = await serve(app);
+  try {
+    const result = await autocannon({
+      url,
+      connections: CONNECTIONS,
+      duration: seconds,
+      headers: { origin: ORIGIN, authorization: `Bearer ${token}` },
+    });
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(
+        `${result.non2xx} non-2xx answers and ${result.errors} errors: check the app`,
+      );
+    }
+    return result;
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * RSS of this process after 200k requests spread over 100k client keys through the Bulwark stack,
+ * measured after each half: the first half creates every key, the second reuses them, so a store
+ * that stays bounded shows (nearly) the same RSS after both.
+ */
+async function memoryRow(
+  permissions: Store,
+): Promise<BenchRow & { rssBeforeMb: number; rssHalfMb: number }> {
+  const app = bulwarkApp(permissions, (req) => req.get('x-client') ?? 'none');
+  const { url, close } = await serve(app);
+  const gc = () => (globalThis as { gc?: () => void }).gc?.();
+  const rss = () => process.memoryUsage().rss / 2 ** 20;
+  gc();
+  const rssBeforeMb = rss();
+  let next = 0;
+  const half = () =>
+    autocannon({
+      url,
+      connections: CONNECTIONS,
+      amount: MEMORY_REQUESTS / 2,
+      headers: { origin: ORIGIN, authorization: `Bearer ${token}` },
+      requests: [
+        {
+          setupRequest: (request: { headers: Record<string, string> }) => {
+            request.headers = { ...request.headers, 'x-client': `client-${next++ % MEMORY_KEYS}` };
+            return request;
+          },
+        },
+      ],
+    });
+  try {
+    const started = performance.now();
+    const first = await half();
+    gc();
+    const rssHalfMb = rss();
+    const second = await half();
+    const seconds = (performance.now() - started) / 1000;
+    gc();
+    const rssMb = rss();
+    for (const result of [first, second]) {
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(`memory run: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+      }
+    }
+    return {
+      name: `bulwark stack, ${MEMORY_REQUESTS / 1000}k requests over ${MEMORY_KEYS / 1000}k client keys`,
+      opsPerSec: (first.requests.total + second.requests.total) / seconds,
+      p50Ms: second.latency.p50,
+      p99Ms: second.latency.p99,
+      rssMb,
+      rssBeforeMb,
+      rssHalfMb,
+    };
+  } finally {
+    await close();
+  }
+}
+
+export const suite: BenchSuite = {
+  name: 'stacks',
+  async run(): Promise<BenchSuiteResult> {
+    const db = await createTestDatabase('bench_stacks');
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    const permissions = createPermissionStore({ db: pool, listen: false });
+    try {
+      await migrate(pool);
+      await pool.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ('acme', 'Acme')`);
+      await permissions.grant('user-1', 'viewer', { tenantId: 'acme' });
+      const apps: Record<string, Express> = {
+        'bare express': bareApp(),
+        'anchor stack': anchorApp(),
+        'bulwark stack': bulwarkApp(permissions),
+      };
+      // Warm-up: JIT, and the permission cache for user-1 (one database load, then cached).
+      for (const app of Object.values(apps)) await cannon(app, 1);
+      const totals = new Map<string, { rps: number[]; p50: number[]; p99: number[] }>();
+      // Interleaved rounds in alternating order, so drift on a shared machine hits every row alike.
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = Object.entries(apps);
+        if (round % 2 === 1) order.reverse();
+        for (const [name, app] of order) {
+          const result = await cannon(app, ROUND_S);
+          const total = totals.get(name) ?? { rps: [], p50: [], p99: [] };
+          total.rps.push(result.requests.average);
+          total.p50.push(result.latency.p50);
+          total.p99.push(result.latency.p99);
+          totals.set(name, total);
+        }
+      }
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const rows: BenchRow[] = [...totals].map(([name, t]) => ({
+        name,
+        opsPerSec: mean(t.rps),
+        p50Ms: mean(t.p50),
+        p99Ms: mean(t.p99),
+      }));
+      const memory = await memoryRow(permissions);
+      const { rssBeforeMb, rssHalfMb, ...memoryBenchRow } = memory;
+      rows.push(memoryBenchRow);
+      const ops = (name: string) => rows.find((row) => row.name === name)!.opsPerSec;
+      const vsBare = ops('bulwark stack') / ops('bare express');
+      const vsAnchor = ops('bulwark stack') / ops('anchor stack');
+      return {
+        suite: 'stacks',
+        baseline: 'bare express',
+        rows,
+        ratios: {
+          'bulwark stack / bare express': vsBare,
+          'bulwark stack / anchor stack': vsAnchor,
+          'anchor stack / bare express': ops('anchor stack') / ops('bare express'),
+        },
+        targets: [
+          { name: 'bulwark stack / bare express', ratio: vsBare, min: 0.8, met: vsBare >= 0.8 },
+          {
+            name: 'bulwark stack / anchor stack',
+            ratio: vsAnchor,
+            min: 1.0,
+            met: vsAnchor > 1.0,
+          },
+        ],
+        notes: [
+          `autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per app, GET /devices/acme-sensor-1 with an HS256 Bearer token and an allowed Origin, on loopback; the load generator runs in the same process as the apps.`,
+          'anchor stack: helmet(), cors(), express-jwt, express-rate-limit (memory store), a permission check on the token claims, express-validator on the id, a hand-written error handler.',
+          'bulwark stack: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore, cached after the first request), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler().',
+          `memory: RSS of the whole process (apps and load generator) was ${rssBeforeMb.toFixed(1)} MB before, ${rssHalfMb.toFixed(1)} MB after the first ${MEMORY_REQUESTS / 2} requests (every one of the ${MEMORY_KEYS} rate-limit keys created) and ${memory.rssMb!.toFixed(1)} MB after all ${MEMORY_REQUESTS} (keys reused); the default bounded store holds at most 100 000 keys.`,
+        ],
+      };
+    } finally {
+      await permissions.close();
+      await pool.end();
+      await db.drop();
+    }
+  },
+};
