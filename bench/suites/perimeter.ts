@@ -11,6 +11,7 @@ import {
 } from '@bulwark/perimeter';
 import express, { type Express, type RequestHandler } from 'express';
 import { Bench } from 'tinybench';
+import { interleavedRows } from '../rounds.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
 
 // helmet and cors as the package itself resolves them, so the baseline uses the same copies.
@@ -122,27 +123,7 @@ export const suite: BenchSuite = {
   async run(): Promise<BenchSuiteResult> {
     const built = Object.fromEntries(Object.entries(apps).map(([name, make]) => [name, make()]));
     for (const app of Object.values(built)) await cannon(app, 1);
-    const totals = new Map<string, { rps: number[]; p50: number[]; p99: number[] }>();
-    // Interleaved rounds, so drift on a shared machine hits every row alike.
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = Object.entries(built);
-      if (round % 2 === 1) order.reverse();
-      for (const [name, app] of order) {
-        const result = await cannon(app, ROUND_S);
-        const total = totals.get(name) ?? { rps: [], p50: [], p99: [] };
-        total.rps.push(result.requests.average);
-        total.p50.push(result.latency.p50);
-        total.p99.push(result.latency.p99);
-        totals.set(name, total);
-      }
-    }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const rows: BenchRow[] = [...totals].map(([name, t]) => ({
-      name,
-      opsPerSec: mean(t.rps),
-      p50Ms: mean(t.p50),
-      p99Ms: mean(t.p99),
-    }));
+    const rows = await interleavedRows(built, ROUNDS, (app) => cannon(app, ROUND_S));
     const micro = await inProcessRows();
     rows.push(...micro);
     const p50 = (name: string) => micro.find((row) => row.name === name)!.p50Ms!;

@@ -20,6 +20,7 @@ import { param, validationResult } from 'express-validator';
 import helmet from 'helmet';
 import jsonwebtoken from 'jsonwebtoken';
 import pg from 'pg';
+import { interleavedRows } from '../rounds.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
 
 const ROUNDS = 4;
@@ -250,27 +251,7 @@ export const suite: BenchSuite = {
       };
       // Warm-up: JIT, and the permission cache for user-1 (one database load, then cached).
       for (const app of Object.values(apps)) await cannon(app, 1);
-      const totals = new Map<string, { rps: number[]; p50: number[]; p99: number[] }>();
-      // Interleaved rounds in alternating order, so drift on a shared machine hits every row alike.
-      for (let round = 0; round < ROUNDS; round++) {
-        const order = Object.entries(apps);
-        if (round % 2 === 1) order.reverse();
-        for (const [name, app] of order) {
-          const result = await cannon(app, ROUND_S);
-          const total = totals.get(name) ?? { rps: [], p50: [], p99: [] };
-          total.rps.push(result.requests.average);
-          total.p50.push(result.latency.p50);
-          total.p99.push(result.latency.p99);
-          totals.set(name, total);
-        }
-      }
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const rows: BenchRow[] = [...totals].map(([name, t]) => ({
-        name,
-        opsPerSec: mean(t.rps),
-        p50Ms: mean(t.p50),
-        p99Ms: mean(t.p99),
-      }));
+      const rows = await interleavedRows(apps, ROUNDS, (app) => cannon(app, ROUND_S));
       const memory = await memoryRow(permissions);
       const { rssBeforeMb, rssHalfMb, ...memoryBenchRow } = memory;
       rows.push(memoryBenchRow);
