@@ -1,5 +1,6 @@
 // A throwaway PostgreSQL database per suite: created on demand, dropped (with its sessions) after.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { SERVICES } from './services.js';
 
@@ -37,8 +38,20 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
     name,
     url: url.toString(),
     drop: () =>
-      asAdmin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(
-        () => {},
-      ),
+      asAdmin(async (client) => {
+        // pg's pool.end() resolves before its sockets have closed; terminating those sessions
+        // now would surface as an uncaught FATAL 57P01 in the suite. Let them leave first, then
+        // force out only what is really left (a connection a test leaked).
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline) {
+          const { rows } = await client.query(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+            [name],
+          );
+          if (rows[0].n === 0) break;
+          await delay(25);
+        }
+        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      }),
   };
 }
