@@ -8,7 +8,7 @@ import {
 } from 'node:crypto';
 import type { Listening } from '@bulwark/test-utils';
 import jsonwebtoken from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { appWith, capture, serve } from './test-support.js';
@@ -490,5 +490,96 @@ describe('JWT options', () => {
   it('refuses a lenient clock tolerance', () => {
     refuses({ ...jwtRs, clockToleranceSec: 3600 }, 'ERR_BULWARK_RBAC_JWT_OPTION');
     refuses({ ...jwtRs, clockToleranceSec: -1 }, 'ERR_BULWARK_RBAC_JWT_OPTION');
+  });
+});
+
+describe('the verified-token cache', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const hsJwt = {
+    algorithms: ['HS256' as const],
+    secret: hmacSecret,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+  };
+
+  it('refuses a remembered token once it expires, and after maxAgeSec', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const server = await serve(appWith(authenticate({ jwt: { ...hsJwt, maxAgeSec: 600 } })));
+    try {
+      const short = forge({ alg: 'HS256' }, { ...good(), exp: now() + 60 }, hs256(hmacSecret));
+      const long = forge({ alg: 'HS256' }, { ...good(), exp: now() + 3600 }, hs256(hmacSecret));
+      for (const token of [short, short, long, long]) {
+        expect((await call(server, token)).response.status).toBe(200);
+      }
+      // exp + the 5 s clock tolerance has passed for the first; the second is still valid.
+      vi.setSystemTime(Date.now() + 66_000);
+      await expectRejected(server, short, 'expired');
+      await expectRejected(server, short, 'expired');
+      expect((await call(server, long)).response.status).toBe(200);
+      // iat + maxAgeSec (600) + tolerance has passed, though exp has not.
+      vi.setSystemTime(Date.now() + 560_000);
+      await expectRejected(server, long, 'expired');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('remembers the exact token only: a changed signature or payload is checked again', async () => {
+    const server = await serve(appWith(authenticate({ jwt: hsJwt })));
+    try {
+      const token = forge({ alg: 'HS256' }, good(), hs256(hmacSecret));
+      expect((await call(server, token)).response.status).toBe(200);
+      const [header, payload, signature] = token.split('.') as [string, string, string];
+      const otherSignature = hs256(Buffer.alloc(32, 8))(`${header}.${payload}`).toString(
+        'base64url',
+      );
+      await expectRejected(server, `${header}.${payload}.${otherSignature}`, 'signature');
+      const elevated = b64({ ...good(), sub: 'admin' });
+      await expectRejected(server, `${header}.${elevated}.${signature}`, 'signature');
+      expect((await call(server, token)).response.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('shares claims between requests only deeply frozen, so no request can change them for another', async () => {
+    const token = forge(
+      { alg: 'HS256' },
+      { ...good(), permissions: ['devices:read'], profile: { role: 'viewer' } },
+      hs256(hmacSecret),
+    );
+    const app = appWith((req, _res, next) => {
+      const claims = req.auth!.claims as { permissions: string[]; profile: { role: string } };
+      expect(Object.isFrozen(claims.permissions)).toBe(true);
+      expect(Object.isFrozen(claims.profile)).toBe(true);
+      expect(() => claims.permissions.push('devices:write')).toThrow(TypeError);
+      next();
+    });
+    const server = await serve(
+      appWith(authenticate({ jwt: hsJwt }), (req, res, next) => app(req, res, next)),
+    );
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { response, body } = await call(server, token);
+        expect(response.status).toBe(200);
+        const auth = body.auth as { claims: { permissions: string[]; profile: unknown } };
+        expect(auth.claims.permissions).toEqual(['devices:read']);
+        expect(auth.claims.profile).toEqual({ role: 'viewer' });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a negative or non-numeric verifiedCacheSize', () => {
+    for (const value of [-1, 'big', Number.NaN]) {
+      expect(() => authenticate({ jwt: { ...hsJwt, verifiedCacheSize: value as number } })).toThrow(
+        expect.objectContaining({ code: 'ERR_BULWARK_RBAC_JWT_OPTION' }),
+      );
+    }
+    expect(() => authenticate({ jwt: { ...hsJwt, verifiedCacheSize: 0 } })).not.toThrow();
   });
 });

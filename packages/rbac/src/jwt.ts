@@ -2,6 +2,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import jsonwebtoken from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
 import type { AuthFailureReason } from './events.js';
 
@@ -61,6 +62,12 @@ export interface JwtOptions {
   typ?: string;
   /** Longest token accepted, in bytes. Default `8192`. */
   maxTokenBytes?: number;
+  /**
+   * How many verified tokens to remember (static `secret` or `publicKey` only), so a token seen
+   * again skips the signature check until it expires; `exp` and `maxAgeSec` are checked on every
+   * request. Default `1000`; `0` turns it off.
+   */
+  verifiedCacheSize?: number;
 }
 
 const JWT_OPTION_NAMES = [
@@ -74,7 +81,19 @@ const JWT_OPTION_NAMES = [
   'maxAgeSec',
   'typ',
   'maxTokenBytes',
+  'verifiedCacheSize',
 ] as const;
+
+interface Verified {
+  claims: Record<string, unknown>;
+  header: JwtHeader;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const inner of Object.values(value)) deepFreeze(inner);
+}
 
 export type JwtResult =
   | { ok: true; claims: Record<string, unknown>; header: JwtHeader }
@@ -275,7 +294,7 @@ export function createJwtVerifier(
     }
   }
   const number = (
-    name: 'clockToleranceSec' | 'maxAgeSec' | 'maxTokenBytes',
+    name: 'clockToleranceSec' | 'maxAgeSec' | 'maxTokenBytes' | 'verifiedCacheSize',
     fallback: number | undefined,
     min: number,
   ) => {
@@ -298,6 +317,7 @@ export function createJwtVerifier(
   }
   const maxAge = number('maxAgeSec', undefined, 1);
   const maxTokenBytes = number('maxTokenBytes', 8192, 256)!;
+  const cacheSize = Math.floor(number('verifiedCacheSize', 1000, 0)!);
   if (options.typ !== undefined && (typeof options.typ !== 'string' || options.typ === '')) {
     throw config(
       `typ: ${show(options.typ)} is not valid. Use a string such as 'at+jwt'.`,
@@ -317,6 +337,10 @@ export function createJwtVerifier(
       : { audience: options.audience as string | [string, ...string[]] }),
     ...(maxAge === undefined ? {} : { maxAge }),
   };
+
+  // Only with a static key: a resolved key can be rotated out, and the cache would outlive it.
+  const verified =
+    staticKey && cacheSize > 0 ? new LRUCache<string, Verified>({ max: cacheSize }) : undefined;
 
   const finish = (token: string, key: KeyObject, jwtHeader: JwtHeader): JwtResult => {
     let claims: Record<string, unknown>;
@@ -338,7 +362,26 @@ export function createJwtVerifier(
     if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 256) {
       return { ok: false, reason: 'claims' };
     }
+    if (verified) {
+      deepFreeze(claims);
+      verified.set(token, { claims, header: jwtHeader });
+    }
     return { ok: true, claims, header: jwtHeader };
+  };
+
+  /** A token verified before: only the checks that depend on the clock can change their answer. */
+  const recheck = (token: string, hit: Verified): JwtResult => {
+    // The same clock reading and comparisons jsonwebtoken makes.
+    const now = Math.floor(Date.now() / 1000);
+    const { exp, iat } = hit.claims as { exp: number; iat?: number };
+    if (
+      now >= exp + clockTolerance ||
+      (maxAge !== undefined && typeof iat === 'number' && now >= iat + maxAge + clockTolerance)
+    ) {
+      verified!.delete(token);
+      return { ok: false, reason: 'expired' };
+    }
+    return { ok: true, claims: hit.claims, header: hit.header };
   };
 
   const resolveAndFinish = async (token: string, jwtHeader: JwtHeader): Promise<JwtResult> => {
@@ -362,6 +405,8 @@ export function createJwtVerifier(
     if (token.length > maxTokenBytes || !TOKEN.test(token)) {
       return { ok: false, reason: 'malformed' };
     }
+    const hit = verified?.get(token);
+    if (hit) return recheck(token, hit);
     const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];
     const header = decodeJson(headerPart);
     // The payload is parsed once, by jsonwebtoken; here it only has to look like a JSON object.

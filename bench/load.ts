@@ -1,0 +1,34 @@
+// Load from a separate process: the figures then measure the app, not the app plus its load.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const CHILD = fileURLToPath(new URL('./load-child.mjs', import.meta.url));
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  /** Seconds to run; or give `amount`. */
+  duration?: number;
+  /** Requests to send; or give `duration`. */
+  amount?: number;
+  headers?: Record<string, string>;
+  /** Spread requests over this many distinct `X-Client` header values. */
+  clientKeys?: number;
+}
+
+export interface LoadResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
+
+/** Runs autocannon in a child process and returns its figures. */
+export async function loadFromChild(options: LoadOptions): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, [CHILD, JSON.stringify(options)], {
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout) as LoadResult;
+}
