@@ -195,7 +195,8 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       tenantId,
       scope,
       via: 'jwt',
-      // jsonwebtoken parsed a fresh object for this request, so it can be frozen in place.
+      // Either a fresh object jsonwebtoken parsed for this request, or remembered claims the
+      // verifier froze deeply before sharing them; freezing in place is safe for both.
       claims: Object.freeze(result.claims),
     };
     if (!store && identity.permissions !== undefined) {

@@ -574,8 +574,8 @@ describe('the verified-token cache', () => {
     }
   });
 
-  it('refuses a negative or non-numeric verifiedCacheSize', () => {
-    for (const value of [-1, 'big', Number.NaN]) {
+  it('refuses a negative, fractional or non-numeric verifiedCacheSize', () => {
+    for (const value of [-1, 1.5, 'big', Number.NaN]) {
       expect(() => authenticate({ jwt: { ...hsJwt, verifiedCacheSize: value as number } })).toThrow(
         expect.objectContaining({ code: 'ERR_BULWARK_RBAC_JWT_OPTION' }),
       );

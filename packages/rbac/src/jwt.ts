@@ -317,7 +317,13 @@ export function createJwtVerifier(
   }
   const maxAge = number('maxAgeSec', undefined, 1);
   const maxTokenBytes = number('maxTokenBytes', 8192, 256)!;
-  const cacheSize = Math.floor(number('verifiedCacheSize', 1000, 0)!);
+  const cacheSize = number('verifiedCacheSize', 1000, 0)!;
+  if (!Number.isInteger(cacheSize)) {
+    throw config(
+      `verifiedCacheSize: ${show(cacheSize)} is not valid. Use a whole number of tokens, such as 1000, or 0 to turn the cache off.`,
+      'ERR_BULWARK_RBAC_JWT_OPTION',
+    );
+  }
   if (options.typ !== undefined && (typeof options.typ !== 'string' || options.typ === '')) {
     throw config(
       `typ: ${show(options.typ)} is not valid. Use a string such as 'at+jwt'.`,
