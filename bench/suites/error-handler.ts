@@ -12,6 +12,7 @@ import {
 } from '@bulwark/error-handler';
 import express, { type Express } from 'express';
 import { Bench } from 'tinybench';
+import { loadFromChild } from '../load.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult, BenchTarget } from '../types.js';
 
 // winston as the package itself resolves it: the plain-winston baseline uses the same copy.
@@ -30,20 +31,16 @@ const nullStream = () =>
   });
 
 async function cannon(name: string, app: Express, path: string): Promise<BenchRow> {
-  const { default: autocannon } = (await import('autocannon' as string)) as {
-    default: (
-      opts: object,
-    ) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number } }>;
-  };
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
   try {
-    const result = await autocannon({
+    const result = await loadFromChild({
       url: `http://127.0.0.1:${port}${path}`,
       connections: 10,
       duration: 4,
     });
+    if (result.errors > 0) throw new Error(`${name}: ${result.errors} connection errors`);
     return {
       name,
       opsPerSec: result.requests.average,
@@ -169,7 +166,7 @@ export const suite: BenchSuite = {
       ratios,
       targets,
       notes: [
-        'HTTP rows: autocannon, 10 connections, 3 s each, two interleaved rounds, best kept; logs written to a null stream.',
+        'HTTP rows: autocannon in a child process of its own, 10 connections, 4 s each, two interleaved rounds, best kept; logs written to a null stream.',
         'The bulwark 500 row renders problem+json and logs the full error (stack, fields) redacted; the baseline answers a fixed JSON body and logs nothing.',
         'Logger rows: tinybench, one info line with nested metadata holding a Bearer token and a connection string.',
       ],

@@ -11,6 +11,7 @@ import {
 } from '@bulwark/perimeter';
 import express, { type Express, type RequestHandler } from 'express';
 import { Bench } from 'tinybench';
+import { type LoadResult, loadFromChild } from '../load.js';
 import { interleavedRows } from '../rounds.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
 
@@ -22,8 +23,6 @@ const cors = requireFromPackage('cors') as (options: object) => RequestHandler;
 const ROUNDS = 4;
 const ROUND_S = 2;
 const ORIGIN = 'https://app.example.com';
-
-type AutocannonResult = { requests: { average: number }; latency: { p50: number; p99: number } };
 
 function appWith(middleware: RequestHandler[]): Express {
   const app = express();
@@ -49,22 +48,23 @@ const apps: Record<string, () => Express> = {
     ]),
 };
 
-async function cannon(app: Express, seconds: number): Promise<AutocannonResult & { ms: number }> {
-  const { default: autocannon } = (await import('autocannon' as string)) as {
-    default: (opts: object) => Promise<AutocannonResult>;
-  };
+async function cannon(app: Express, seconds: number): Promise<LoadResult> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
   try {
-    const started = performance.now();
-    const result = await autocannon({
+    const result = await loadFromChild({
       url: `http://127.0.0.1:${port}/readings`,
       connections: 10,
       duration: seconds,
       headers: { origin: ORIGIN, authorization: 'Bearer bench' },
     });
-    return { ...result, ms: performance.now() - started };
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(
+        `${result.non2xx} non-2xx answers and ${result.errors} errors: check the app`,
+      );
+    }
+    return result;
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
@@ -173,7 +173,7 @@ export const suite: BenchSuite = {
         },
       ],
       notes: [
-        `autocannon, 10 connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row, GET /readings (small JSON) with an allowed Origin and an Authorization header, on loopback.`,
+        `autocannon, 10 connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row, GET /readings (small JSON) with an allowed Origin and an Authorization header, on loopback; the load generator runs in a child process of its own.`,
         'secureHeaders() is helmet with a JSON-API preset plus Permissions-Policy and Cache-Control: no-store; corsPolicy() checks the origin before handing it to cors.',
         'The full stack adds trustedHosts(), csrfProtection() and requestTimeout() (one AbortController and one timer per request).',
         `In-process rows: tinybench median per call on a real IncomingMessage/ServerResponse pair; middleware cost ${costUs('in-process: secureHeaders() + corsPolicy()').toFixed(2)} us for secureHeaders() + corsPolicy() against ${costUs('in-process: helmet() + cors()').toFixed(2)} us for helmet() + cors() (two more headers: Permissions-Policy, Cache-Control).`,

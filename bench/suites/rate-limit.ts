@@ -1,26 +1,12 @@
 // Overhead of a @bulwark/rate-limit policy against plain express-rate-limit with the same store.
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { rateLimit } from '@bulwark/rate-limit';
 import express, { type RequestHandler } from 'express';
 import { rateLimit as expressRateLimit, MemoryStore } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
+import { type LoadResult, loadFromChild } from '../load.js';
 import type { BenchRow, BenchSuite, BenchTarget } from '../types.js';
-
-interface AutocannonResult {
-  requests: { average: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-}
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining?: number;
-}) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const rounds = 5;
 const seconds = 1;
@@ -57,11 +43,16 @@ const median = (values: number[]) =>
 async function measureAll(variants: [string, RequestHandler | undefined][]): Promise<BenchRow[]> {
   const servers = await Promise.all(variants.map(([, handler]) => serve(handler)));
   try {
-    const samples = variants.map(() => [] as AutocannonResult[]);
-    for (const server of servers) await autocannon({ url: server.url, connections, duration: 1 });
+    const samples = variants.map(() => [] as LoadResult[]);
+    for (const server of servers)
+      await loadFromChild({ url: server.url, connections, duration: 1 });
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < servers.length; i++) {
-        const result = await autocannon({ url: servers[i]!.url, connections, duration: seconds });
+        const result = await loadFromChild({
+          url: servers[i]!.url,
+          connections,
+          duration: seconds,
+        });
         if (result.non2xx > 0 || result.errors > 0) {
           throw new Error(
             `${variants[i]![0]}: ${result.non2xx} non-2xx responses and ${result.errors} errors`,
@@ -85,7 +76,7 @@ export const suite: BenchSuite = {
   name: 'rate-limit',
   async run() {
     const notes = [
-      `autocannon, ${connections} connections, median of ${rounds} interleaved ${seconds} s runs per row after a 1 s warm-up; servers on loopback in the same process`,
+      `autocannon, ${connections} connections, median of ${rounds} interleaved ${seconds} s runs per row after a 1 s warm-up; servers on loopback, the load generator in a child process of its own`,
       `limit ${limit} so every request is counted and admitted`,
     ];
     const variants: [string, RequestHandler | undefined][] = [

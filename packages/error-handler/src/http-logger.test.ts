@@ -78,6 +78,31 @@ describe('httpLogger', () => {
     ]);
   });
 
+  it('logs the full route of a mounted sub-app and keeps req.route readable in handlers', async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(requestContext());
+    app.use(httpLogger({ logger: capture.logger }));
+    const v1 = express();
+    v1.get('/devices/:id', (req, res) => {
+      res.json({ path: req.route?.path });
+    });
+    v1.get('/devices/:id/fail', (_req, _res, next) => {
+      next(Object.assign(new Error('gone'), { status: 410, expose: true }));
+    });
+    app.use('/v1', v1);
+    app.use(errorHandler({ logger: capture.logger, logClientErrors: false }));
+    const ok = await request(app).get('/v1/devices/d-1').expect(200);
+    expect(ok.body).toEqual({ path: '/devices/:id' });
+    await request(app).get('/v1/devices/d-1/fail').expect(410);
+    await request(app).get('/v1/unknown').expect(404);
+    expect(access(capture.lines()).map((line) => line.route)).toEqual([
+      '/v1/devices/:id',
+      '/v1/devices/:id/fail',
+      null,
+    ]);
+  });
+
   it('names the user from the subject that @bulwark/rbac sets on req.auth', async () => {
     const capture = captureLogger();
     const app = express();

@@ -1,4 +1,5 @@
 // Client addresses as counter keys: IPv4-mapped IPv6 unwrapped, IPv6 grouped by subnet.
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -10,6 +11,8 @@ import ipaddr from 'ipaddr.js';
  */
 export function ipKey(ip: string | undefined, ipv6Subnet: number): string | undefined {
   if (!ip) return undefined;
+  // Dotted-quad IPv4 (what a socket reports) is already in the form ipaddr.js would print.
+  if (isIPv4(ip)) return ip;
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     address = ipaddr.process(ip);
