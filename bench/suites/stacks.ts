@@ -27,7 +27,7 @@ import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
 const ROUNDS = 4;
 const ROUND_S = 3;
 const CONNECTIONS = 10;
-const ORIGIN = 'https://app.example.com';
+export const ORIGIN = 'https://app.example.com';
 const ISSUER = 'https://auth.example.test/';
 const AUDIENCE = 'bench-api';
 const SECRET = createSecretKey(Buffer.alloc(32, 7));
@@ -142,49 +142,94 @@ function anchorApp(): Express {
   return app;
 }
 
-type Store = ReturnType<typeof createPermissionStore>;
+export type Store = ReturnType<typeof createPermissionStore>;
 
-/** The Bulwark stack, with permissions loaded from PostgreSQL through the cache. */
-function bulwarkApp(permissions: Store, key?: (req: Request) => string): Express {
-  const app = express();
-  app.use(requestContext());
-  app.use(trustedHosts(['127.0.0.1', 'localhost']));
-  app.use(secureHeaders());
-  app.use(corsPolicy({ origins: [ORIGIN] }));
-  app.use(
-    authenticate({
-      jwt: { algorithms: ['HS256'], secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
-      permissions,
-    }),
-  );
-  app.use(
-    rateLimit({
-      name: key ? 'memory' : 'bench',
-      limit: 1_000_000_000,
-      windowMs: 60_000,
-      ...(key ? { key } : {}),
-    }),
-  );
-  app.get(
-    '/devices/:id',
-    requirePermission('devices:read'),
-    validate({
-      params: {
-        type: 'object',
-        properties: { id: { type: 'string', format: 'device-id', maxLength: 64 } },
-        required: ['id'],
-        additionalProperties: false,
-      },
-    }),
-    (req, res) => {
-      res.json(reading(String(req.params.id)));
+/** One middleware of the Bulwark stack, and where it is mounted. */
+export interface Layer {
+  name: string;
+  place: 'app' | 'route' | 'error';
+  handler: RequestHandler | ErrorRequestHandler;
+}
+
+/** The Bulwark stack's middlewares in order, with permissions loaded from PostgreSQL through the cache. */
+export function bulwarkLayers(permissions: Store, key?: (req: Request) => string): Layer[] {
+  return [
+    { name: 'requestContext()', place: 'app', handler: requestContext() },
+    { name: 'trustedHosts()', place: 'app', handler: trustedHosts(['127.0.0.1', 'localhost']) },
+    { name: 'secureHeaders()', place: 'app', handler: secureHeaders() },
+    { name: 'corsPolicy()', place: 'app', handler: corsPolicy({ origins: [ORIGIN] }) },
+    {
+      name: 'authenticate()',
+      place: 'app',
+      handler: authenticate({
+        jwt: { algorithms: ['HS256'], secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+        permissions,
+      }),
     },
-  );
-  app.use(errorHandler({ logger: { error() {}, warn() {}, info() {} } as never }));
+    {
+      name: 'rateLimit()',
+      place: 'app',
+      handler: rateLimit({
+        name: key ? 'memory' : 'bench',
+        limit: 1_000_000_000,
+        windowMs: 60_000,
+        ...(key ? { key } : {}),
+      }),
+    },
+    { name: 'requirePermission()', place: 'route', handler: requirePermission('devices:read') },
+    {
+      name: 'validate()',
+      place: 'route',
+      handler: validate({
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', format: 'device-id', maxLength: 64 } },
+          required: ['id'],
+          additionalProperties: false,
+        },
+      }),
+    },
+    {
+      name: 'errorHandler()',
+      place: 'error',
+      handler: errorHandler({ logger: { error() {}, warn() {}, info() {} } as never }),
+    },
+  ];
+}
+
+const passThrough: RequestHandler = (_req, _res, next) => next();
+const emptyErrorHandler: ErrorRequestHandler = (_err, _req, res, _next) => {
+  res.status(500).end();
+};
+
+/**
+ * An app of the Bulwark stack's shape: the first `real` layers are Bulwark's own, the others
+ * empty middlewares in the same places, so every variant has the same number of router layers.
+ */
+export function layeredApp(layers: Layer[], real = layers.length): Express {
+  const app = express();
+  const at = (i: number) => (i < real ? layers[i]!.handler : undefined);
+  const route: RequestHandler[] = [];
+  let error: ErrorRequestHandler = emptyErrorHandler;
+  layers.forEach((layer, i) => {
+    const handler = at(i);
+    if (layer.place === 'app') app.use((handler as RequestHandler) ?? passThrough);
+    else if (layer.place === 'route') route.push((handler as RequestHandler) ?? passThrough);
+    else if (handler) error = handler as ErrorRequestHandler;
+  });
+  app.get('/devices/:id', ...route, (req, res) => {
+    res.json(reading(String(req.params.id)));
+  });
+  app.use(error);
   return app;
 }
 
-async function serve(app: Express) {
+/** The Bulwark stack, with permissions loaded from PostgreSQL through the cache. */
+function bulwarkApp(permissions: Store, key?: (req: Request) => string): Express {
+  return layeredApp(bulwarkLayers(permissions, key));
+}
+
+export async function serve(app: Express) {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
@@ -197,7 +242,7 @@ async function serve(app: Express) {
   };
 }
 
-async function cannon(app: Express, seconds: number): Promise<LoadResult> {
+export async function cannon(app: Express, seconds: number): Promise<LoadResult> {
   const { url, close } = await serve(app);
   try {
     const result = await loadFromChild({
@@ -267,16 +312,33 @@ async function memoryRow(
   }
 }
 
+/**
+ * Runs `measure` with a permission store over a fresh test database in which user-1 holds the
+ * viewer role in tenant acme, and drops the database afterwards.
+ */
+export async function withPermissions<T>(
+  database: string,
+  measure: (permissions: Store) => Promise<T>,
+): Promise<T> {
+  const db = await createTestDatabase(database);
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const permissions = createPermissionStore({ db: pool, listen: false });
+  try {
+    await migrate(pool);
+    await pool.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ('acme', 'Acme')`);
+    await permissions.grant('user-1', 'viewer', { tenantId: 'acme' });
+    return await measure(permissions);
+  } finally {
+    await permissions.close();
+    await pool.end();
+    await db.drop();
+  }
+}
+
 export const suite: BenchSuite = {
   name: 'stacks',
-  async run(): Promise<BenchSuiteResult> {
-    const db = await createTestDatabase('bench_stacks');
-    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    const permissions = createPermissionStore({ db: pool, listen: false });
-    try {
-      await migrate(pool);
-      await pool.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ('acme', 'Acme')`);
-      await permissions.grant('user-1', 'viewer', { tenantId: 'acme' });
+  run: () =>
+    withPermissions('bench_stacks', async (permissions): Promise<BenchSuiteResult> => {
       const bulwark = bulwarkApp(permissions);
       const floorHeaders = await headersOf(bulwark);
       const apps: Record<string, Express> = {
@@ -322,10 +384,5 @@ export const suite: BenchSuite = {
           `memory: RSS of the process serving the apps (the load comes from a child process) was ${rssBeforeMb.toFixed(1)} MB before, ${rssHalfMb.toFixed(1)} MB after the first ${MEMORY_REQUESTS / 2} requests (every one of the ${MEMORY_KEYS} rate-limit keys created) and ${memory.rssMb!.toFixed(1)} MB after all ${MEMORY_REQUESTS} (keys reused); the default bounded store holds at most 100 000 keys.`,
         ],
       };
-    } finally {
-      await permissions.close();
-      await pool.end();
-      await db.drop();
-    }
-  },
+    }),
 };

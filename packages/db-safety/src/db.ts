@@ -167,19 +167,9 @@ async function onPoolWithSignal(
 ): Promise<pg.QueryResult> {
   if (signal.aborted) throw queryAborted(signal);
   const client = await acquire(pool, signal);
-  const cancel = cancelOnAbort(pool, client, signal);
-  try {
-    return await client.query(config);
-  } catch (err) {
-    if (cancel.fired) throw queryAborted(signal, err);
-    throw err;
-  } finally {
-    cancel.dispose();
-    await cancel.settled();
-    // A cancel request can arrive after the statement ended; a reused connection could lose the
-    // next user's statement to it, so this one is closed instead.
-    client.release(cancel.fired);
-  }
+  // A cancel request can arrive after the statement ended; a reused connection could lose the
+  // next user's statement to it, so this one is closed instead.
+  return queryCancellable(pool, client, config, signal, (cancelled) => client.release(cancelled));
 }
 
 async function onClient(
@@ -190,6 +180,20 @@ async function onClient(
   const { signal } = options;
   if (!signal) return client.query(config);
   if (signal.aborted) throw queryAborted(signal);
+  return queryCancellable(pool, client, config, signal);
+}
+
+/**
+ * Runs one statement on `client` and cancels it on the server if `signal` aborts meanwhile;
+ * `settled` learns, once any cancel request has finished, whether one was sent.
+ */
+async function queryCancellable(
+  pool: pg.Pool | undefined,
+  client: pg.PoolClient,
+  config: Prepared['config'],
+  signal: AbortSignal,
+  settled?: (cancelled: boolean) => void,
+): Promise<pg.QueryResult> {
   const cancel = cancelOnAbort(pool, client, signal);
   try {
     return await client.query(config);
@@ -199,6 +203,7 @@ async function onClient(
   } finally {
     cancel.dispose();
     await cancel.settled();
+    settled?.(cancel.fired);
   }
 }
 

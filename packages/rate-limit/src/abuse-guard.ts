@@ -4,27 +4,23 @@ import type { Store } from 'express-rate-limit';
 import { bannedError, RateLimitConfigError, rejectUnknownOptions, show } from './errors.js';
 import { channels } from './events.js';
 import { createKeyGenerator, type KeyOption, keyType, validateKey } from './keys.js';
-import { type Logger, warn } from './logger.js';
 import { BoundedMemoryStore } from './memory-store.js';
 import {
   DEFAULTS,
+  disabledMiddleware,
+  type FactoryContext,
   MAX_WINDOW_MS,
   objectOptions,
   positiveInteger,
   rejectMiddlewareCall,
   resolveCommon,
+  type SharedOptions,
 } from './options.js';
-import type { AppSettings } from './proxy.js';
 import { validateName } from './rate-limit.js';
-import {
-  type BreakerOptions,
-  CircuitBreaker,
-  type OnStoreError,
-  ResilientStore,
-} from './resilient-store.js';
+import { CircuitBreaker, ResilientStore } from './resilient-store.js';
 
 /** Options for {@link abuseGuard}. */
-export interface AbuseGuardOptions {
+export interface AbuseGuardOptions extends SharedOptions {
   /** Names the guard's counters, events and error details. Default: `'abuse-guard'`. */
   name?: string;
   /** Response statuses that count as a failure. Default: `[401, 403, 404]`. */
@@ -37,25 +33,6 @@ export interface AbuseGuardOptions {
   banMs?: number;
   /** Whose failures are counted together, as for `rateLimit`. Default: `'ip'`. */
   key?: KeyOption;
-  /** Prefix length that groups IPv6 clients. Default: `56`. */
-  ipv6Subnet?: number;
-  /**
-   * While a shared store is down: `'allow'` keeps counting and banning in memory on this
-   * instance; `'deny'` answers 503 `rate_limit_unavailable`. Default: `'allow'`.
-   */
-  onStoreError?: OnStoreError;
-  /** Longest wait for one call to a shared store, in milliseconds. Default: `200`. */
-  storeTimeoutMs?: number;
-  /** Circuit breaker for a shared store. Default: `{ failures: 3, cooldownMs: 5_000 }`. */
-  breaker?: BreakerOptions;
-  /** Most keys the outage fallback store holds. Default: `10_000`. */
-  fallbackMaxKeys?: number;
-  /** Whether the guard acts at all. Default: `RATE_LIMIT_ENABLED` (true unless `false`). */
-  enabled?: boolean;
-  /** The Express app, to check `trust proxy` now. Default: checked at the first request. */
-  app?: AppSettings;
-  /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
-  logger?: Logger;
 }
 
 /** The guard's middleware, with helpers to inspect and lift bans. */
@@ -66,14 +43,6 @@ export interface AbuseGuardMiddleware extends RequestHandler {
   keyFor(req: Request): Promise<string>;
   /** Lifts a ban and forgets the key's failures. */
   unban(key: string): Promise<void>;
-}
-
-/** What `createRateLimits` passes to a guard it builds. */
-export interface GuardContext {
-  where: string;
-  createStore?: (name: string) => Store;
-  breaker?: CircuitBreaker;
-  enabled?: boolean;
 }
 
 const optionNames = [
@@ -93,7 +62,7 @@ const optionNames = [
   'logger',
 ] as const;
 
-export function buildAbuseGuard(input: unknown, context: GuardContext): AbuseGuardMiddleware {
+export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseGuardMiddleware {
   const { where } = context;
   const options = objectOptions(where, input ?? {});
   rejectUnknownOptions(where, options, optionNames);
@@ -149,29 +118,7 @@ export function buildAbuseGuard(input: unknown, context: GuardContext): AbuseGua
   const keyFor = async (req: Request) => generate(req);
 
   if (!enabled) {
-    if (common.production) {
-      warn(
-        logger,
-        'BULWARK_RATE_LIMIT_DISABLED',
-        `abuse guard '${name}' is disabled in production`,
-        {
-          policy: name,
-        },
-      );
-    }
-    const passThrough = function abuseGuardDisabled(
-      _req: Request,
-      _res: Response,
-      next: NextFunction,
-    ) {
-      next();
-    };
-    return Object.assign(passThrough, {
-      policy: name,
-      enabled: false,
-      keyFor,
-      unban: async () => {},
-    });
+    return disabledMiddleware(common, 'abuse guard', name, { keyFor, unban: async () => {} });
   }
 
   const breaker = context.breaker ?? new CircuitBreaker(common.breaker, logger);

@@ -1,10 +1,78 @@
 // Shared checks for option values, each failing with a stable code, the bad value and the fix.
+
+import type { NextFunction, Request, Response } from 'express';
+import type { Store } from 'express-rate-limit';
 import { RateLimitConfigError, show } from './errors.js';
-import { isLogger, type Logger } from './logger.js';
+import { isLogger, type Logger, warn } from './logger.js';
 import { type AppSettings, createTrustProxyCheck } from './proxy.js';
-import type { BreakerOptions, OnStoreError } from './resilient-store.js';
+import type { BreakerOptions, CircuitBreaker, OnStoreError } from './resilient-store.js';
 
 type Code = `ERR_BULWARK_RATE_LIMIT_${string}`;
+
+/** Options that `rateLimit` and `abuseGuard` share. */
+export interface SharedOptions {
+  /** Whether it acts at all. Default: `RATE_LIMIT_ENABLED` (true unless `false`). */
+  enabled?: boolean;
+  /** Prefix length that groups IPv6 clients into one counter. Default: `56`. */
+  ipv6Subnet?: number;
+  /**
+   * While a shared store is down: `'allow'` keeps counting in a bounded memory store on this
+   * instance; `'deny'` answers 503 `rate_limit_unavailable`. Default: `'allow'`.
+   */
+  onStoreError?: OnStoreError;
+  /** Longest wait for one call to a shared store, in milliseconds. Default: `200`. */
+  storeTimeoutMs?: number;
+  /** Circuit breaker for a shared store. Default: `{ failures: 3, cooldownMs: 5_000 }`. */
+  breaker?: BreakerOptions;
+  /** Most keys the outage fallback store holds. Default: `10_000`. */
+  fallbackMaxKeys?: number;
+  /**
+   * The Express app, to check its `trust proxy` setting now rather than at the first request.
+   * Default: checked at the first request.
+   */
+  app?: AppSettings;
+  /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
+  logger?: Logger;
+}
+
+/** What `createRateLimits` passes to a policy or guard it builds. */
+export interface FactoryContext {
+  where: string;
+  /** Makes a shared (Redis) store under the given name. */
+  createStore?: (name: string) => Store;
+  breaker?: CircuitBreaker;
+  enabled?: boolean;
+}
+
+/**
+ * The middleware of a policy or guard switched off: it passes every request on, and warns once
+ * when that happens in production.
+ */
+export function disabledMiddleware<T extends object>(
+  common: Pick<CommonSettings, 'production' | 'logger'>,
+  label: string,
+  name: string,
+  helpers: T,
+) {
+  if (common.production) {
+    warn(
+      common.logger,
+      'BULWARK_RATE_LIMIT_DISABLED',
+      `${label} '${name}' is disabled in production`,
+      {
+        policy: name,
+      },
+    );
+  }
+  const passThrough = function rateLimitDisabled(
+    _req: Request,
+    _res: Response,
+    next: NextFunction,
+  ) {
+    next();
+  };
+  return Object.assign(passThrough, { policy: name, enabled: false as const }, helpers);
+}
 
 export function positiveInteger(
   where: string,

@@ -10,28 +10,25 @@ import {
   keyType,
   validateKey,
 } from './keys.js';
-import { type Logger, warn } from './logger.js';
+import { warn } from './logger.js';
 import { BoundedMemoryStore } from './memory-store.js';
 import {
   booleanOption,
   DEFAULTS,
+  disabledMiddleware,
+  type FactoryContext,
   functionOption,
   MAX_WINDOW_MS,
   objectOptions,
   positiveInteger,
   rejectMiddlewareCall,
   resolveCommon,
+  type SharedOptions,
 } from './options.js';
-import type { AppSettings } from './proxy.js';
-import {
-  type BreakerOptions,
-  CircuitBreaker,
-  type OnStoreError,
-  ResilientStore,
-} from './resilient-store.js';
+import { CircuitBreaker, ResilientStore } from './resilient-store.js';
 
 /** Options for {@link rateLimit}. */
-export interface RateLimitOptions {
+export interface RateLimitOptions extends SharedOptions {
   /**
    * The policy's name: it prefixes every counter key (two policies never share counters), names
    * the policy in the `RateLimit` header and in events. Letters, digits, `.`, `_` and `-`.
@@ -55,21 +52,6 @@ export interface RateLimitOptions {
    * Default: a {@link BoundedMemoryStore} holding at most 100 000 keys.
    */
   store?: Store;
-  /** Whether the policy limits at all. Default: `RATE_LIMIT_ENABLED` (true unless `false`). */
-  enabled?: boolean;
-  /** Prefix length that groups IPv6 clients into one counter. Default: `56`. */
-  ipv6Subnet?: number;
-  /**
-   * While a shared store is down: `'allow'` keeps limiting in a bounded memory store on this
-   * instance; `'deny'` answers 503 `rate_limit_unavailable`. Default: `'allow'`.
-   */
-  onStoreError?: OnStoreError;
-  /** Longest wait for one call to a shared store, in milliseconds. Default: `200`. */
-  storeTimeoutMs?: number;
-  /** Circuit breaker for a shared store. Default: `{ failures: 3, cooldownMs: 5_000 }`. */
-  breaker?: BreakerOptions;
-  /** Most keys the outage fallback store holds. Default: `10_000`. */
-  fallbackMaxKeys?: number;
   /** Only requests with these methods are counted, e.g. `['POST', 'DELETE']`. Default: all. */
   methods?: readonly string[];
   /** Requests for which this returns true are neither counted nor limited. Default: none. */
@@ -80,13 +62,6 @@ export interface RateLimitOptions {
   skipFailedRequests?: boolean;
   /** What counts as a success for the two options above. Default: status < 400. */
   requestWasSuccessful?: (req: Request, res: Response) => boolean | Promise<boolean>;
-  /**
-   * The Express app, to check its `trust proxy` setting now rather than at the first request.
-   * Default: checked at the first request.
-   */
-  app?: AppSettings;
-  /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
-  logger?: Logger;
 }
 
 /** A policy's middleware, with helpers to inspect and reset its counters. */
@@ -99,15 +74,6 @@ export interface RateLimitMiddleware extends RequestHandler {
   keyFor(req: Request): Promise<string>;
   /** Forgets a key's count, e.g. after a successful login. */
   resetKey(key: string): Promise<void>;
-}
-
-/** What `createRateLimits` passes to a policy it builds. */
-export interface PolicyContext {
-  where: string;
-  /** Makes the policy's primary store, when it is shared (Redis). */
-  createStore?: (name: string) => Store;
-  breaker?: CircuitBreaker;
-  enabled?: boolean;
 }
 
 export const rateLimitOptionNames = [
@@ -180,7 +146,7 @@ function headerValue(value: number | string | string[] | undefined): string | un
 }
 
 /** Builds one policy; `createRateLimits` calls this with a shared store and breaker. */
-export function buildRateLimit(input: unknown, context: PolicyContext): RateLimitMiddleware {
+export function buildRateLimit(input: unknown, context: FactoryContext): RateLimitMiddleware {
   const { where } = context;
   const options = objectOptions(where, input);
   rejectUnknownOptions(where, options, rateLimitOptionNames);
@@ -209,7 +175,6 @@ export function buildRateLimit(input: unknown, context: PolicyContext): RateLimi
     fallbackMaxKeys,
     logger,
     enabled,
-    production,
     checkTrustProxy,
   } = common;
   const skip =
@@ -268,24 +233,7 @@ export function buildRateLimit(input: unknown, context: PolicyContext): RateLimi
   const keyFor = async (req: Request) => generate(req);
 
   if (!enabled) {
-    if (production) {
-      warn(
-        logger,
-        'BULWARK_RATE_LIMIT_DISABLED',
-        `rate-limit policy '${name}' is disabled in production`,
-        { policy: name },
-      );
-    }
-    const passThrough = function rateLimitDisabled(
-      _req: Request,
-      _res: Response,
-      next: NextFunction,
-    ) {
-      next();
-    };
-    return Object.assign(passThrough, {
-      policy: name,
-      enabled: false,
+    return disabledMiddleware(common, 'rate-limit policy', name, {
       keyFor,
       resetKey: async () => {},
     });

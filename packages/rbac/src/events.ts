@@ -2,6 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Request } from 'express';
 import type { HttpError } from 'http-errors';
+import type { AuditEntry } from './audit-log.js';
 import { unauthorized } from './errors.js';
 import type { AuthContext, Logger } from './types.js';
 
@@ -33,16 +34,7 @@ export type AuthFailureReason =
 
 /** The slice of an audit log the authenticators and guards write to. */
 export interface AuditSink {
-  record(entry: {
-    action: string;
-    resourceType: string;
-    resourceId?: string | null;
-    actor?: string | null;
-    tenantId?: string | null;
-    status: string;
-    details?: Record<string, unknown>;
-    traceId?: string | null;
-  }): void;
+  record(entry: AuditEntry): void;
 }
 
 /** What an authenticator leaves on the request for the guards that follow it. */
