@@ -19,6 +19,11 @@ export type {
 export type { KeyOption } from './keys.js';
 export type { Logger } from './logger.js';
 export { BoundedMemoryStore, type BoundedMemoryStoreOptions } from './memory-store.js';
-export { type RateLimitMiddleware, type RateLimitOptions, rateLimit } from './rate-limit.js';
+export {
+  type RateLimitMiddleware,
+  type RateLimitOptions,
+  rateLimit,
+  type StandardHeaders,
+} from './rate-limit.js';
 export type { RedisClientLike } from './redis.js';
 export type { BreakerOptions, OnStoreError } from './resilient-store.js';

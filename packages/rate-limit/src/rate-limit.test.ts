@@ -103,6 +103,45 @@ describe('rateLimit', () => {
     expect(res.text).not.toMatch(/at .*\.js/);
   });
 
+  it('sends no rate-limit headers when both sets are off, and still says when to retry on a 429', async () => {
+    const app = appWith({ name: 'quiet', limit: 1, standardHeaders: false, legacyHeaders: false });
+    const ok = await request(app).get('/');
+    expect(ok.status).toBe(200);
+    expect(Object.keys(ok.headers).filter((name) => name.includes('ratelimit'))).toEqual([]);
+    const limited = await request(app).get('/');
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(Object.keys(limited.headers).filter((name) => name.includes('ratelimit'))).toEqual([]);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
+  });
+
+  it('sends the draft 7 headers when asked, without the legacy ones', async () => {
+    const app = appWith({
+      name: 'draft7',
+      limit: 3,
+      windowMs: 30_000,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+    });
+    const ok = await request(app).get('/');
+    expect(ok.headers.ratelimit).toMatch(/^limit=3, remaining=2, reset=\d+$/);
+    expect(ok.headers['ratelimit-policy']).toBe('3;w=30');
+    expect(ok.headers['x-ratelimit-limit']).toBeUndefined();
+  });
+
+  it('sends the draft 6 headers when asked, and puts them on the 429', async () => {
+    const app = appWith({ name: 'draft6', limit: 1, standardHeaders: 'draft-6' });
+    const ok = await request(app).get('/');
+    expect(ok.headers['ratelimit-limit']).toBe('1');
+    expect(ok.headers['ratelimit-remaining']).toBe('0');
+    expect(ok.headers['x-ratelimit-limit']).toBe('1');
+    const limited = await request(app).get('/');
+    expect(limited.status).toBe(429);
+    expect(limited.headers['ratelimit-remaining']).toBe('0');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
   it('publishes a limited event with the policy, key type and limit', async () => {
     const events: LimitedEvent[] = [];
     const listener = (message: unknown) => events.push(message as LimitedEvent);
@@ -379,6 +418,21 @@ describe('rateLimit configuration', () => {
     ],
     ['a logger without warn', { name: 'x', logger: {} }, 'ERR_BULWARK_RATE_LIMIT_LOGGER'],
     ['a non-boolean enabled', { name: 'x', enabled: 'yes' }, 'ERR_BULWARK_RATE_LIMIT_ENABLED'],
+    [
+      'standardHeaders: true',
+      { name: 'x', standardHeaders: true },
+      'ERR_BULWARK_RATE_LIMIT_HEADERS',
+    ],
+    [
+      'an unknown header draft',
+      { name: 'x', standardHeaders: 'draft-9' },
+      'ERR_BULWARK_RATE_LIMIT_HEADERS',
+    ],
+    [
+      'a non-boolean legacyHeaders',
+      { name: 'x', legacyHeaders: 'no' },
+      'ERR_BULWARK_RATE_LIMIT_HEADERS',
+    ],
   ];
   for (const [what, options, code] of cases) {
     it(`refuses ${what} with ${code}`, () => {

@@ -62,7 +62,19 @@ export interface RateLimitOptions extends SharedOptions {
   skipFailedRequests?: boolean;
   /** What counts as a success for the two options above. Default: status < 400. */
   requestWasSuccessful?: (req: Request, res: Response) => boolean | Promise<boolean>;
+  /**
+   * Which IETF RateLimit headers every counted response carries: `'draft-8'` (`RateLimit` and
+   * `RateLimit-Policy`, named after the policy), `'draft-7'` (`RateLimit` and `RateLimit-Policy`
+   * without names), `'draft-6'` (`RateLimit-Limit`, `-Remaining`, `-Reset` and
+   * `RateLimit-Policy`) or `false` for none. Default: `'draft-8'`.
+   */
+  standardHeaders?: StandardHeaders;
+  /** Whether every counted response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`. Default: `true`. */
+  legacyHeaders?: boolean;
 }
+
+/** The IETF RateLimit header drafts a policy can send, or `false` for none. */
+export type StandardHeaders = 'draft-8' | 'draft-7' | 'draft-6' | false;
 
 /** A policy's middleware, with helpers to inspect and reset its counters. */
 export interface RateLimitMiddleware extends RequestHandler {
@@ -93,6 +105,8 @@ export const rateLimitOptionNames = [
   'skipSuccessfulRequests',
   'skipFailedRequests',
   'requestWasSuccessful',
+  'standardHeaders',
+  'legacyHeaders',
   'app',
   'logger',
 ] as const;
@@ -103,10 +117,28 @@ const rateLimitHeaders = [
   'Retry-After',
   'RateLimit',
   'RateLimit-Policy',
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'RateLimit-Reset',
   'X-RateLimit-Limit',
   'X-RateLimit-Remaining',
   'X-RateLimit-Reset',
 ];
+const standardHeaderValues: readonly StandardHeaders[] = ['draft-8', 'draft-7', 'draft-6', false];
+
+function standardHeadersOption(where: string, value: unknown): StandardHeaders {
+  if (standardHeaderValues.includes(value as StandardHeaders)) return value as StandardHeaders;
+  throw new RateLimitConfigError(
+    'ERR_BULWARK_RATE_LIMIT_HEADERS',
+    `${where}: standardHeaders: ${show(value)} is not valid. Use 'draft-8' (the default), 'draft-7', 'draft-6' or false for no RateLimit headers.`,
+  );
+}
+
+/** Seconds until a window resets, as express-rate-limit computes them for `Retry-After`. */
+function secondsUntilReset(resetTime: Date | undefined, windowMs: number): number {
+  if (!resetTime) return Math.ceil(windowMs / 1000);
+  return Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000));
+}
 
 export function validateName(where: string, name: unknown): string {
   if (typeof name === 'string' && namePattern.test(name)) return name;
@@ -213,6 +245,13 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       `${where}: skipSuccessfulRequests and skipFailedRequests are both true, so nothing would ever be counted. Keep at most one.`,
     );
   }
+  const standardHeaders = standardHeadersOption(where, options.standardHeaders ?? 'draft-8');
+  const legacyHeaders = booleanOption(
+    where,
+    'legacyHeaders',
+    options.legacyHeaders ?? true,
+    'ERR_BULWARK_RATE_LIMIT_HEADERS',
+  );
   let methods: Set<string> | undefined;
   if (options.methods !== undefined) {
     const list = options.methods;
@@ -289,8 +328,8 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     limit,
     store,
     keyGenerator: generate,
-    standardHeaders: 'draft-8',
-    legacyHeaders: true,
+    standardHeaders,
+    legacyHeaders,
     identifier: name,
     validate: false,
     passOnStoreError: false,
@@ -318,11 +357,19 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         ),
     },
     handler(req: Request, res: Response, next: NextFunction) {
-      const info = (req as Request & { rateLimit?: { key: string; limit: number } }).rateLimit;
+      const info = (
+        req as Request & { rateLimit?: { key: string; limit: number; resetTime?: Date } }
+      ).rateLimit;
       const headers: Record<string, string> = {};
       for (const header of rateLimitHeaders) {
         const value = headerValue(res.getHeader(header));
         if (value !== undefined) headers[header] = value;
+      }
+      // express-rate-limit sets Retry-After only along with rate-limit headers; a refusal
+      // always says when to come back.
+      if (headers['Retry-After'] === undefined) {
+        headers['Retry-After'] = String(secondsUntilReset(info?.resetTime, windowMs));
+        if (!res.headersSent) res.setHeader('Retry-After', headers['Retry-After']);
       }
       if (info && channels.limited.hasSubscribers) {
         channels.limited.publish({
