@@ -406,12 +406,13 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
 
 /**
  * One rate-limit policy as Express middleware. Over the limit, it calls `next()` with a 429
- * `rate_limited` error carrying `Retry-After`, the IETF `RateLimit`/`RateLimit-Policy` headers
- * and the legacy `X-RateLimit-*` headers, which are also set on every counted response.
+ * `rate_limited` error carrying `Retry-After` and the rate-limit headers the policy sends on every
+ * counted response (by default the IETF draft 8 `RateLimit`/`RateLimit-Policy` headers and the
+ * legacy `X-RateLimit-*` headers).
  *
  * Defaults: `windowMs` 60 000, `limit` 100, `key` `'ip'`, memory store (100 000 keys),
- * `ipv6Subnet` 56, `onStoreError` `'allow'`, `storeTimeoutMs` 200, `enabled` from
- * `RATE_LIMIT_ENABLED`.
+ * `ipv6Subnet` 56, `onStoreError` `'allow'`, `storeTimeoutMs` 200, `standardHeaders`
+ * `'draft-8'`, `legacyHeaders` true, `enabled` from `RATE_LIMIT_ENABLED`.
  *
  * @throws {RateLimitConfigError} on a missing or invalid option (`ERR_BULWARK_RATE_LIMIT_*`),
  *   including `ERR_BULWARK_RATE_LIMIT_TRUST_PROXY` when `app` trusts every proxy in production.
