@@ -224,6 +224,75 @@ describe.runIf(hasPg)('createDb against PostgreSQL', () => {
     });
   });
 
+  it('closes the connection after a query inside a transaction was aborted, instead of pooling it with a cancel in flight', async () => {
+    const small = createPool({ connectionString: database.url, max: 1, logger: silent });
+    try {
+      const smallDb = createDb(small);
+      const pidOf = async () =>
+        (await smallDb.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid, ${1}::int`)).pid;
+      const before = await pidOf();
+      const controller = new AbortController();
+      let inner: unknown;
+      await expect(
+        smallDb.transaction(async (tx) => {
+          setTimeout(() => controller.abort(), 50);
+          try {
+            await tx.query(sql`SELECT pg_sleep(5)`, { signal: controller.signal });
+          } catch (err) {
+            inner = err;
+          }
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_BULWARK_DB_TRANSACTION_ROLLED_BACK' });
+      expect(inner).toBeInstanceOf(DbAbortError);
+      expect(await pidOf()).not.toBe(before);
+    } finally {
+      await small.end();
+    }
+  });
+
+  it('refuses a session-level SET or RESET, which would leak into later requests on the same connection', async () => {
+    const small = createPool({
+      connectionString: database.url,
+      max: 1,
+      statementTimeoutMs: 1234,
+      logger: silent,
+    });
+    try {
+      const smallDb = createDb(small);
+      const timeout = async () =>
+        (await small.query("SELECT current_setting('statement_timeout') AS st")).rows[0].st;
+      for (const text of [
+        'SET statement_timeout = 0',
+        ' /* c */ set session statement_timeout TO 0',
+        "SELECT set_config('x.y', '1', false); SET statement_timeout = 0",
+        'RESET statement_timeout',
+        'RESET ALL',
+        'SET ROLE postgres',
+      ]) {
+        await expect(smallDb.query(sql.raw(text))).rejects.toMatchObject({
+          code: text.startsWith('SELECT')
+            ? 'ERR_BULWARK_DB_MULTIPLE_STATEMENTS'
+            : 'ERR_BULWARK_DB_SESSION_SETTING',
+        });
+      }
+      await expect(
+        smallDb.transaction((tx) => tx.query(sql`SET statement_timeout = 0`)),
+      ).rejects.toMatchObject({ code: 'ERR_BULWARK_DB_SESSION_SETTING' });
+      expect(await timeout()).toBe('1234ms');
+      const inside = await smallDb.transaction(async (tx) => {
+        await tx.query(sql`SET LOCAL statement_timeout = 0`);
+        return (await tx.one(sql`SELECT current_setting('statement_timeout') AS st`)).st;
+      });
+      expect(inside).toBe('0');
+      expect(await timeout()).toBe('1234ms');
+      expect(await smallDb.one(sql`SELECT ${'SET x = 1'}::text AS settext`)).toEqual({
+        settext: 'SET x = 1',
+      });
+    } finally {
+      await small.end();
+    }
+  });
+
   it('rolls back a db.transaction aborted by its signal', async () => {
     await db.query(sql`TRUNCATE note`);
     const controller = new AbortController();

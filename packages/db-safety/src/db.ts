@@ -4,7 +4,7 @@ import { DbAbortError, DbConfigError, DbSafetyError } from './errors.js';
 import { invalidOption, rejectUnknownOptions, requireObject } from './options.js';
 import { isPool } from './pool.js';
 import { isSql, type SqlQuery } from './sql.js';
-import { hasMultipleStatements } from './statements.js';
+import { hasMultipleStatements, sessionSetting } from './statements.js';
 import {
   acquire,
   cancelOnAbort,
@@ -120,6 +120,13 @@ function prepare(input: unknown, second: unknown, third: unknown): Prepared {
     throw new DbSafetyError(
       'ERR_BULWARK_DB_MULTIPLE_STATEMENTS',
       'The query holds more than one statement; run them one at a time (inside db.transaction when they belong together).',
+    );
+  }
+  const setting = sessionSetting(text);
+  if (setting !== undefined) {
+    throw new DbSafetyError(
+      'ERR_BULWARK_DB_SESSION_SETTING',
+      `${setting} changes the connection's session, and the pool hands that connection to later requests (inside a transaction too: the change outlives COMMIT). Use SET LOCAL, or set_config(name, value, true), inside db.transaction.`,
     );
   }
   if (options !== undefined) {

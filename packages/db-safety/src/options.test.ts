@@ -1,7 +1,13 @@
 // Option checks: unknown names get a "did you mean", bad numbers quote the value and the fix.
 import { describe, expect, it } from 'vitest';
 import { DbConfigError } from './errors.js';
-import { rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
+import {
+  invalidOption,
+  rejectUnknownOptions,
+  requireObject,
+  showValue,
+  timeoutOption,
+} from './options.js';
 
 describe('rejectUnknownOptions', () => {
   it('suggests the closest known name for a typo, ignoring case', () => {
@@ -55,6 +61,39 @@ describe('requireObject', () => {
   it('refuses a string, naming an example of the right shape', () => {
     expect(() => requireObject('createPool', 'postgres://db', '{ connectionString }')).toThrow(
       'createPool: options must be an object, got a string. Pass an object, such as { connectionString }.',
+    );
+  });
+});
+
+describe('showValue', () => {
+  it('masks the password of a URL, as an object or a string', () => {
+    expect(showValue(new URL('postgres://app:S3cretPw@db.internal:5432/app'))).toBe(
+      'a URL object (postgres://app:***@db.internal:5432/app)',
+    );
+    expect(showValue('postgres://app:S3cretPw@db/app?password=Other1&sslmode=verify-full')).toBe(
+      '"postgres://app:***@db/app?password=***&sslmode=verify-full"',
+    );
+  });
+
+  it('describes a secret by its type only', () => {
+    expect(showValue('S3cretPw', { secret: true })).toBe('a string');
+    expect(showValue({ password: 'S3cretPw' }, { secret: true })).toBe('an object');
+    expect(showValue(42, { secret: true })).toBe('a number');
+  });
+
+  it('never puts a password into an invalid-option message', () => {
+    expect(() =>
+      invalidOption('createPool', 'connectionString', new URL('postgres://a:S3cretPw@h/d'), 'x'),
+    ).toThrow(expect.objectContaining({ message: expect.not.stringContaining('S3cretPw') }));
+  });
+});
+
+describe('requireObject, given a URL', () => {
+  it('refuses a URL object passed instead of an options object, without showing it', () => {
+    expect(() =>
+      requireObject('createPool', new URL('postgres://a:S3cretPw@h/d'), '{ connectionString }'),
+    ).toThrow(
+      'createPool: options must be an object, got a URL object. Pass an object, such as { connectionString }.',
     );
   });
 });

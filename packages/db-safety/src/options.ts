@@ -42,8 +42,20 @@ export function rejectUnknownOptions(
 /** Throws unless `options` is undefined or a plain object (catches `createPool('postgres://…')`). */
 export function requireObject(where: string, options: unknown, example: string): void {
   if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    const shown = typeof options === 'string' ? 'a string' : String(options);
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    Array.isArray(options) ||
+    options instanceof URL
+  ) {
+    const shown =
+      typeof options === 'string'
+        ? 'a string'
+        : options instanceof URL
+          ? 'a URL object'
+          : typeof options === 'function'
+            ? 'a function'
+            : String(options);
     throw new DbConfigError(
       'ERR_BULWARK_DB_INVALID_OPTION',
       `${where}: options must be an object, got ${shown}. Pass an object, such as ${example}.`,
@@ -71,10 +83,48 @@ export function timeoutOption(
   return value;
 }
 
-/** Throws `ERR_BULWARK_DB_INVALID_OPTION` with a message built from the value and the fix. */
-export function invalidOption(where: string, name: string, value: unknown, fix: string): never {
-  const shown =
-    typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
+/** A URL with its password (in the user-info part or a `password` parameter) replaced by `***`. */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password !== '') copy.password = '***';
+  if (copy.searchParams.has('password')) copy.searchParams.set('password', '***');
+  return copy.href;
+}
+
+/**
+ * `value` as a message may show it: never a secret. Strings and URLs lose their password; an
+ * option that may hold one (`secret`) is described by its type only.
+ */
+export function showValue(value: unknown, { secret = false } = {}): string {
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof URL) return `a URL object (${redactUrl(value)})`;
+  if (secret) {
+    if (value === null) return 'null';
+    if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';
+    if (Array.isArray(value)) return 'an array';
+    return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  }
+  if (typeof value === 'string' && URL.canParse(value)) {
+    const url = new URL(value);
+    if (url.password !== '' || url.searchParams.has('password')) {
+      return JSON.stringify(redactUrl(url));
+    }
+  }
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Throws `ERR_BULWARK_DB_INVALID_OPTION` with a message built from the value and the fix. With
+ * `secret`, only the value's type is shown.
+ */
+export function invalidOption(
+  where: string,
+  name: string,
+  value: unknown,
+  fix: string,
+  { secret = false } = {},
+): never {
+  const shown = showValue(value, { secret });
   throw new DbConfigError(
     'ERR_BULWARK_DB_INVALID_OPTION',
     `${where}: ${name}: ${shown} is not valid. ${fix}`,

@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, requireService, type TestDatabase } from '@bulwark/test-utils';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, eventually, type StrippingProxy, startStrippingProxy } from '../test/support.js';
 import { createDb } from './db.js';
@@ -443,6 +444,213 @@ describe.runIf(hasPg)('createPool against PostgreSQL', () => {
     } finally {
       slow.stop();
     }
+  });
+
+  describe('connection-string parameters', () => {
+    const nodeEnv = process.env.NODE_ENV;
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-db-cs-'));
+    afterEach(() => {
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const withParams = (params: string) => {
+      const url = new URL(database.url);
+      url.search = params;
+      return url.href;
+    };
+    const failure = (options: Parameters<typeof createPool>[0]) => {
+      try {
+        make(options);
+      } catch (err) {
+        return err as DbConfigError;
+      }
+      return undefined;
+    };
+
+    it('refuses ?ssl=0 in production instead of connecting in plaintext', async () => {
+      const plain = make({ connectionString: withParams('ssl=0') });
+      expect(
+        (await plain.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows,
+      ).toEqual([{ ssl: false }]);
+      process.env.NODE_ENV = 'production';
+      const error = failure({ connectionString: withParams('ssl=0') });
+      expect(error).toBeInstanceOf(DbConfigError);
+      expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_SSL_INSECURE' });
+      expect(error?.message).toContain('ssl=0');
+      expect(error?.message).toMatch(/plaintext/);
+      expect(error?.message).toMatch(/sslmode=verify-full/);
+    });
+
+    it.each([
+      ['ssl=no-verify', /accepts any certificate/],
+      ['uselibpqcompat=true&sslmode=require', /accepts any certificate/],
+      ['sslmode=require&uselibpqcompat=true&sslrootcert=CA', /host name/],
+      ['ssl=', /plaintext/],
+      ['sslmode=disable', /plaintext/],
+      ['sslmode=prefer', /sslmode=prefer/],
+    ])(
+      'refuses ?%s in production, which pg reads as TLS without full verification',
+      (params, effect) => {
+        const caFile = join(dir, 'ca.pem');
+        writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+        process.env.NODE_ENV = 'production';
+        const error = failure({ connectionString: withParams(params.replace('CA', caFile)) });
+        expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_SSL_INSECURE' });
+        expect(error?.message).toMatch(effect);
+      },
+    );
+
+    it('accepts a connection string that verifies the server in production', () => {
+      const caFile = join(dir, 'ca-ok.pem');
+      writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      process.env.NODE_ENV = 'production';
+      expect(() => make({ connectionString: withParams('ssl=true') })).not.toThrow();
+      expect(() =>
+        make({ connectionString: withParams(`sslmode=verify-full&sslrootcert=${caFile}`) }),
+      ).not.toThrow();
+    });
+
+    it('refuses ?sslmode=verify-full&sslmode=disable, where pg would use the second and connect in plaintext', () => {
+      for (const env of ['production', 'development']) {
+        process.env.NODE_ENV = env;
+        const error = failure({
+          connectionString: withParams('sslmode=verify-full&sslmode=disable'),
+        });
+        expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_CONNECTION_PARAMETER' });
+        expect(error?.message).toContain('sslmode more than once');
+      }
+    });
+
+    it('refuses a TLS parameter the ssl option would be silently replaced by', () => {
+      const caFile = join(dir, 'ca-conflict.pem');
+      writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      for (const params of ['ssl=true', 'sslnegotiation=direct', `sslrootcert=${caFile}`]) {
+        expect(failure({ connectionString: withParams(params), sslCaFile: caFile })).toMatchObject({
+          code: 'ERR_BULWARK_DB_SSL_CONFLICT',
+        });
+      }
+    });
+
+    it('refuses an ssl value pg does not understand, and a TLS file it cannot read', () => {
+      expect(failure({ connectionString: withParams('ssl=false') })).toMatchObject({
+        code: 'ERR_BULWARK_DB_CONNECTION_PARAMETER',
+        message: expect.stringContaining('ssl=false'),
+      });
+      expect(
+        failure({ connectionString: withParams(`sslrootcert=${join(dir, 'missing.pem')}`) }),
+      ).toMatchObject({
+        code: 'ERR_BULWARK_DB_INVALID_OPTION',
+        message: expect.stringContaining('ENOENT'),
+      });
+    });
+
+    it('warns outside production when the connection string turns certificate checks off', () => {
+      const warnings: string[] = [];
+      make({
+        connectionString: withParams('sslmode=require&uselibpqcompat=true'),
+        logger: { warn: (message) => warnings.push(message) },
+      });
+      expect(warnings.join('\n')).toMatch(/sslmode=require&uselibpqcompat=true accepts any/);
+    });
+
+    it('refuses ?statement_timeout=0&lock_timeout=0 instead of letting them lift the pool timeouts', async () => {
+      // What the parameters did before: pg sends them over the pool's own startup parameters.
+      const raw = new pg.Pool({
+        connectionString: withParams('statement_timeout=0&lock_timeout=0'),
+        statement_timeout: 1000,
+        lock_timeout: 1000,
+      });
+      try {
+        const { rows } = await raw.query(
+          "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt",
+        );
+        expect(rows[0]).toEqual({ st: '0', lt: '0' });
+      } finally {
+        await raw.end();
+      }
+      const error = failure({
+        connectionString: withParams('statement_timeout=0&lock_timeout=0'),
+        statementTimeoutMs: 1000,
+      });
+      expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_CONNECTION_PARAMETER' });
+      expect(error?.message).toContain('sets statement_timeout');
+      expect(error?.message).toContain('statementTimeoutMs');
+    });
+
+    it.each([
+      ['lock_timeout=0', 'lockTimeoutMs'],
+      ['idle_in_transaction_session_timeout=0', 'idleInTransactionTimeoutMs'],
+      ['query_timeout=0', 'queryTimeoutMs'],
+      ['options=-c%20statement_timeout%3D0', 'ALTER ROLE'],
+    ])(
+      'refuses ?%s, which would override a pool setting, and names %s as the fix',
+      (params, fix) => {
+        const error = failure({ connectionString: withParams(params) });
+        expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_CONNECTION_PARAMETER' });
+        expect(error?.message).toContain(fix);
+      },
+    );
+
+    it('keeps the pool timeouts, and verify() passes, with harmless parameters in the connection string', async () => {
+      const pool = make({
+        connectionString: withParams('application_name=dbsafety-params'),
+        statementTimeoutMs: 1234,
+      });
+      await expect(pool.verify()).resolves.toMatchObject({ statementTimeoutMs: 1234 });
+    });
+
+    it('refuses ?password= instead of letting it win over passwordFile', () => {
+      const file = join(dir, 'pw');
+      writeFileSync(file, 'from-file\n', { mode: 0o600 });
+      const withFile = failure({
+        connectionString: withParams('password=UrlSecret99'),
+        passwordFile: file,
+      });
+      expect(withFile).toMatchObject({ code: 'ERR_BULWARK_DB_PASSWORD_CONFLICT' });
+      expect(withFile?.message).not.toContain('UrlSecret99');
+      const alone = failure({ connectionString: withParams('password=UrlSecret99') });
+      expect(alone).toMatchObject({ code: 'ERR_BULWARK_DB_CONNECTION_PARAMETER' });
+      expect(alone?.message).toContain('passwordFile');
+      expect(alone?.message).not.toContain('UrlSecret99');
+    });
+
+    it('keeps the password out of the message when connectionString is a URL object', () => {
+      const url = new URL(database.url);
+      url.password = 'S3cretPw';
+      const error = failure({ connectionString: url as never });
+      expect(error).toMatchObject({ code: 'ERR_BULWARK_DB_INVALID_OPTION' });
+      expect(error?.message).not.toContain('S3cretPw');
+      expect(error?.message).toContain(':***@');
+      expect(() => createPool(url as never)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_DB_INVALID_OPTION',
+          message: expect.not.stringContaining('S3cretPw'),
+        }),
+      );
+      const wrongType = failure({ connectionString: { href: url.href } as never });
+      expect(wrongType).toMatchObject({ code: 'ERR_BULWARK_DB_INVALID_OPTION' });
+      expect(wrongType?.message).toContain('an object');
+      expect(wrongType?.message).not.toContain('S3cretPw');
+    });
+
+    it('keeps the password out of every connection-string and password-file error', () => {
+      process.env.NODE_ENV = 'production';
+      const url = new URL(database.url);
+      url.password = 'S3cretPw';
+      for (const params of ['ssl=0', 'ssl=maybe', 'statement_timeout=0', 'a=1&a=2']) {
+        url.search = params;
+        const error = failure({ connectionString: url.href });
+        expect(error).toBeInstanceOf(DbConfigError);
+        expect(error?.message).not.toContain('S3cretPw');
+      }
+      const misplaced = failure({ passwordFile: 'S3cretPw' });
+      expect(misplaced).toMatchObject({ code: 'ERR_BULWARK_DB_PASSWORD_FILE' });
+      expect(misplaced?.message).not.toContain('S3cretPw');
+      const unreadable = failure({ connectionString: 'postgres://app:S3cretPw@db:bad-port/app' });
+      expect(unreadable).toMatchObject({ code: 'ERR_BULWARK_DB_INVALID_OPTION' });
+      expect(unreadable?.message).not.toContain('S3cretPw');
+    });
   });
 
   it('reads the password file again for every new connection, so a rotated secret is picked up', async () => {

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
+import { type ConnectionStringFacts, inspectConnectionString } from './connection-string.js';
 import { channels, type DbLogger, warn } from './diagnostics.js';
 import { DbConfigError, DbSafetyError } from './errors.js';
 import { CheckoutTracker, captureSite } from './leaks.js';
@@ -170,29 +171,6 @@ function isLoopback(host: string | undefined): boolean {
   return host === 'localhost' || host.startsWith('/') || host === '::1' || /^127\./.test(host);
 }
 
-function connectionStringParts(connectionString: string | undefined): {
-  sslmode?: string;
-  hasPassword: boolean;
-  host?: string;
-} {
-  if (!connectionString) return { hasPassword: false };
-  try {
-    const url = new URL(connectionString);
-    const sslmode = url.searchParams.get('sslmode') ?? undefined;
-    return {
-      ...(sslmode ? { sslmode } : {}),
-      hasPassword: url.password !== '',
-      ...(url.hostname ? { host: decodeURIComponent(url.hostname) } : {}),
-    };
-  } catch {
-    const sslmode = /(?:^|[\s?&])sslmode=([a-z-]+)/.exec(connectionString)?.[1];
-    return {
-      ...(sslmode ? { sslmode } : {}),
-      hasPassword: /(?:^|\s)password=/.test(connectionString),
-    };
-  }
-}
-
 function readCaFile(file: unknown): string {
   if (typeof file !== 'string' || file === '') {
     invalidOption(WHERE, 'sslCaFile', file, 'Give the path of a PEM CA bundle.');
@@ -207,26 +185,49 @@ function readCaFile(file: unknown): string {
   }
 }
 
+const WEAK_SSLMODES = ['disable', 'allow', 'prefer', 'no-verify'];
+const TLS_EFFECT = {
+  off: 'turns TLS off, so queries and the password travel in plaintext',
+  unverified: 'accepts any certificate, so anyone on the path can read and change queries',
+  'no-host-check':
+    "does not check the server's host name, so any server holding a certificate from the same CA is accepted",
+} as const;
+
 function resolveSsl(
   options: CreatePoolOptions,
   production: boolean,
   logger: DbLogger | undefined,
+  facts: ConnectionStringFacts,
 ): pg.PoolConfig['ssl'] {
-  const { ssl, sslCaFile, connectionString } = options;
-  const { sslmode, host: urlHost } = connectionStringParts(connectionString);
-  const host = options.host ?? urlHost;
+  const { ssl, sslCaFile } = options;
+  // pg connects to the connection string's host when it names one, whatever the host option says.
+  const host = facts.host ?? options.host;
   const ca = sslCaFile === undefined ? undefined : readCaFile(sslCaFile);
-  if (sslmode !== undefined) {
+  if (facts.tls !== undefined) {
+    // pg replaces the ssl option with what the connection string says, so only one may speak.
     if (ssl !== undefined || ca !== undefined) {
       throw new DbConfigError(
         'ERR_BULWARK_DB_SSL_CONFLICT',
-        `${WHERE}: the connection string sets sslmode=${sslmode} and the ssl or sslCaFile option is set too; pg lets the connection string win, so the option would be ignored. Keep one: remove sslmode from the connection string, or drop the option.`,
+        `${WHERE}: the connection string sets TLS (${facts.tlsParameters}) and the ssl or sslCaFile option is set too; pg lets the connection string win, so the option would be ignored. Keep one: remove those parameters from the connection string, or drop the option.`,
       );
     }
-    if (production && ['disable', 'allow', 'prefer', 'no-verify'].includes(sslmode)) {
+    const weakMode =
+      facts.sslmode !== undefined && WEAK_SSLMODES.includes(facts.sslmode) ? facts.sslmode : '';
+    if (production && (facts.tls !== 'verified' || weakMode)) {
+      const effect =
+        facts.tls === 'verified'
+          ? `asks for sslmode=${weakMode}, which does not promise a verified server`
+          : TLS_EFFECT[facts.tls];
       throw new DbConfigError(
         'ERR_BULWARK_DB_SSL_INSECURE',
-        `${WHERE}: sslmode=${sslmode} in the connection string does not verify the server in production. Use sslmode=verify-full (with sslrootcert=<ca file>) or remove sslmode and pass sslCaFile.`,
+        `${WHERE}: in production the connection string's ${facts.tlsParameters} ${effect}; it is refused. Remove it and let the pool verify the server (give its CA with sslCaFile), or use sslmode=verify-full with sslrootcert=<ca file>.`,
+      );
+    }
+    if (facts.tls === 'unverified' || facts.tls === 'no-host-check') {
+      warn(
+        logger,
+        'BULWARK_DB_SSL_UNVERIFIED',
+        `${WHERE}: the connection string's ${facts.tlsParameters} ${TLS_EFFECT[facts.tls]}.`,
       );
     }
     return undefined;
@@ -280,9 +281,23 @@ function resolveSsl(
 function resolvePassword(
   options: CreatePoolOptions,
   logger: DbLogger | undefined,
+  facts: ConnectionStringFacts,
 ): pg.PoolConfig['password'] {
-  const { password, passwordFile, connectionString } = options;
-  const inUrl = connectionStringParts(connectionString).hasPassword;
+  const { password, passwordFile } = options;
+  const inUrl = facts.hasPassword;
+  if (facts.hasPasswordParameter) {
+    // pg takes ?password= over the password and passwordFile options and the user-info part.
+    if (password !== undefined || passwordFile !== undefined) {
+      throw new DbConfigError(
+        'ERR_BULWARK_DB_PASSWORD_CONFLICT',
+        `${WHERE}: the connection string has a password parameter and ${password !== undefined ? 'password' : 'passwordFile'} is set too; pg would use the one in the connection string. Remove the password parameter from the connection string.`,
+      );
+    }
+    throw new DbConfigError(
+      'ERR_BULWARK_DB_CONNECTION_PARAMETER',
+      `${WHERE}: the connection string has a password parameter, which pg prefers over every other source of the password. Remove it and use passwordFile (a mounted secret), or put the password in the user-info part (postgres://user:password@host/db).`,
+    );
+  }
   if (password !== undefined && passwordFile !== undefined) {
     throw new DbConfigError(
       'ERR_BULWARK_DB_PASSWORD_CONFLICT',
@@ -308,6 +323,7 @@ function resolvePassword(
       'passwordFile',
       passwordFile,
       'Give the path of the file that holds the password.',
+      { secret: true },
     );
   }
   try {
@@ -323,7 +339,8 @@ function resolvePassword(
   } catch (err) {
     throw new DbConfigError(
       'ERR_BULWARK_DB_PASSWORD_FILE',
-      `${WHERE}: passwordFile: cannot read ${JSON.stringify(passwordFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'}). Point it at the mounted secret file.`,
+      // The value is not quoted: a password put in passwordFile by mistake would end up in logs.
+      `${WHERE}: passwordFile: cannot read the file it names (${(err as NodeJS.ErrnoException).code ?? 'error'}). Point it at the mounted secret file.`,
     );
   }
   return async () => (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '');
@@ -373,11 +390,19 @@ function resolveOptions(options: CreatePoolOptions) {
     );
   }
   for (const name of ['connectionString', 'host', 'user', 'database'] as const) {
-    const value = options[name];
+    const value: unknown = options[name];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
-      invalidOption(WHERE, name, value, 'Use a non-empty string.');
+      invalidOption(
+        WHERE,
+        name,
+        value,
+        value instanceof URL ? 'Pass a string: url.href.' : 'Use a non-empty string.',
+        // A connection string may hold a password: show a URL redacted, anything else by type.
+        { secret: name === 'connectionString' && !(value instanceof URL) },
+      );
     }
   }
+  const facts = inspectConnectionString(WHERE, options.connectionString);
   if (options.allowExitOnIdle !== undefined && typeof options.allowExitOnIdle !== 'boolean') {
     invalidOption(WHERE, 'allowExitOnIdle', options.allowExitOnIdle, 'Use true or false.');
   }
@@ -412,8 +437,8 @@ function resolveOptions(options: CreatePoolOptions) {
     queryTimeoutMs: ms('queryTimeoutMs', 0, 0, '35_000'),
     slowQueryMs: ms('slowQueryMs', 1000, 1, '1000'),
     leakWarningMs: ms('leakWarningMs', 30_000, 0, '30_000'),
-    ssl: resolveSsl(options, production, logger),
-    password: resolvePassword(options, logger),
+    ssl: resolveSsl(options, production, logger, facts),
+    password: resolvePassword(options, logger, facts),
   };
 }
 
@@ -658,7 +683,8 @@ function describe(ms: number): string {
  * @throws {DbConfigError} `ERR_BULWARK_DB_UNKNOWN_OPTION`, `ERR_BULWARK_DB_INVALID_TIMEOUT`,
  * `ERR_BULWARK_DB_INVALID_POOL_SIZE`, `ERR_BULWARK_DB_INVALID_OPTION`,
  * `ERR_BULWARK_DB_PASSWORD_CONFLICT`, `ERR_BULWARK_DB_PASSWORD_FILE`,
- * `ERR_BULWARK_DB_SSL_INSECURE`, `ERR_BULWARK_DB_SSL_CONFLICT`, `ERR_BULWARK_DB_SSL_CA_FILE`.
+ * `ERR_BULWARK_DB_SSL_INSECURE`, `ERR_BULWARK_DB_SSL_CONFLICT`, `ERR_BULWARK_DB_SSL_CA_FILE`,
+ * `ERR_BULWARK_DB_CONNECTION_PARAMETER`.
  * @example
  * const pool = createPool({
  *   connectionString: process.env.DATABASE_URL,

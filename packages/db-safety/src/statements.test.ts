@@ -1,6 +1,6 @@
-// The multi-statement check sees statements, not semicolons inside strings, identifiers or comments.
+// The SQL text checks see statements and leading keywords, not what sits inside strings, identifiers or comments.
 import { describe, expect, it } from 'vitest';
-import { hasMultipleStatements } from './statements.js';
+import { hasMultipleStatements, sessionSetting } from './statements.js';
 
 describe('hasMultipleStatements', () => {
   it('accepts one statement, with or without a trailing semicolon and comment', () => {
@@ -33,5 +33,30 @@ describe('hasMultipleStatements', () => {
     expect(hasMultipleStatements('DO $$ BEGIN PERFORM 1; PERFORM 2; END $$')).toBe(false);
     expect(hasMultipleStatements('DO $fn$ BEGIN PERFORM 1; END $fn$; SELECT 2')).toBe(true);
     expect(hasMultipleStatements('SELECT $1; SELECT 2')).toBe(true);
+  });
+});
+
+describe('sessionSetting', () => {
+  it('finds a SET or RESET that changes the session, after whitespace and comments', () => {
+    expect(sessionSetting('SET statement_timeout = 0')).toBe('SET');
+    expect(sessionSetting('  -- note\n /* a /* b */ */ set search_path TO app')).toBe('SET');
+    expect(sessionSetting('SET SESSION statement_timeout = 0')).toBe('SET');
+    expect(sessionSetting('SET ROLE admin')).toBe('SET');
+    expect(sessionSetting('SET "statement_timeout" = 0')).toBe('SET');
+    expect(sessionSetting('RESET ALL')).toBe('RESET');
+    expect(sessionSetting('reset statement_timeout')).toBe('RESET');
+  });
+
+  it('accepts what ends with the transaction, and statements that only mention SET', () => {
+    expect(sessionSetting('SET LOCAL statement_timeout = 0')).toBeUndefined();
+    expect(sessionSetting('set /* x */ local role app')).toBeUndefined();
+    expect(sessionSetting('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')).toBeUndefined();
+    expect(sessionSetting('SET CONSTRAINTS ALL DEFERRED')).toBeUndefined();
+    expect(sessionSetting("SELECT 'SET x = 1'")).toBeUndefined();
+    expect(sessionSetting('UPDATE t SET n = 1')).toBeUndefined();
+    expect(sessionSetting('SETOF')).toBeUndefined();
+    expect(sessionSetting('select_it()')).toBeUndefined();
+    expect(sessionSetting("SELECT set_config('a.b', '1', true)")).toBeUndefined();
+    expect(sessionSetting('')).toBeUndefined();
   });
 });

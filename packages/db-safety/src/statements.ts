@@ -1,4 +1,4 @@
-// Finds whether SQL text holds more than one statement, skipping strings, identifiers and comments.
+// Reads SQL text for what the db helpers refuse: a second statement, or a SET/RESET that outlives the request.
 
 const identifierChar = /[A-Za-z0-9_$\u0080-\uffff]/;
 const dollarTag = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
@@ -12,32 +12,12 @@ export function hasMultipleStatements(text: string): boolean {
   let i = 0;
   const n = text.length;
   while (i < n) {
+    const blank = skipBlank(text, i);
+    if (blank !== i) {
+      i = blank;
+      continue;
+    }
     const c = text[i]!;
-    const next = text[i + 1];
-    if (c === '-' && next === '-') {
-      const end = text.indexOf('\n', i + 2);
-      i = end === -1 ? n : end + 1;
-      continue;
-    }
-    if (c === '/' && next === '*') {
-      // Block comments nest in PostgreSQL.
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (text[i] === '/' && text[i + 1] === '*') {
-          depth++;
-          i += 2;
-        } else if (text[i] === '*' && text[i + 1] === '/') {
-          depth--;
-          i += 2;
-        } else i++;
-      }
-      continue;
-    }
-    if (/\s/.test(c)) {
-      i++;
-      continue;
-    }
     if (c === ';') {
       sawTerminator = true;
       i++;
@@ -87,4 +67,60 @@ function skipQuoted(text: string, start: number, quote: string, backslashEscapes
     i++;
   }
   return text.length;
+}
+
+/** Index of the first character from `start` that is neither whitespace nor inside a comment. */
+function skipBlank(text: string, start: number): number {
+  let i = start;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i]!;
+    if (c === '-' && text[i + 1] === '-') {
+      const end = text.indexOf('\n', i + 2);
+      i = end === -1 ? n : end + 1;
+    } else if (c === '/' && text[i + 1] === '*') {
+      // Block comments nest in PostgreSQL.
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (text[i] === '/' && text[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (text[i] === '*' && text[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+    } else if (/\s/.test(c)) i++;
+    else return i;
+  }
+  return n;
+}
+
+/** The unquoted word at `start`, lower-cased ('' when there is none), and the index after it. */
+function wordAt(text: string, start: number): [string, number] {
+  let i = start;
+  if (!/[A-Za-z_]/.test(text[i] ?? '')) return ['', i];
+  while (i < text.length && identifierChar.test(text[i]!)) i++;
+  return [text.slice(start, i).toLowerCase(), i];
+}
+
+// SET LOCAL, SET TRANSACTION and SET CONSTRAINTS end with the transaction.
+const TRANSACTION_SCOPED = new Set(['local', 'transaction', 'constraints']);
+
+/**
+ * `'SET'` or `'RESET'` when `text` is a statement that changes the session (a `SET` other than
+ * `SET LOCAL`, `SET TRANSACTION` or `SET CONSTRAINTS`, or any `RESET`), undefined otherwise. Only
+ * the leading keywords are read: `set_config(name, value, false)` or a function that sets a value
+ * is not seen.
+ */
+export function sessionSetting(text: string): 'SET' | 'RESET' | undefined {
+  const start = skipBlank(text, 0);
+  const first = text[start];
+  if (first !== 's' && first !== 'S' && first !== 'r' && first !== 'R') return undefined;
+  const [command, end] = wordAt(text, start);
+  if (command === 'reset') return 'RESET';
+  if (command !== 'set') return undefined;
+  const [scope] = wordAt(text, skipBlank(text, end));
+  return TRANSACTION_SCOPED.has(scope) ? undefined : 'SET';
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { asAdmin, eventually } from '../test/support.js';
 import type { RetryEvent } from './diagnostics.js';
 import { DbAbortError } from './errors.js';
+import { httpErrorFromDb } from './http-errors.js';
 import { createPool, type SafePool } from './pool.js';
 import { sql } from './sql.js';
 import { inTransaction, withTenant, withTransaction } from './transaction.js';
@@ -266,6 +267,43 @@ describe.runIf(hasPg)('withTransaction', () => {
       expect(await count()).toBe(0);
     } finally {
       await abortPool.end();
+    }
+  });
+
+  it('closes the connection after an aborted savepoint instead of pooling it with a cancel in flight, and raises ERR_BULWARK_DB_ABORTED rather than the raw 57014', async () => {
+    const small = createPool({ connectionString: database.url, max: 1, logger: silent });
+    try {
+      const pidOf = async () =>
+        (await small.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      const before = await pidOf();
+      const controller = new AbortController();
+      let inner: unknown;
+      await withTransaction(small, async (client) => {
+        expect((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(before);
+        try {
+          await withTransaction(
+            client,
+            async (savepointClient) => {
+              setTimeout(() => controller.abort(), 50);
+              await savepointClient.query('SELECT pg_sleep(5)');
+            },
+            { signal: controller.signal },
+          );
+        } catch (err) {
+          inner = err;
+        }
+        await client.query(sql`INSERT INTO item (name) VALUES (${'after-savepoint'})`);
+      });
+      expect(inner).toBeInstanceOf(DbAbortError);
+      expect(inner).toMatchObject({ code: 'ERR_BULWARK_DB_ABORTED' });
+      expect((inner as Error & { cause: { code?: string } }).cause).toMatchObject({
+        code: '57014',
+      });
+      expect(httpErrorFromDb(inner)).toBeUndefined();
+      expect(await count()).toBe(1);
+      expect(await pidOf()).not.toBe(before);
+    } finally {
+      await small.end();
     }
   });
 

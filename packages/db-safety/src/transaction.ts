@@ -42,6 +42,12 @@ interface ActiveTransaction {
 }
 
 const active = new WeakMap<pg.ClientBase, ActiveTransaction>();
+/**
+ * Clients a cancel request was sent for. A cancel can land after its statement ended, on whatever
+ * runs next, so such a connection is closed instead of pooled, also when the cancel came from a
+ * savepoint or a single query inside the transaction rather than from the transaction itself.
+ */
+const cancelSent = new WeakSet<pg.ClientBase>();
 const RETRYABLE = new Set(['40001', '40P01']);
 const TX_OPTIONS = ['isolation', 'readOnly', 'retries', 'signal', 'statementTimeoutMs'] as const;
 const TENANT_OPTIONS = [...TX_OPTIONS, 'claims', 'setting', 'claimsSetting'] as const;
@@ -129,6 +135,12 @@ function aborted(signal: AbortSignal, cause?: unknown): DbAbortError {
   });
 }
 
+function savepointAborted(signal: AbortSignal, cause?: unknown): DbAbortError {
+  return new DbAbortError('The nested transaction was aborted and rolled back to its savepoint.', {
+    cause: cause ?? signal.reason,
+  });
+}
+
 /** Resolves with a client from the pool, or rejects when `signal` aborts first. */
 export function acquire(pool: pg.Pool, signal: AbortSignal | undefined): Promise<pg.PoolClient> {
   if (!signal) return pool.connect();
@@ -164,6 +176,7 @@ export function cancelOnAbort(
   if (!signal) return { fired, settled: async () => {}, dispose: () => {} };
   const onAbort = () => {
     fired = true;
+    cancelSent.add(client);
     const config = pool ? poolClientConfig(pool) : undefined;
     const viaProxy = pool ? Boolean(poolSafety(pool)?.pgbouncer) : false;
     cancelling = cancelBackend(client, config, { viaProxy }).catch(() => {});
@@ -306,7 +319,7 @@ async function attemptOnce<T>(
     cancel.dispose();
     await cancel.settled();
     // After a cancel request the connection might still receive it later; never reuse it.
-    if (cancel.fired || !isClean(client)) destroy = true;
+    if (cancel.fired || cancelSent.has(client) || !isClean(client)) destroy = true;
     if (pool) client.release(destroy);
   }
 }
@@ -323,11 +336,15 @@ async function savepoint<T>(
   const cancel = cancelOnAbort(undefined, client, signal);
   try {
     const result = await fn(client);
-    if (cancel.fired) throw aborted(signal!);
+    if (cancel.fired) throw savepointAborted(signal!);
     await client.query(`RELEASE SAVEPOINT ${name}`);
     return result;
   } catch (err) {
+    // Let the cancel request finish first, so it is not still in flight at ROLLBACK TO SAVEPOINT.
+    if (cancel.fired) await cancel.settled();
     await client.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => {});
+    // The cancelled statement's 57014 would read as a statement timeout (503 database_timeout).
+    if (cancel.fired) throw err instanceof DbAbortError ? err : savepointAborted(signal!, err);
     throw err;
   } finally {
     cancel.dispose();
