@@ -114,6 +114,72 @@ describe('checkConfig', () => {
     ]);
   });
 
+  it('reports a trust proxy that trusts public addresses, not only true, as trust_proxy_all', () => {
+    const spoofable: unknown[] = [
+      '0.0.0.0/1,128.0.0.0/1',
+      '0.0.0.0/128.0.0.0, 128.0.0.0/128.0.0.0',
+      '::ffff:0.0.0.0/97, ::ffff:128.0.0.0/97',
+      ['10.0.0.0/8', '::/1', '8000::/1'],
+      100,
+      () => true,
+    ];
+    for (const trustProxy of spoofable) {
+      const report = checkConfig({ env: 'production', trustProxy });
+      expect(report.findings, String(trustProxy)).toEqual([
+        expect.objectContaining({ id: 'trust_proxy_all', severity: 'error' }),
+      ]);
+      expect(report.banner).toContain('TRUSTS PUBLIC CLIENTS');
+    }
+    const app = express();
+    app.set('trust proxy', '0.0.0.0/1,128.0.0.0/1');
+    expect(() => assertSafeConfig({ env: 'production', app })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_PERIMETER_UNSAFE_CONFIG',
+        message: expect.stringMatching(
+          /"0\.0\.0\.0\/1,128\.0\.0\.0\/1" and trusts the public address/,
+        ),
+      }),
+    );
+  });
+
+  it('accepts loopback, private ranges, a few hops and no proxy at all', () => {
+    for (const trustProxy of [
+      'loopback',
+      'loopback, linklocal, uniquelocal',
+      ['10.0.0.0/8', '172.16.0.0/12', 'fc00::/7'],
+      '203.0.113.7',
+      1,
+      5,
+      false,
+      undefined,
+    ]) {
+      expect(checkConfig({ env: 'production', trustProxy }).findings, String(trustProxy)).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('refuses a trust proxy function in production until it is marked as reviewed', () => {
+    const app = express();
+    app.set('trust proxy', (addr: string) => addr === '10.0.0.5');
+    expect(checkConfig({ env: 'production', app }).findings).toEqual([
+      expect.objectContaining({ id: 'trust_proxy_function', severity: 'error' }),
+    ]);
+    expect(checkConfig({ env: 'development', app }).findings).toEqual([
+      expect.objectContaining({ id: 'trust_proxy_function', severity: 'warning' }),
+    ]);
+    const reviewed = checkConfig({ env: 'production', app, trustProxyFunctionReviewed: true });
+    expect(reviewed.findings).toEqual([]);
+    expect(reviewed.banner).toMatch(/trust proxy\s+a custom function/);
+    expect(reviewed.banner).not.toContain('10.0.0.5');
+  });
+
+  it('refuses a trustProxy value Express itself would refuse', () => {
+    expect(() => checkConfig({ env: 'production', trustProxy: 'not-an-address' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION' }),
+    );
+  });
+
   it('catches a misspelled section name', () => {
     expect(() => checkConfig({ ...safe(), rateLimits: true } as never)).toThrow(
       /Did you mean `rateLimit`/,

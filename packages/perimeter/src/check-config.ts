@@ -9,6 +9,7 @@ import {
   warn,
 } from './errors.js';
 import { secretWeakness } from './read-secret.js';
+import { describeSetting, judgeTrustProxy, type TrustVerdict } from './trust-proxy.js';
 
 export interface SafeConfigInput {
   /** App name for the banner. */
@@ -27,6 +28,12 @@ export interface SafeConfigInput {
   app?: { get(setting: string): unknown };
   /** The `trust proxy` value, when no `app` is given. */
   trustProxy?: unknown;
+  /**
+   * Accept a function as `trust proxy` in production. Default `false`: a function cannot be
+   * audited (only tried against public addresses), so it is a `trust_proxy_function` finding
+   * until you have reviewed it and say so here.
+   */
+  trustProxyFunctionReviewed?: boolean;
   /** The CORS settings passed to `corsPolicy()`. */
   cors?: { origins: string | readonly (string | RegExp)[] | undefined; credentials?: boolean };
   /** Secrets by name (`{ JWT_SECRET: value }`), checked for length and placeholders, never printed. */
@@ -71,6 +78,7 @@ const KNOWN = [
   'production',
   'app',
   'trustProxy',
+  'trustProxyFunctionReviewed',
   'cors',
   'secrets',
   'minSecretLength',
@@ -104,23 +112,37 @@ function redact(raw: string): { text: string; url?: URL } {
   }
 }
 
-function describeTrust(value: unknown): string {
+function describeTrust(value: unknown, verdict: TrustVerdict): string {
   if (value === undefined || value === false) return 'off (req.ip is the peer address)';
   if (value === true) return 'true (every X-Forwarded-For is believed)';
-  if (typeof value === 'function') return 'a custom function';
-  return String(value);
+  const text = typeof value === 'function' ? 'a custom function' : String(value);
+  return verdict.kind === 'all' ? `${text} (TRUSTS PUBLIC CLIENTS)` : text;
+}
+
+/** The verdict on the app's (or the given) setting; a value Express would refuse is refused here too. */
+function trustVerdict(c: SafeConfigInput, trust: unknown): TrustVerdict {
+  try {
+    return judgeTrustProxy(trust, c.app?.get('trust proxy fn'));
+  } catch (err) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+      `checkConfig: trustProxy: ${describeSetting(trust)} is not a value Express accepts (${err instanceof Error ? err.message : String(err)}). Use the proxy's address or range ('loopback', '10.0.0.5', '10.0.0.0/24'), a hop count such as 1, or false.`,
+    );
+  }
 }
 
 /**
  * Audits an app's security settings in one place and returns the findings and a banner. In
  * production every problem is an error; in development the same problems are warnings. It
- * checks: `NODE_ENV` unset, debug on, CORS `*` (and `*` with credentials), `trust proxy =
- * true`, missing, short or placeholder secrets, docs exposed without an allowlist or
+ * checks: `NODE_ENV` unset, debug on, CORS `*` (and `*` with credentials), a `trust proxy`
+ * that trusts public addresses (`true`, ranges covering the internet, more than 5 hops) or is an
+ * unreviewed function, missing, short or placeholder secrets, docs exposed without an allowlist or
  * authentication, plaintext MQTT, a database without TLS, and rate limiting turned off.
  *
  * @param config See {@link SafeConfigInput}; give the sections your app has.
  * @returns A {@link ConfigReport}; log `report.banner` at startup.
- * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION` for a misspelled key.
+ * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION` for a misspelled key,
+ *   `ERR_BULWARK_PERIMETER_INVALID_OPTION` for a `trustProxy` value Express would refuse.
  * @example
  * const report = checkConfig({ app, cors: { origins: process.env.CORS_ORIGINS }, secrets: { JWT_SECRET } });
  * console.log(report.banner);
@@ -159,11 +181,17 @@ export function checkConfig(config: SafeConfigInput): ConfigReport {
 
   const trust = c.app ? c.app.get('trust proxy') : c.trustProxy;
   if (c.app || 'trustProxy' in c) {
-    lines.push(['trust proxy', describeTrust(trust)]);
-    if (trust === true) {
+    const verdict = trustVerdict(c, trust);
+    lines.push(['trust proxy', describeTrust(trust, verdict)]);
+    if (verdict.kind === 'all') {
       add(
         'trust_proxy_all',
-        "'trust proxy' is true, so any client can choose its req.ip and req.protocol with X-Forwarded-For and X-Forwarded-Proto, defeating IP allowlists and rate limits. Set it to the proxy's address or hop count, such as 'loopback' or 1.",
+        `'trust proxy' ${verdict.why}, so any client can choose its req.ip and req.protocol with X-Forwarded-For and X-Forwarded-Proto, defeating IP allowlists and rate limits. Set it to the proxy's address or hop count, such as 'loopback', '10.0.0.5' or 1.`,
+      );
+    } else if (verdict.kind === 'function' && c.trustProxyFunctionReviewed !== true) {
+      add(
+        'trust_proxy_function',
+        "'trust proxy' is a function, which this audit cannot verify beyond checking that it trusts no public address. Prefer the proxy's address or hop count (such as 'loopback' or 1); if the function is reviewed and must stay, pass trustProxyFunctionReviewed: true.",
       );
     }
   }

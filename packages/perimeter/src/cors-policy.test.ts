@@ -153,6 +153,20 @@ describe('corsPolicy', () => {
     }
   });
 
+  it('refuses methods given as a comma-separated string with a configuration error, not a TypeError', () => {
+    for (const bad of ['GET,POST', ['GET', '*'], [42]]) {
+      expect(
+        () => corsPolicy({ origins: ['https://app.example.com'], methods: bad as never }),
+        String(bad),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+          message: expect.stringContaining("such as ['GET', 'POST']"),
+        }),
+      );
+    }
+  });
+
   it('accepts an anchored RegExp with grouped alternation', async () => {
     const app = appWith({ origins: [/^https:\/\/(a|b)\.example\.com$/] });
     const res = await request(app).get('/items').set('Origin', 'https://b.example.com');

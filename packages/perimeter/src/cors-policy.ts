@@ -193,20 +193,27 @@ export function corsPolicy(options: CorsPolicyOptions): RequestHandler {
     }
   }
 
-  const methods = (opts.methods ?? ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).map((m) =>
-    typeof m === 'string' ? m.toUpperCase() : m,
-  );
-  const headerList = (name: string, value: readonly string[] | undefined, fallback: string[]) => {
+  const headerList = (
+    name: string,
+    value: readonly string[] | undefined,
+    fallback: string[],
+    example = "['Content-Type']",
+  ) => {
     const v = value ?? fallback;
     if (!Array.isArray(v) || v.some((h) => typeof h !== 'string' || !TOKEN.test(h) || h === '*')) {
       throw new PerimeterConfigError(
         'ERR_BULWARK_PERIMETER_INVALID_OPTION',
-        `corsPolicy: ${name}: ${describe(v)} must be an array of header or method names (no '*'), such as ['Content-Type'].`,
+        `corsPolicy: ${name}: ${describe(v)} must be an array of header or method names (no '*'), such as ${example}.`,
       );
     }
     return [...v];
   };
-  headerList('methods', methods, []);
+  const methods = headerList(
+    'methods',
+    opts.methods,
+    ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    "['GET', 'POST']",
+  ).map((m) => m.toUpperCase());
   const allowedHeaders = headerList('allowedHeaders', opts.allowedHeaders, [
     'Authorization',
     'Content-Type',

@@ -114,6 +114,42 @@ describe('ipAllowlist', () => {
     expect(warnings[0]).toMatch(/trust proxy/);
   });
 
+  it('also warns when trust proxy trusts public addresses through ranges or a huge hop count', async () => {
+    for (const trustProxy of ['0.0.0.0/1,128.0.0.0/1', 100, () => true]) {
+      const warnings: { message: string; code: unknown }[] = [];
+      const logger = {
+        warn: (message: string, meta?: Record<string, unknown>) =>
+          warnings.push({ message, code: meta?.code }),
+      };
+      const port = await serve(['192.168.1.0/24'], { trustProxy, logger });
+      await rawRequest({ port, path: '/docs' });
+      await rawRequest({ port, path: '/docs' });
+      expect(warnings, String(trustProxy)).toEqual([
+        {
+          message: expect.stringMatching(/trust proxy/),
+          code: 'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+        },
+      ]);
+    }
+    const quiet: string[] = [];
+    const port = await serve(['192.168.1.0/24'], {
+      trustProxy: 'loopback',
+      logger: { warn: (m: string) => quiet.push(m) },
+    });
+    await rawRequest({ port, path: '/docs' });
+    expect(quiet).toEqual([]);
+  });
+
+  it('refuses an IPv4-mapped range with host bits set instead of widening it (::ffff:10.0.0.5/104)', () => {
+    expect(() => ipAllowlist(['::ffff:10.0.0.5/104'])).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_PERIMETER_INVALID_CIDR',
+        message: expect.stringContaining('the network is ::ffff:10.0.0.0/104'),
+      }),
+    );
+    expect(() => ipAllowlist(['::ffff:10.0.0.0/104', '::ffff:10.0.0.5/128'])).not.toThrow();
+  });
+
   it('refuses malformed ranges, host bits, /0 and odd statuses at construction', () => {
     for (const bad of ['192.168.1.0/33', 'not-an-ip', '10.0.0.5/8', '0.0.0.0/0', '::/0']) {
       expect(() => ipAllowlist([bad]), bad).toThrow(

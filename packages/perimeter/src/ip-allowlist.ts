@@ -10,6 +10,7 @@ import {
   publish,
   warn,
 } from './errors.js';
+import { judgeTrustProxy } from './trust-proxy.js';
 
 export interface IpAllowlistOptions {
   /**
@@ -29,17 +30,23 @@ const KNOWN = ['status', 'logger'] as const;
 function parseRange(entry: string): Range {
   const text = entry.trim();
   if (text.includes('/')) {
-    const [addr, bits] = ipaddr.parseCIDR(text);
-    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
-      return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
-    }
+    const [parsed, parsedBits] = ipaddr.parseCIDR(text);
+    const mapped =
+      parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress() && parsedBits >= 96;
+    // A mapped range (::ffff:10.0.0.0/104) is matched as the IPv4 range it stands for, so it
+    // gets the same host-bits check as that range.
+    const addr = mapped ? (parsed as ipaddr.IPv6).toIPv4Address() : parsed;
+    const bits = mapped ? parsedBits - 96 : parsedBits;
     // A range with host bits set (10.0.0.5/8) is almost always a typo for something narrower.
     const network =
       addr.kind() === 'ipv4'
-        ? ipaddr.IPv4.networkAddressFromCIDR(text)
+        ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
         : ipaddr.IPv6.networkAddressFromCIDR(text);
     if (network.toString() !== addr.toString()) {
-      throw new Error(`host bits set; the network is ${network.toString()}/${bits}`);
+      const shown = mapped
+        ? `::ffff:${network.toString()}/${parsedBits}`
+        : `${network.toString()}/${bits}`;
+      throw new Error(`host bits set; the network is ${shown}`);
     }
     return [addr, bits];
   }
@@ -53,6 +60,17 @@ export function clientAddress(ip: string | undefined): ipaddr.IPv4 | ipaddr.IPv6
   try {
     return ipaddr.process(ip);
   } catch {
+    return undefined;
+  }
+}
+
+/** How the app's `trust proxy` lets any client pick its `req.ip`, or `undefined` when it does not. */
+function trustsEveryone(app: { get(setting: string): unknown }): string | undefined {
+  try {
+    const verdict = judgeTrustProxy(app.get('trust proxy'), app.get('trust proxy fn'));
+    return verdict.kind === 'all' ? verdict.why : undefined;
+  } catch {
+    // Express refuses such a value when it is set, so there is nothing left to judge here.
     return undefined;
   }
 }
@@ -127,16 +145,19 @@ export function ipAllowlist(
   }
   const v4 = ranges.filter((r): r is [ipaddr.IPv4, number] => r[0].kind() === 'ipv4');
   const v6 = ranges.filter((r): r is [ipaddr.IPv6, number] => r[0].kind() === 'ipv6');
-  let warnedTrustAll = false;
+  let checkedTrust = false;
 
   return function ipAllowlist(req, _res, next) {
-    if (!warnedTrustAll && req.app?.get('trust proxy') === true) {
-      warnedTrustAll = true;
-      warn(
-        opts.logger,
-        'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
-        "ipAllowlist: the app's 'trust proxy' setting is true, so req.ip comes from X-Forwarded-For, which any client can set. Set it to your proxy's address, such as app.set('trust proxy', 'loopback').",
-      );
+    if (!checkedTrust && req.app) {
+      checkedTrust = true;
+      const why = trustsEveryone(req.app);
+      if (why) {
+        warn(
+          opts.logger,
+          'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+          `ipAllowlist: the app's 'trust proxy' setting ${why}, so req.ip comes from X-Forwarded-For, which any client can set. Set it to your proxy's address, such as app.set('trust proxy', 'loopback').`,
+        );
+      }
     }
     const addr = clientAddress(req.ip);
     let ok = false;

@@ -1,6 +1,7 @@
 // requestTimeout() over real HTTP: slow handlers get 503 and an aborted signal; so does a departed client.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { type Listening, listen } from '@bulwark/test-utils';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -160,6 +161,44 @@ describe('requestTimeout', () => {
     const res = await fetch(`${server.url}/stream`);
     expect(res.status).toBe(200);
     await expect(res.text()).rejects.toThrow();
+  });
+
+  it('keeps a body that arrives after the 503 from reaching the route, so a retried write is not done twice', async () => {
+    const orders: unknown[] = [];
+    const app = express();
+    app.use(requestTimeout(200));
+    app.post('/orders', express.json(), (req, res) => {
+      orders.push(req.body);
+      res.status(201).json({ created: true });
+    });
+    app.use(jsonErrors);
+    const server = await listen(app);
+    running.push(server);
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect({ host: '127.0.0.1', port: server.port }, () => {
+        socket.write(
+          'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n',
+        );
+        // The body comes 500 ms later, well after the deadline; a closed socket refuses it.
+        setTimeout(() => {
+          if (!socket.destroyed) socket.write('{"item":"tv"}', () => {});
+        }, 500);
+      });
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') reject(err);
+      });
+    });
+    expect(answer.startsWith('HTTP/1.1 503 ')).toBe(true);
+    expect(answer).toContain('request_timeout');
+    expect(answer.toLowerCase()).toContain('connection: close');
+    // Give a late body every chance to be parsed and handed on before looking.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 900 - (Date.now() - started))));
+    expect(orders).toEqual([]);
   });
 
   it('refuses a missing, zero, negative or fractional timeout at construction', () => {

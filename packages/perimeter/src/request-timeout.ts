@@ -51,6 +51,10 @@ function silence(res: ServerResponse): void {
  * while here the server was too slow to answer) and `req.signal` aborts, so an upstream call or
  * database query started with that signal is cancelled instead of running on. The same signal
  * aborts when the client disconnects before the answer. The signal is also `res.locals.signal`.
+ * A request whose body was still arriving at the deadline never reaches its route: reading
+ * stops and the connection is closed after the 503, so a body parser cannot hand it on.
+ * Middleware that awaits something before calling `next()` should pass `req.signal` to it (or
+ * check `req.signal.aborted`), so it does not hand a timed-out request to the route.
  *
  * @param options A number of milliseconds, or {@link RequestTimeoutOptions}.
  * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_INVALID_NUMBER` for a missing, zero,
@@ -105,6 +109,15 @@ export function requestTimeout(options: number | RequestTimeoutOptions): Request
       // Once the 503 is out, a handler that answers late must not throw "headers already sent"
       // from a callback, which would crash the process; its answer is dropped instead.
       res.once('finish', () => silence(res));
+      if (!req.complete) {
+        // The client is still sending its body, so a body parser is waiting for it. Were that
+        // body to arrive, the parser would call next() and the route would perform the write
+        // the client was just told to retry. Stop reading now, and once the 503 has been
+        // flushed close the connection, so the parser never completes.
+        req.pause();
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => req.socket.destroy());
+      }
       next(httpError(503, 'Request timed out', 'request_timeout', headers ? { headers } : {}));
     }, ms);
     timer.unref?.();

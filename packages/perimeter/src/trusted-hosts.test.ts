@@ -1,9 +1,10 @@
 // trustedHosts() over real HTTP: Host header injection and X-Forwarded-Host with and without a trusted proxy.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { type Listening, listen } from '@bulwark/test-utils';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jsonErrors, rawRequest } from '../test/app.js';
+import { jsonErrors, rawExchange, rawRequest } from '../test/app.js';
 import { trustedHosts } from './trusted-hosts.js';
 
 let server: Listening | undefined;
@@ -12,11 +13,25 @@ afterEach(async () => {
   server = undefined;
 });
 
+/** One raw HTTP/1.1 request: the request line and Host exactly as given. */
+function send(port: number, target: string, headers: string): Promise<string> {
+  return rawExchange(port, `GET ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`);
+}
+
+const statusOf = (answer: string) => Number(answer.slice(9, 12));
+
+/** Requests reaching the route, with what a handler building a link would see. */
+let reached: { host: string | undefined; originalUrl: string }[] = [];
+afterEach(() => {
+  reached = [];
+});
+
 async function serve(hosts: Parameters<typeof trustedHosts>[0], trustProxy?: string) {
   const app = express();
   if (trustProxy) app.set('trust proxy', trustProxy);
   app.use(trustedHosts(hosts));
-  app.get('/', (req, res) => {
+  app.get(['/', '/reset'], (req, res) => {
+    reached.push({ host: req.get('host'), originalUrl: req.originalUrl });
     res.json({ host: req.hostname });
   });
   app.use(jsonErrors);
@@ -102,6 +117,114 @@ describe('trustedHosts', () => {
     expect((await rawRequest({ port, headers: { Host: `[0:0::1]:${port}` } })).status).toBe(200);
     expect((await rawRequest({ port, headers: { Host: `127.0.0.1:${port}` } })).status).toBe(200);
     expect((await rawRequest({ port, headers: { Host: '[::2]' } })).status).toBe(400);
+  });
+
+  it('refuses a Host header that carries anything but a port after the listed name (api.example.com:@evil.com)', async () => {
+    const port = await serve(['api.example.com']);
+    for (const host of [
+      'api.example.com:@evil.com',
+      'api.example.com:443@evil.com',
+      'api.example.com:x/..',
+      'api.example.com:',
+      'api.example.com:65536',
+      'api.example.com:443:443',
+      'api.example.com:123456',
+      'api.example.com/evil.com',
+      'api.example.com\\evil.com',
+      'api..example.com',
+      '[::1]:80@evil.com',
+      '[fe80::1%25eth0]',
+    ]) {
+      const answer = await send(port, '/reset', `Host: ${host}\r\n`);
+      expect(statusOf(answer), host).toBe(400);
+      expect(answer).toContain('invalid_host');
+      expect(answer).not.toContain('evil');
+    }
+    expect(reached).toEqual([]);
+  });
+
+  it('still serves a listed host with a port up to 65535 or a trailing dot', async () => {
+    const port = await serve(['api.example.com', '[::1]']);
+    for (const host of [
+      'api.example.com:65535',
+      'api.example.com:1',
+      'API.EXAMPLE.COM.',
+      '[::1]:8080',
+    ]) {
+      expect(statusOf(await send(port, '/', `Host: ${host}\r\n`)), host).toBe(200);
+    }
+  });
+
+  it('holds a trusted X-Forwarded-Host and the Host beside it to the same form', async () => {
+    const port = await serve(['api.example.com'], 'loopback');
+    const poisoned = await send(
+      port,
+      '/reset',
+      'Host: backend:3000\r\nX-Forwarded-Host: api.example.com:@evil.com\r\n',
+    );
+    expect(statusOf(poisoned)).toBe(400);
+    const badHost = await send(
+      port,
+      '/reset',
+      'Host: backend:3000@evil.com\r\nX-Forwarded-Host: api.example.com\r\n',
+    );
+    expect(statusOf(badHost)).toBe(400);
+    // Express reads the first entry of a list; that is the one checked.
+    const listed = await send(
+      port,
+      '/',
+      'Host: backend:3000\r\nX-Forwarded-Host: api.example.com, evil.example\r\n',
+    );
+    expect(statusOf(listed)).toBe(200);
+    expect(reached).toHaveLength(1);
+  });
+
+  it('publishes why a host was refused, with the reason malformed for an injected suffix', async () => {
+    const events: unknown[] = [];
+    const onReject = (m: unknown) => events.push(m);
+    subscribe('bulwark:perimeter:host-rejected', onReject);
+    try {
+      const port = await serve(['api.example.com']);
+      await send(port, '/reset', 'Host: api.example.com:@evil.com\r\n');
+      await send(port, '/reset', 'Host: evil.example\r\n');
+      expect(events).toEqual([
+        expect.objectContaining({ reason: 'malformed', host: 'api.example.com:@evil.com' }),
+        expect.objectContaining({ reason: 'not_listed', host: 'evil.example' }),
+      ]);
+    } finally {
+      unsubscribe('bulwark:perimeter:host-rejected', onReject);
+    }
+  });
+
+  it('refuses an absolute-form request target naming another host (GET http://evil.com/...)', async () => {
+    const port = await serve(['api.example.com']);
+    for (const target of [
+      'http://evil.com/reset?x=1',
+      'https://evil.com/reset',
+      'http://api.example.com@evil.com/reset',
+      'http://user@api.example.com/reset',
+      'http://api.example.com:8080/reset',
+      'http://api.example.com.evil.com/reset',
+      'ftp://api.example.com/reset',
+    ]) {
+      const answer = await send(port, target, 'Host: api.example.com\r\n');
+      expect(statusOf(answer), target).toBe(400);
+      expect(answer).toContain('invalid_host');
+    }
+    expect(reached).toEqual([]);
+  });
+
+  it('serves an absolute-form target that names the listed host exactly as Host does', async () => {
+    const port = await serve(['api.example.com']);
+    const answer = await send(
+      port,
+      'http://API.example.com/reset?x=1',
+      'Host: api.example.com\r\n',
+    );
+    expect(statusOf(answer)).toBe(200);
+    expect(reached).toEqual([
+      { host: 'api.example.com', originalUrl: 'http://API.example.com/reset?x=1' },
+    ]);
   });
 
   it('refuses an HTTP/1.0 request with no Host header at all', async () => {

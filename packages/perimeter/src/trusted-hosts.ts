@@ -1,5 +1,5 @@
 // trustedHosts(): refuse requests whose Host (or trusted X-Forwarded-Host) is not one of ours.
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
 import { describe, httpError, PerimeterConfigError, publish } from './errors.js';
 
@@ -32,12 +32,97 @@ function repeatedHost(rawHeaders: readonly string[]): boolean {
   return false;
 }
 
+/** A request authority split into a normalized host and its port, if any. */
+interface Authority {
+  /** Lowercase, without a trailing dot; IPv6 in brackets, in its canonical spelling. */
+  host: string;
+  port: number | undefined;
+}
+
+const AUTHORITY = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(?::([0-9]{1,5}))?$/;
+
+/**
+ * Parses `host[:port]` strictly: a host name, an IPv4 address or a bracketed IPv6 address, then
+ * an optional port of 1 to 5 digits up to 65535. Anything else (`api.example.com:@evil.com`,
+ * `a:b:c`, a zone id, an empty port) is `undefined`. Express's `req.hostname` reads only up to
+ * the first `:`, so without this an injected suffix passes the check and stays in
+ * `req.get('host')` and Express 5's `req.host`, where links are built from it.
+ */
+function parseAuthority(value: string | undefined): Authority | undefined {
+  if (!value) return undefined;
+  const match = AUTHORITY.exec(value);
+  if (!match) return undefined;
+  const port = match[2] === undefined ? undefined : Number(match[2]);
+  if (port !== undefined && port > 65_535) return undefined;
+  let host = normalizeHost(match[1]!);
+  if (host.startsWith('[')) {
+    const inner = host.slice(1, -1);
+    if (!ipaddr.IPv6.isValid(inner)) return undefined;
+    host = `[${ipaddr.IPv6.parse(inner).toString()}]`;
+  } else if (!isHostname(host)) {
+    return undefined;
+  }
+  return { host, port };
+}
+
+/**
+ * The host Express takes from the request: the first `X-Forwarded-Host` entry when `trust proxy`
+ * trusts the peer (the same test Express makes), else `Host`.
+ */
+function checkedHostValue(req: Request): { value: string | undefined; forwarded: boolean } {
+  const forwarded = req.headers['x-forwarded-host'];
+  const trust: unknown = req.app?.get('trust proxy fn');
+  let trusted = false;
+  try {
+    // proxy-addr throws for a peer address it cannot parse (a socket already gone); not trusted.
+    trusted = typeof trust === 'function' && Boolean(trust(req.socket?.remoteAddress, 0));
+  } catch {}
+  if (typeof forwarded === 'string' && forwarded !== '' && trusted) {
+    const comma = forwarded.indexOf(',');
+    return {
+      value: comma === -1 ? forwarded : forwarded.slice(0, comma).trimEnd(),
+      forwarded: true,
+    };
+  }
+  return { value: req.headers.host, forwarded: false };
+}
+
+const ABSOLUTE_TARGET = /^(https?):\/\/([^/?#]*)(?:[/?#]|$)/i;
+
+/**
+ * Why the request target is unacceptable, or `undefined` when it is fine. An absolute-form
+ * target (`GET http://host/path`) names the host itself, and RFC 9112 section 3.2.2 tells a
+ * server to prefer it over `Host`; Express routes its path but leaves the whole URL in
+ * `req.originalUrl`, so links resolved against it point wherever the client chose. It is taken
+ * only when it is `http(s)`, has no user info, and names an allowed host, spelled exactly as the
+ * `Host` header (which RFC 9110 section 7.2 requires of clients).
+ */
+function targetProblem(
+  target: string,
+  hostHeader: Authority | undefined,
+  allowed: (host: string) => boolean,
+): string | undefined {
+  if (target.startsWith('/') || target === '*') return undefined;
+  const match = ABSOLUTE_TARGET.exec(target);
+  if (!match) return 'malformed_target';
+  const authority = parseAuthority(match[2]);
+  if (!authority || !allowed(authority.host)) return 'target_host';
+  if (hostHeader && (authority.host !== hostHeader.host || authority.port !== hostHeader.port)) {
+    return 'target_host';
+  }
+  return undefined;
+}
+
 /**
  * Answers 400 `invalid_host` when the request's host is not listed, so links built from the
  * Host header (password resets, redirects, absolute URLs) cannot point at an attacker's domain,
- * and DNS-rebinding pages cannot reach the API. The host is Express's `req.hostname`: the
+ * and DNS-rebinding pages cannot reach the API. The host checked is the one Express uses: the
  * `Host` header, or `X-Forwarded-Host` only when the app's `trust proxy` setting trusts the
- * peer. Ports are ignored.
+ * peer. It must be exactly `host[:port]` (a host name, IPv4 address or bracketed IPv6 address;
+ * a port of up to 5 digits, at most 65535), so nothing rides along after the name; the port
+ * itself is not compared. `Host` is held to that form even when `X-Forwarded-Host` is checked.
+ * An absolute-form request target (`GET http://api.example.com/path`) is accepted only when it
+ * is `http(s)`, has no user info and names a listed host spelled exactly as `Host`.
  *
  * @param hosts Hostnames (`api.example.com`), IP addresses (`127.0.0.1`, `[::1]`), subdomain
  *   patterns (`*.example.com`: one or more labels, not the bare domain), or a comma-separated
@@ -113,14 +198,7 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
     exact.add(host);
   }
 
-  const allowed = (hostname: string | undefined): boolean => {
-    if (!hostname) return false;
-    let host = normalizeHost(hostname);
-    if (host.startsWith('[')) {
-      const inner = host.slice(1, -1);
-      if (!ipaddr.IPv6.isValid(inner)) return false;
-      host = `[${ipaddr.IPv6.parse(inner).toString()}]`;
-    }
+  const allowed = (host: string): boolean => {
     if (exact.has(host)) return true;
     for (const suffix of suffixes) {
       if (host.length > suffix.length && host.endsWith(suffix) && isHostname(host)) return true;
@@ -129,19 +207,29 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
   };
 
   return function trustedHosts(req, _res, next) {
-    let hostname: string | undefined;
-    try {
-      hostname = req.hostname;
-    } catch {
-      hostname = undefined;
-    }
-    if (allowed(hostname) && !repeatedHost(req.rawHeaders)) {
+    const checked = checkedHostValue(req);
+    // Host is held to its syntax even when a trusted X-Forwarded-Host is what gets compared:
+    // apps read req.get('host') directly, and RFC 9112 section 3.2 requires a 400 for an
+    // invalid Host. (Only an HTTP/1.0 request may leave it out, if a trusted proxy names the host.)
+    const hostHeader = parseAuthority(req.headers.host);
+    const parsed = checked.forwarded ? parseAuthority(checked.value) : hostHeader;
+    const reason = repeatedHost(req.rawHeaders)
+      ? 'repeated'
+      : checked.value === undefined
+        ? 'missing'
+        : (req.headers.host !== undefined && !hostHeader) || !parsed
+          ? 'malformed'
+          : !allowed(parsed.host)
+            ? 'not_listed'
+            : targetProblem(req.originalUrl ?? req.url, hostHeader, allowed);
+    if (reason === undefined) {
       next();
       return;
     }
     publish('hostRejected', () => ({
-      host: (hostname ?? '').slice(0, 200),
+      host: (checked.value ?? '').slice(0, 200),
       forwarded: req.headers['x-forwarded-host'] !== undefined,
+      reason,
       method: req.method,
       path: req.path,
     }));

@@ -1,5 +1,6 @@
 // Test-only utilities: an error handler shaped like @bulwark/error-handler's, and raw HTTP calls.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import type { ErrorRequestHandler } from 'express';
 
 /** Renders http-errors the way the project's error handler does: status, code, safe message. */
@@ -45,5 +46,20 @@ export function rawRequest(options: {
     );
     req.on('error', reject);
     req.end();
+  });
+}
+
+/**
+ * Writes `text` as-is on a new connection and resolves with everything the server sent back
+ * before closing, so a test controls the request line and every header byte.
+ */
+export function rawExchange(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(text));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
   });
 }
