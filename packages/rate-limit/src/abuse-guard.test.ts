@@ -1,6 +1,6 @@
 // abuseGuard bans clients that keep failing, in memory or shared by every instance through Redis.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { redisPrefix, requireService, SERVICES } from '@bulwark/test-utils';
+import { listen, redisPrefix, requireService, SERVICES } from '@bulwark/test-utils';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
@@ -31,6 +31,44 @@ function appWith(guard: RequestHandler) {
   });
   app.use(renderError);
   return app;
+}
+
+/** A login that takes a while, as a password hash does, and always fails; counts its runs. */
+function slowLoginApp(guard: RequestHandler, runs: { count: number }) {
+  const app = express();
+  app.use(guard);
+  app.post('/login', async (_req, res) => {
+    runs.count++;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    res.status(401).json({ code: 'unauthorized' });
+  });
+  app.get('/fine', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use(renderError);
+  return app;
+}
+
+/** Sends `count` login attempts at once, spread over the given servers. */
+async function guessInParallel(urls: string[], count: number) {
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await fetch(`${urls[i % urls.length]}/login`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: (await res.json()) as { code?: string } };
+    }),
+  );
+}
+
+/** Asks until `check` holds or two seconds pass; failures are recorded just after responses. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 40; i++) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
 }
 
 describe('abuseGuard', () => {
@@ -77,6 +115,68 @@ describe('abuseGuard', () => {
     expect((await request(app).get('/fine')).status).toBe(200);
   });
 
+  it('lets no more than `failures` of 200 parallel guesses reach a slow failing login, instead of all of them', async () => {
+    const runs = { count: 0 };
+    const http = await listen(slowLoginApp(abuseGuard({ failures: 5 }), runs));
+    try {
+      const responses = await guessInParallel([http.url], 200);
+      expect(runs.count).toBeLessThanOrEqual(5);
+      expect(responses.filter((r) => r.status === 401)).toHaveLength(runs.count);
+      const refused = responses.filter((r) => r.status !== 401);
+      expect(refused).toHaveLength(200 - runs.count);
+      expect(new Set(refused.map((r) => `${r.status} ${r.body.code}`))).toEqual(
+        new Set(['429 client_banned']),
+      );
+      // The guesses that ran were failures: the key is now banned for banMs.
+      expect(
+        await eventually(async () => {
+          const res = await fetch(`${http.url}/fine`);
+          return res.status === 429 && Number(res.headers.get('retry-after')) > 60;
+        }),
+      ).toBe(true);
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('stops counting a request as under way when its client hangs up, so aborted requests do not hold the key back', async () => {
+    const app = express();
+    let arrived = 0;
+    let closed = 0;
+    app.use(abuseGuard({ failures: 2 }));
+    app.get('/hang', (_req, res) => {
+      arrived++;
+      res.on('close', () => closed++);
+    });
+    app.get('/fine', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(renderError);
+    const http = await listen(app);
+    try {
+      const aborts = [new AbortController(), new AbortController()];
+      const hanging = aborts.map((abort) =>
+        fetch(`${http.url}/hang`, { signal: abort.signal }).catch(() => undefined),
+      );
+      expect(await eventually(async () => arrived === 2)).toBe(true);
+      // Two requests under way use up a budget of two: a third is refused while they run.
+      const third = await fetch(`${http.url}/fine`);
+      expect(third.status).toBe(429);
+      expect(third.headers.get('retry-after')).toBe('1');
+      for (const abort of aborts) abort.abort();
+      await Promise.all(hanging);
+      expect(await eventually(async () => closed === 2)).toBe(true);
+      expect(await eventually(async () => (await fetch(`${http.url}/fine`)).status === 200)).toBe(
+        true,
+      );
+      // Nothing was left counted: two requests at once are admitted again.
+      const [one, two] = await Promise.all([fetch(`${http.url}/fine`), fetch(`${http.url}/fine`)]);
+      expect([one?.status, two?.status]).toEqual([200, 200]);
+    } finally {
+      await http.close();
+    }
+  });
+
   it('refuses bad options with stable codes', () => {
     expect(() => abuseGuard({ statuses: [200] })).toThrow(
       expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_STATUSES' }),
@@ -95,6 +195,7 @@ describe.runIf(hasRedis)('abuseGuard through Redis', () => {
   const nodeRedis = createClient({ url: SERVICES.redis.url });
   const ioredis = new Redis(SERVICES.redis.url, { lazyConnect: true });
   const prefix = redisPrefix('abuse');
+  const parallelPrefix = redisPrefix('abuse-parallel');
 
   beforeAll(async () => {
     nodeRedis.on('error', () => {});
@@ -102,8 +203,10 @@ describe.runIf(hasRedis)('abuseGuard through Redis', () => {
   });
 
   afterAll(async () => {
-    const keys = await nodeRedis.keys(`${prefix}*`);
-    if (keys.length > 0) await nodeRedis.del(keys);
+    for (const used of [prefix, parallelPrefix]) {
+      const keys = await nodeRedis.keys(`${used}*`);
+      if (keys.length > 0) await nodeRedis.del(keys);
+    }
     await Promise.all([nodeRedis.quit(), ioredis.quit()]);
   });
 
@@ -133,5 +236,40 @@ describe.runIf(hasRedis)('abuseGuard through Redis', () => {
     expect(res.body.code).toBe('client_banned');
     expect((await request(two).get('/fine')).status).toBe(429);
     expect(await nodeRedis.pTTL(`${prefix}abuse-guard:bans:ip:127.0.0.1`)).toBeGreaterThan(50_000);
+  });
+  it('lets no more than `failures` parallel guesses spread over two instances reach a slow failing login', async () => {
+    const runs = { count: 0 };
+    const options = {
+      redis: nodeRedis,
+      prefix: parallelPrefix,
+      defaults: { storeTimeoutMs: 2_000 },
+    };
+    const one = await listen(
+      slowLoginApp(createRateLimits(options).abuseGuard({ failures: 5 }), runs),
+    );
+    const two = await listen(
+      slowLoginApp(
+        createRateLimits({ ...options, redis: ioredis }).abuseGuard({ failures: 5 }),
+        runs,
+      ),
+    );
+    try {
+      const responses = await guessInParallel([one.url, two.url], 100);
+      expect(runs.count).toBeLessThanOrEqual(5);
+      expect(responses.filter((r) => r.status === 401)).toHaveLength(runs.count);
+      expect(
+        responses.filter((r) => r.status === 429 && r.body.code === 'client_banned'),
+      ).toHaveLength(100 - runs.count);
+      // The guesses that ran were failures: the key is banned on both instances.
+      expect(await eventually(async () => (await fetch(`${two.url}/fine`)).status === 429)).toBe(
+        true,
+      );
+      expect((await fetch(`${one.url}/fine`)).status).toBe(429);
+      // Every refused request was taken back from the shared count, which the ban then cleared.
+      const attemptsKey = `${parallelPrefix}abuse-guard:attempts:ip:127.0.0.1`;
+      expect(Number((await nodeRedis.get(attemptsKey)) ?? 0)).toBe(0);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
   });
 });

@@ -25,7 +25,11 @@ export interface AbuseGuardOptions extends SharedOptions {
   name?: string;
   /** Response statuses that count as a failure. Default: `[401, 403, 404]`. */
   statuses?: readonly number[];
-  /** Failures within `windowMs` that earn a ban. Default: `20`. */
+  /**
+   * Failures within `windowMs` that earn a ban. Requests under way count against it too (each may
+   * still fail), so it is also the most requests one key can have under way at once, less the
+   * failures already recorded. Default: `20`.
+   */
   failures?: number;
   /** Window in which failures are counted, in milliseconds. Default: `600_000` (10 minutes). */
   windowMs?: number;
@@ -122,8 +126,11 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
   }
 
   const breaker = context.breaker ?? new CircuitBreaker(common.breaker, logger);
-  const makeStore = (purpose: 'failures' | 'bans', storeWindowMs: number): Store => {
-    const store: Store = context.createStore
+  const makeStore = (
+    purpose: 'failures' | 'bans' | 'attempts',
+    storeWindowMs: number,
+  ): BoundedMemoryStore | ResilientStore => {
+    const store = context.createStore
       ? new ResilientStore({
           policy: name,
           primary: context.createStore(`${name}:${purpose}`),
@@ -134,18 +141,28 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
         })
       : new BoundedMemoryStore({ maxKeys: DEFAULTS.memoryMaxKeys });
     // Stores learn their window from express-rate-limit's options; only windowMs is read.
-    store.init?.({ windowMs: storeWindowMs } as Parameters<NonNullable<Store['init']>>[0]);
+    store.init({ windowMs: storeWindowMs } as Parameters<NonNullable<Store['init']>>[0]);
     return store;
   };
+  // Failures towards a ban.
   const failureStore = makeStore('failures', windowMs);
   const banStore = makeStore('bans', banMs);
+  // The budget a request needs to reach the routes: failures plus requests under way, each of
+  // which may still fail. A request is counted on arrival and taken back once it turns out not to
+  // be a failure, one atomic step each, as express-rate-limit does for skipSuccessfulRequests;
+  // two counters (failures, requests under way) would count a request twice, or not at all,
+  // between its response and the second update.
+  const attemptStore = makeStore('attempts', windowMs);
 
   const record = async (counterKey: string) => {
     try {
       const { totalHits } = await failureStore.increment(counterKey);
       if (totalHits < failures) return;
       await banStore.increment(counterKey);
+      // Cleared after the ban is set: a request that counts itself after this clearing reads the
+      // ban next and is refused.
       await failureStore.resetKey(counterKey);
+      await attemptStore.resetKey(counterKey);
       if (channels.banned.hasSubscribers) {
         channels.banned.publish({
           policy: name,
@@ -161,27 +178,58 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
     }
   };
 
+  const release = async (counterKey: string) => {
+    try {
+      await attemptStore.decrement(counterKey);
+    } catch {
+      // A count the store did not take back expires with the window.
+    }
+  };
+
   const middleware = async function abuseGuardMiddleware(
     req: Request,
     res: Response,
     next: NextFunction,
   ) {
+    let counted: string | undefined;
     try {
       if (req.app) {
         const error = checkTrustProxy(req.app);
         if (error) return next(error);
       }
       const counterKey = await generate(req);
-      const ban = typeof banStore.get === 'function' ? await banStore.get(counterKey) : undefined;
+      const { totalHits: attempts } = await attemptStore.increment(counterKey);
+      counted = counterKey;
+      // The ban is read after counting, so a request racing a new ban either counts before
+      // record() clears the attempts (and is over budget) or reads the ban.
+      const ban = await banStore.get(counterKey);
       const until = ban?.resetTime?.getTime() ?? 0;
       if (ban && Number.isFinite(ban.totalHits) && ban.totalHits > 0 && until > Date.now()) {
+        counted = undefined;
+        await release(counterKey);
         return next(bannedError(name, Math.max(1, Math.ceil((until - Date.now()) / 1000))));
       }
-      res.once('finish', () => {
-        if (statuses.has(res.statusCode)) void record(counterKey);
-      });
+      // Admitting more than the failures left would let parallel guesses all run before the
+      // first failure is recorded.
+      if (attempts > failures) {
+        counted = undefined;
+        await release(counterKey);
+        return next(bannedError(name, 1));
+      }
+      let settled = false;
+      const settle = (failed: boolean) => {
+        if (settled) return;
+        settled = true;
+        // A failure keeps its attempt for the rest of the window; anything else gives it back.
+        void (failed ? record(counterKey) : release(counterKey));
+      };
+      res.once('finish', () => settle(statuses.has(res.statusCode)));
+      // A client that hangs up never gets a response: stop counting the request as under way.
+      res.once('close', () => settle(false));
+      counted = undefined;
       next();
     } catch (error) {
+      if (counted !== undefined) await release(counted);
       next(error);
     }
   };
@@ -190,7 +238,11 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
     enabled: true,
     keyFor,
     unban: async (counterKey: string) => {
-      await Promise.all([banStore.resetKey(counterKey), failureStore.resetKey(counterKey)]);
+      await Promise.all([
+        banStore.resetKey(counterKey),
+        failureStore.resetKey(counterKey),
+        attemptStore.resetKey(counterKey),
+      ]);
     },
   });
 }
@@ -198,7 +250,10 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
 /**
  * Bans clients that keep failing: counts responses with one of `statuses` per key and, after
  * `failures` of them within `windowMs`, answers every request from that key with 429
- * `client_banned` (and `Retry-After`) for `banMs`. Mount it early, before the routes it watches.
+ * `client_banned` (and `Retry-After`) for `banMs`. Each request under way counts against
+ * `failures` until its response is sent, so parallel guesses cannot all run before the first
+ * failure is recorded; one that would exceed it gets the same 429 with `Retry-After: 1`. Mount it
+ * early, before the routes it watches.
  * With `createRateLimits({ redis })`, use `limits.abuseGuard()` so bans are shared by every
  * instance.
  *

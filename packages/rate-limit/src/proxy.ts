@@ -1,4 +1,5 @@
 // Refuses an Express `trust proxy` setting that lets any client choose its own address.
+import ipaddr from 'ipaddr.js';
 import { RateLimitConfigError, show } from './errors.js';
 import { type Logger, warn } from './logger.js';
 
@@ -8,32 +9,109 @@ export interface AppSettings {
 }
 
 /**
+ * Hop counts above this are more proxies than a deployment puts in front of an app: Express would
+ * take an entry the client wrote. A hop count trusts by position, so smaller counts cannot be
+ * checked here; they must match the real number of proxies.
+ */
+export const MAX_TRUSTED_HOPS = 5;
+
+/**
+ * Public addresses no one runs a proxy at (Google and Cisco resolvers, in both halves of the IPv4
+ * space, as IPv6 and as IPv4-mapped IPv6). A setting that trusts one of them trusts clients.
+ */
+const PUBLIC_PROBES = [
+  '8.8.8.8',
+  '208.67.222.222',
+  '2001:4860:4860::8888',
+  '2620:119:35::35',
+  '::ffff:8.8.8.8',
+  '::ffff:208.67.222.222',
+];
+
+/**
+ * A trust function is called with each address and its position (0 is the socket's peer). A
+ * function that trusts a public address at any of these positions lets the client past it.
+ */
+const PROBE_HOPS = MAX_TRUSTED_HOPS;
+
+type TrustFunction = (address: string, hop: number) => unknown;
+
+/** Prefix length of a range entry (`a.b.c.d/8`, `a.b.c.d/255.0.0.0`, `::ffff:a.b.c.d/97`). */
+function rangeBits(entry: string): { ipv4: boolean; bits: number } | undefined {
+  const slash = entry.lastIndexOf('/');
+  if (slash === -1) return undefined;
+  const address = entry.slice(0, slash);
+  const mask = entry.slice(slash + 1);
+  if (!ipaddr.isValid(address)) return undefined;
+  const ip = ipaddr.parse(address);
+  let bits: number | null = null;
+  if (/^\d+$/.test(mask)) bits = Number(mask);
+  else if (ipaddr.isValid(mask)) bits = ipaddr.parse(mask).prefixLengthFromSubnetMask();
+  if (bits === null) return undefined;
+  // Express compares IPv4 clients with IPv4-mapped ranges as if they were IPv4 ranges.
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return { ipv4: true, bits: bits - 96 };
+  }
+  return { ipv4: ip.kind() === 'ipv4', bits };
+}
+
+/**
  * Ranges broader than the broadest private ones (10.0.0.0/8, fc00::/7) take in public addresses,
  * that is, clients that can write their own X-Forwarded-For.
  */
 function tooBroad(entry: string): boolean {
-  const slash = entry.lastIndexOf('/');
-  if (slash === -1) return false;
-  const bits = Number(entry.slice(slash + 1));
-  if (!Number.isInteger(bits)) return false;
-  return entry.includes(':') ? bits < 7 : bits < 8;
+  const range = rangeBits(entry);
+  if (range === undefined) return false;
+  return range.ipv4 ? range.bits < 8 : range.bits < 7;
+}
+
+/** The first public address (and position) a trust function accepts, if any. */
+function trustedProbe(trust: TrustFunction): string | undefined {
+  for (let hop = 0; hop < PROBE_HOPS; hop++) {
+    for (const address of PUBLIC_PROBES) {
+      let trusted: unknown;
+      try {
+        trusted = trust(address, hop);
+      } catch {
+        // A function that throws on an address never lets Express read past it.
+        trusted = false;
+      }
+      if (trusted) return hop === 0 ? address : `${address} at hop ${hop}`;
+    }
+  }
+  return undefined;
 }
 
 /**
- * Why a `trust proxy` value trusts every hop, or `undefined` when it does not. A hop count or a
- * list of proxy addresses is fine; `true` (or a range covering every address) means Express takes
- * the left-most `X-Forwarded-For` entry, which the client writes itself. A range wider than
- * a /8 (IPv4) or /7 (IPv6) counts as trusting everyone.
+ * Why a `trust proxy` setting lets a client choose its address, or `undefined` when it does not.
+ * `true`, a hop count above {@link MAX_TRUSTED_HOPS}, a range wider than a /8 (IPv4) or /7 (IPv6),
+ * and any setting whose compiled trust function (`compiled`, Express's `trust proxy fn`) accepts a
+ * public address are refused. A hop count up to the limit trusts by position and is accepted.
  */
-export function permissiveTrustProxy(setting: unknown): string | undefined {
+export function permissiveTrustProxy(setting: unknown, compiled?: unknown): string | undefined {
   if (setting === true) return 'true';
-  const entries = Array.isArray(setting)
-    ? setting
-    : typeof setting === 'string'
-      ? setting.split(',')
-      : [];
+  if (typeof setting === 'number') {
+    return setting > MAX_TRUSTED_HOPS
+      ? `a hop count of ${setting} (more than ${MAX_TRUSTED_HOPS})`
+      : undefined;
+  }
+  const trust =
+    typeof compiled === 'function'
+      ? (compiled as TrustFunction)
+      : typeof setting === 'function'
+        ? (setting as TrustFunction)
+        : undefined;
+  if (trust !== undefined) {
+    const address = trustedProbe(trust);
+    if (address !== undefined)
+      return `${show(setting)}, which trusts the public address ${address}`;
+  }
+  const entries = Array.isArray(setting) ? setting : typeof setting === 'string' ? [setting] : [];
   for (const entry of entries) {
-    if (typeof entry === 'string' && tooBroad(entry.trim())) return show(entry.trim());
+    if (typeof entry !== 'string') continue;
+    for (const part of entry.split(',')) {
+      if (tooBroad(part.trim())) return show(part.trim());
+    }
   }
   return undefined;
 }
@@ -43,7 +121,8 @@ export function trustProxyError(value: string): RateLimitConfigError {
   return new RateLimitConfigError(
     'ERR_BULWARK_RATE_LIMIT_TRUST_PROXY',
     `Express 'trust proxy' is ${value}, so any client can send X-Forwarded-For and choose the address it is rate-limited by. ` +
-      `Set the number of proxies in front of the app, e.g. app.set('trust proxy', 1), or their addresses, e.g. app.set('trust proxy', ['10.0.0.0/8']).`,
+      `Set the number of proxies in front of the app (at most ${MAX_TRUSTED_HOPS}), e.g. app.set('trust proxy', 1), or their addresses, e.g. app.set('trust proxy', ['10.0.0.0/8']). ` +
+      'A trust function must return false for every address that is not one of your proxies.',
   );
 }
 
@@ -61,7 +140,7 @@ export function createTrustProxyCheck({
   const checked = new WeakMap<AppSettings, RateLimitConfigError | undefined>();
   return function checkTrustProxy(app) {
     if (checked.has(app)) return checked.get(app);
-    const value = permissiveTrustProxy(app.get('trust proxy'));
+    const value = permissiveTrustProxy(app.get('trust proxy'), app.get('trust proxy fn'));
     let error: RateLimitConfigError | undefined;
     if (value !== undefined) {
       error = trustProxyError(value);

@@ -53,9 +53,30 @@ describe('rateLimit', () => {
     expect(limited.headers['x-ratelimit-remaining']).toBe('0');
     expect(Number(limited.headers['x-ratelimit-reset'])).toBeGreaterThan(Date.now() / 1000);
     expect(limited.headers.ratelimit).toMatch(/^"telemetry-export"; r=0; t=\d+$/);
-    expect(limited.headers['ratelimit-policy']).toMatch(
-      /^"telemetry-export"; q=5; w=60; pk=:[A-Za-z0-9+/=]+:$/,
+    expect(limited.headers['ratelimit-policy']).toBe('"telemetry-export"; q=5; w=60');
+  });
+
+  it('sends no draft 8 partition key, which express-rate-limit makes from an unkeyed hash of the address', async () => {
+    const app = express();
+    let seen: Record<string, string> = {};
+    app.get(
+      '/',
+      rateLimit({ name: 'outer', limit: 5 }),
+      rateLimit({ name: 'inner', limit: 1, key: () => 'device-7' }),
+      (_req, res) => {
+        res.send('ok');
+      },
     );
+    app.use(((err, _req, res, _next) => {
+      seen = err.headers;
+      res.status(err.status).end();
+    }) as ErrorRequestHandler);
+    const ok = await request(app).get('/');
+    expect(ok.headers['ratelimit-policy']).toBe('"outer"; q=5; w=60, "inner"; q=1; w=60');
+    const limited = await request(app).get('/');
+    expect(limited.status).toBe(429);
+    expect(limited.headers['ratelimit-policy']).toBe('"outer"; q=5; w=60, "inner"; q=1; w=60');
+    expect(seen['RateLimit-Policy']).toBe('"outer"; q=5; w=60, "inner"; q=1; w=60');
   });
 
   it('hands the 429 to next() with the headers on the error, so any error handler can send them', async () => {
@@ -197,6 +218,21 @@ describe('rateLimit', () => {
     expect((await request(app).delete('/')).status).toBe(429);
   });
 
+  it('counts HEAD against a GET-only policy, since Express answers HEAD with the GET handler', async () => {
+    let runs = 0;
+    const app = express();
+    app.get('/export', rateLimit({ name: 'export', limit: 2, methods: ['GET'] }), (_req, res) => {
+      runs++;
+      res.json({ big: 'export' });
+    });
+    app.use(renderError);
+    expect((await request(app).get('/export')).status).toBe(200);
+    expect((await request(app).head('/export')).status).toBe(200);
+    expect((await request(app).head('/export')).status).toBe(429);
+    expect((await request(app).get('/export')).status).toBe(429);
+    expect(runs).toBe(2);
+  });
+
   it('counts only failures when successful requests are skipped', async () => {
     const app = express();
     app.use(rateLimit({ name: 'login', limit: 2, skipSuccessfulRequests: true }));
@@ -317,6 +353,38 @@ describe('rateLimit behind a proxy', () => {
     expect(() => rateLimit({ name: 'strict-2', app })).toThrow(/trust proxy/);
     app.set('trust proxy', 'loopback, 10.0.0.0/8');
     expect(() => rateLimit({ name: 'strict-3', app })).not.toThrow();
+  });
+
+  it('refuses in production trust proxy settings that trust every address without saying true: netmasks, mapped ranges, 100 hops, a function', async () => {
+    process.env.NODE_ENV = 'production';
+    const settings: [unknown, string][] = [
+      ['0.0.0.0/128.0.0.0, 128.0.0.0/128.0.0.0', 'which trusts the public address'],
+      ['::ffff:0.0.0.0/97, ::ffff:128.0.0.0/97', 'which trusts the public address'],
+      [100, 'a hop count of 100'],
+      [() => true, 'a function'],
+    ];
+    for (const [index, [setting, said]] of settings.entries()) {
+      const app = express();
+      app.set('trust proxy', setting);
+      expect(() => rateLimit({ name: `spoofable-${index}`, app })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_RATE_LIMIT_TRUST_PROXY',
+          message: expect.stringContaining(said),
+        }),
+      );
+      // Without `app`, the first request fails instead of being limited by a forged address.
+      const late = appWith({ name: `spoofable-late-${index}` }, (a) =>
+        a.set('trust proxy', setting),
+      );
+      const res = await request(late).get('/').set('X-Forwarded-For', '198.51.100.1');
+      expect(res.status).toBe(500);
+      expect(res.body.code).toBe('ERR_BULWARK_RATE_LIMIT_TRUST_PROXY');
+    }
+    for (const setting of [1, 2, 'loopback', (address: string) => address === '10.0.0.2']) {
+      const app = express();
+      app.set('trust proxy', setting);
+      expect(() => rateLimit({ name: 'sane', app })).not.toThrow();
+    }
   });
 
   it('refuses trust proxy = true at the first request in production, without limiting by a spoofed address', async () => {

@@ -52,7 +52,10 @@ export interface RateLimitOptions extends SharedOptions {
    * Default: a {@link BoundedMemoryStore} holding at most 100 000 keys.
    */
   store?: Store;
-  /** Only requests with these methods are counted, e.g. `['POST', 'DELETE']`. Default: all. */
+  /**
+   * Only requests with these methods are counted, e.g. `['POST', 'DELETE']`. A list with `GET`
+   * also counts `HEAD`, which Express answers with the GET handler. Default: all.
+   */
   methods?: readonly string[];
   /** Requests for which this returns true are neither counted nor limited. Default: none. */
   skip?: (req: Request, res: Response) => boolean | Promise<boolean>;
@@ -84,7 +87,11 @@ export interface RateLimitMiddleware extends RequestHandler {
   readonly enabled: boolean;
   /** The key a request is counted under, e.g. `ip:203.0.113.7` or `user:42`. */
   keyFor(req: Request): Promise<string>;
-  /** Forgets a key's count, e.g. after a successful login. */
+  /**
+   * Forgets a key's count, e.g. after a successful login. While a shared store is down, an
+   * `'allow'` policy clears its outage count and resolves; a `'deny'` policy rejects with 503
+   * `rate_limit_unavailable`.
+   */
   resetKey(key: string): Promise<void>;
 }
 
@@ -170,6 +177,21 @@ function validateStore(where: string, store: unknown): Store {
   }
   usedStores.add(candidate);
   return candidate as Store;
+}
+
+/**
+ * Drops the draft 8 `pk` parameter express-rate-limit puts in this policy's `RateLimit-Policy`
+ * entry: it is an unkeyed hash of the counter key, and for an address key anyone can find the
+ * address by hashing every candidate. The parameter is optional in the draft.
+ */
+function dropPartitionKey(res: Response, name: string): void {
+  if (res.headersSent) return;
+  const value = res.getHeader('RateLimit-Policy');
+  if (value === undefined) return;
+  const own = `"${name}";`;
+  const strip = (entry: string) =>
+    entry.startsWith(own) ? entry.replace(/; pk=:[A-Za-z0-9+/=]*:$/, '') : entry;
+  res.setHeader('RateLimit-Policy', Array.isArray(value) ? value.map(strip) : strip(String(value)));
 }
 
 function headerValue(value: number | string | string[] | undefined): string | undefined {
@@ -266,6 +288,8 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       );
     }
     methods = new Set(list.map((m: string) => m.toUpperCase()));
+    // Express answers HEAD with the GET handler, so a HEAD request costs what a GET does.
+    if (methods.has('GET')) methods.add('HEAD');
   }
 
   const generate: KeyGenerator = createKeyGenerator(key, ipv6Subnet);
@@ -357,6 +381,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         ),
     },
     handler(req: Request, res: Response, next: NextFunction) {
+      if (standardHeaders === 'draft-8') dropPartitionKey(res, name);
       const info = (
         req as Request & { rateLimit?: { key: string; limit: number; resetTime?: Date } }
       ).rateLimit;
@@ -392,7 +417,14 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         return;
       }
     }
-    void limiter(req, res, next);
+    if (standardHeaders !== 'draft-8') {
+      void limiter(req, res, next);
+      return;
+    }
+    void limiter(req, res, (error?: unknown) => {
+      dropPartitionKey(res, name);
+      next(error);
+    });
   };
   return Object.assign(middleware, {
     policy: name,

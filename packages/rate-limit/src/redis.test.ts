@@ -11,7 +11,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRateLimits } from './create-rate-limits.js';
 import type { RedisClientLike } from './redis.js';
-import { redisSender } from './redis.js';
+import { createRedisStore, redisSender } from './redis.js';
 
 const hasRedis = await requireService('redis', 'redis-server');
 
@@ -115,6 +115,23 @@ describe.runIf(hasRedis)('Redis clients', () => {
     prefixes.push(value);
     return value;
   };
+
+  it('never takes a count below zero nor recreates a reset key when a request is taken back late', async () => {
+    for (const client of [nodeRedis, ioredis]) {
+      const p = prefix('decrement');
+      const store = createRedisStore(redisSender(client, 'test'), p);
+      await store.init({ windowMs: 60_000 } as Parameters<typeof store.init>[0]);
+      await store.increment('ip:192.0.2.1');
+      await store.decrement('ip:192.0.2.1');
+      await store.decrement('ip:192.0.2.1');
+      expect(await nodeRedis.get(`${p}ip:192.0.2.1`)).toBe('0');
+      // A request counted before a reset and taken back after it leaves no key behind.
+      await store.resetKey('ip:192.0.2.1');
+      await store.decrement('ip:192.0.2.1');
+      expect(await nodeRedis.exists(`${p}ip:192.0.2.1`)).toBe(0);
+      expect((await store.increment('ip:192.0.2.1')).totalHits).toBe(1);
+    }
+  });
 
   it('limits through a node-redis client', async () => {
     await expectSixthRefused(nodeRedis, prefix('node-redis'));

@@ -71,7 +71,27 @@ export function redisSender(client: unknown, where: string): StoreSender {
   );
 }
 
+/** Takes one hit back, never below zero, and never recreates a key that expired or was reset. */
+const decrementScript =
+  "local hits = tonumber(redis.call('GET', KEYS[1])) if hits and hits > 0 then redis.call('DECR', KEYS[1]) end return 0";
+
+/**
+ * rate-limit-redis's store with a decrement that matches the memory store's: its own is a plain
+ * DECR, which turns a request counted before a reset (or before the window ended) and taken back
+ * after it into a negative count without expiry, that is, extra requests for the key.
+ */
+class FlooredRedisStore extends RedisStore {
+  override async decrement(key: string): Promise<void> {
+    const prefixed = this.prefixKey(key);
+    await this.sendCommand({
+      key: prefixed,
+      isReadOnly: false,
+      command: ['EVAL', decrementScript, '1', prefixed],
+    });
+  }
+}
+
 /** A rate-limit-redis store under `prefix`, talking through `sender`. */
 export function createRedisStore(sender: StoreSender, prefix: string): RedisStore {
-  return new RedisStore({ ...sender, prefix });
+  return new FlooredRedisStore({ ...sender, prefix });
 }

@@ -86,6 +86,40 @@ describe('ResilientStore fallback', () => {
   });
 });
 
+describe('resetKey while Redis is unreachable', () => {
+  it('resets a key of an allow policy during the outage instead of answering 503, and still refuses on a deny policy', async () => {
+    // A node-redis client that was never connected: every command fails at once.
+    const closed = createClient({ url: 'redis://127.0.0.1:1' });
+    const limits = createRateLimits({
+      redis: closed,
+      defaults: { logger: { warn: () => {} }, breaker: { failures: 1, cooldownMs: 60_000 } },
+    });
+    const open = limits.policy('after-login', { limit: 1 });
+    const strict = limits.policy('strict', { limit: 1, onStoreError: 'deny' });
+    const app = express();
+    app.get('/', open, (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(((err, _req, res, _next) => {
+      res.status(err.status ?? 500).json({ code: err.code });
+    }) as ErrorRequestHandler);
+    const http = await listen(app);
+    try {
+      expect((await fetch(http.url)).status).toBe(200);
+      expect((await fetch(http.url)).status).toBe(429);
+      // e.g. after a successful login: the app's call must not fail because Redis is down.
+      await expect(open.resetKey('ip:127.0.0.1')).resolves.toBeUndefined();
+      expect((await fetch(http.url)).status).toBe(200);
+      await expect(strict.resetKey('ip:127.0.0.1')).rejects.toMatchObject({
+        status: 503,
+        code: 'rate_limit_unavailable',
+      });
+    } finally {
+      await http.close();
+    }
+  });
+});
+
 describe.runIf(hasRedisServer)('a Redis that stops answering', () => {
   let child: ChildProcess | undefined;
   afterAll(() => {

@@ -234,11 +234,17 @@ export class ResilientStore implements Store {
     await this.#call(async () => this.#options.primary.decrement(this.#keyPrefix + key));
   }
 
+  /**
+   * Forgets a key here and in the store. While the store is down, a `deny` policy answers 503
+   * as it does for requests; an `allow` policy, which counts in the fallback meanwhile, has
+   * forgotten what it counts and returns (a failed call is published on the store-error channel).
+   * The store's own count then runs out with its window.
+   */
   async resetKey(key: string): Promise<void> {
     await this.fallback.resetKey(key);
     const result = await this.#call(async () =>
       this.#options.primary.resetKey(this.#keyPrefix + key),
     );
-    if (!result.ok) this.#unavailable();
+    if (!result.ok && this.#options.onStoreError === 'deny') this.#unavailable();
   }
 }
