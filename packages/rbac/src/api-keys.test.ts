@@ -146,6 +146,25 @@ describe.runIf(hasPg)('createApiKeys', () => {
     expect((await use(fresh.key)).status).toBe(401);
   });
 
+  it('keeps the expiry of a rotated key instead of issuing one that never expires', async () => {
+    const inWeek = new Date(Math.floor(Date.now() / 1000 + 7 * 86_400) * 1000);
+    const old = await keys.issue('acme', {
+      name: 'weekly',
+      scopes: ['devices:read'],
+      expiresAt: inWeek,
+    });
+    const { key: fresh } = await keys.rotate('acme', { keyId: old.id });
+    expect(fresh.expiresAt?.getTime()).toBe(inWeek.getTime());
+    const stored = (await keys.list('acme')).find((k) => k.id === fresh.id);
+    expect(stored?.expiresAt?.getTime()).toBe(inWeek.getTime());
+    // An explicit expiresAt (or null, for never) still wins.
+    const later = new Date(inWeek.getTime() + 86_400_000);
+    const { key: extended } = await keys.rotate('acme', { keyId: fresh.id, expiresAt: later });
+    expect(extended.expiresAt?.getTime()).toBe(later.getTime());
+    const { key: forever } = await keys.rotate('acme', { keyId: extended.id, expiresAt: null });
+    expect(forever.expiresAt).toBeNull();
+  });
+
   it('rotates a single key by id and answers 404 for an unknown one', async () => {
     const a = await keys.issue('acme', { name: 'a', scopes: ['devices:read'] });
     const b = await keys.issue('acme', { name: 'b', scopes: ['devices:read'] });
@@ -170,8 +189,26 @@ describe.runIf(hasPg)('createApiKeys', () => {
     expect((await use(issued.key)).status).toBe(200);
     expect(await keys.revoke(issued.id, { tenantId: 'acme' })).toBe(true);
     expect((await use(issued.key)).status).toBe(401);
-    expect(await keys.revoke(issued.id)).toBe(false);
-    expect(await keys.revoke("'; DROP TABLE x; --")).toBe(false);
+    expect(await keys.revoke(issued.id, { tenantId: 'acme' })).toBe(false);
+    expect(await keys.revoke("'; DROP TABLE x; --", { tenantId: 'acme' })).toBe(false);
+  });
+
+  it('refuses a revoke with no tenant or a null tenant instead of revoking in every tenant', async () => {
+    const issued = await keys.issue('globex', { scopes: ['devices:read'] });
+    for (const options of [undefined, {}, { tenantId: null }, { tenantId: '' }]) {
+      await expect(keys.revoke(issued.id, options as never)).rejects.toMatchObject({
+        name: 'RbacConfigError',
+        code: 'ERR_BULWARK_RBAC_ARGUMENT',
+      });
+    }
+    await expect(
+      keys.revoke(issued.id, { allTenants: true, tenantId: 'acme' } as never),
+    ).rejects.toBeInstanceOf(RbacConfigError);
+    expect((await use(issued.key)).status).toBe(200);
+    expect(await keys.revoke(issued.id, { tenantId: 'acme' })).toBe(false);
+    expect((await use(issued.key)).status).toBe(200);
+    expect(await keys.revoke(issued.id, { allTenants: true })).toBe(true);
+    expect((await use(issued.key)).status).toBe(401);
   });
 
   it('rejects an expired key', async () => {

@@ -47,9 +47,30 @@ export interface RotateOptions {
   name?: string;
   /** Scopes of the new key. Default: the newest replaced key's scopes. */
   scopes?: string[];
-  expiresAt?: Date;
+  /**
+   * When the new key stops working; `null` for never. Default: the newest replaced key's
+   * `expiresAt`, so a key that expires stays one that expires (never, when rotating with
+   * `scopes` and no active key).
+   */
+  expiresAt?: Date | null;
   createdBy?: string;
 }
+
+/** Which key `revoke()` may stop: one in a named tenant, or, explicitly, in any tenant. */
+export type RevokeOptions =
+  | {
+      /** The tenant the key must belong to; a key of another tenant is left alone. */
+      tenantId: string;
+      allTenants?: false;
+      /** Who revoked it, for the audit row. */
+      actor?: string;
+    }
+  | {
+      /** Revoke the key whatever its tenant: only for platform operators' tools. */
+      allTenants: true;
+      tenantId?: undefined;
+      actor?: string;
+    };
 
 /** A newly issued key: `key` is the only time the plaintext is available. */
 export interface IssuedApiKey {
@@ -87,8 +108,13 @@ export interface ApiKeys extends ApiKeyVerifier {
     tenantId: string,
     options?: RotateOptions,
   ): Promise<{ key: IssuedApiKey; revoked: { id: string; revokedAt: Date }[] }>;
-  /** Revokes a key at once. Resolves `false` when there was no active key with that id (in that tenant). */
-  revoke(id: string, options?: { tenantId?: string; actor?: string }): Promise<boolean>;
+  /**
+   * Revokes a key at once. Give `{ tenantId }` to revoke only within that tenant, or
+   * `{ allTenants: true }` to revoke it wherever it is; anything else rejects with
+   * `ERR_BULWARK_RBAC_ARGUMENT`. Resolves `false` when there was no active key with that id (in
+   * that tenant).
+   */
+  revoke(id: string, options: RevokeOptions): Promise<boolean>;
   /** The tenant's keys, newest first, without secrets. */
   list(tenantId: string): Promise<ApiKeyInfo[]>;
 }
@@ -369,7 +395,7 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
         throw createError(404, 'API key not found.', { code: 'api_key_not_found', expose: true });
       }
       const { rows: current } = await db.query(
-        `SELECT id, name, scopes FROM ${S}.api_keys WHERE tenant_id = $1 AND ${ACTIVE}
+        `SELECT id, name, scopes, expires_at FROM ${S}.api_keys WHERE tenant_id = $1 AND ${ACTIVE}
          AND ($2::uuid IS NULL OR id = $2::uuid) ORDER BY created_at DESC`,
         [tenantId, o.keyId ?? null],
       );
@@ -379,7 +405,9 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
       }
       const checked = checkIssue('rotate', {
         name: o.name ?? newest?.name,
-        expiresAt: o.expiresAt,
+        // Rotation replaces the secret, not the policy: a 7-day key must not come back as a
+        // key that never expires.
+        expiresAt: o.expiresAt === undefined ? (newest?.expires_at ?? null) : o.expiresAt,
         createdBy: o.createdBy,
       });
       const scopes = checkScopes('rotate', o.scopes ?? newest?.scopes);
@@ -408,13 +436,24 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
       return { key: issued, revoked: result };
     },
 
-    async revoke(id, o = {}) {
+    async revoke(id, o) {
+      // A missing or null tenant must not quietly mean "any tenant": that is opted into by name.
+      const allTenants = (o as { allTenants?: unknown } | undefined)?.allTenants === true;
+      if (allTenants ? o.tenantId !== undefined : typeof o?.tenantId !== 'string') {
+        throw new RbacConfigError(
+          'ERR_BULWARK_RBAC_ARGUMENT',
+          allTenants
+            ? 'revoke: give either tenantId or allTenants: true, not both.'
+            : `revoke: tenantId ${show(o?.tenantId)} names no tenant, which would revoke the key in any tenant. Pass { tenantId: 'acme' } to revoke a key of that tenant only, or { allTenants: true } to revoke it wherever it is.`,
+        );
+      }
+      if (!allTenants) checkTenant('revoke', o.tenantId);
       if (typeof id !== 'string' || !UUID.test(id)) return false;
       const { rows } = await db.query(
         `UPDATE ${S}.api_keys SET revoked_at = now()
           WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) AND (revoked_at IS NULL OR revoked_at > now())
           RETURNING tenant_id`,
-        [id, o.tenantId ?? null],
+        [id, allTenants ? null : o.tenantId],
       );
       const row = rows[0];
       if (row) {
@@ -425,7 +464,7 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
           actor: o.actor ?? null,
           tenantId: String(row.tenant_id),
           status: 'success',
-          details: { revoked: true },
+          details: allTenants ? { revoked: true, allTenants: true } : { revoked: true },
         });
       }
       return !!row;

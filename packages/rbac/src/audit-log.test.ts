@@ -1,5 +1,6 @@
 // Audit rows in a real PostgreSQL for auth failures, denials, mutations and key rotations, with trace ids.
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
 import {
   createTestDatabase,
   type Listening,
@@ -8,14 +9,14 @@ import {
 } from '@bulwark/test-utils';
 import express from 'express';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApiKeys } from './api-keys.js';
 import { type AuditLog, createAuditLog } from './audit-log.js';
 import { authenticate } from './authenticate.js';
 import { migrate } from './migrate.js';
 import { createPermissionStore, type PermissionStore } from './permission-store.js';
 import { requirePermission } from './permissions.js';
-import { renderErrors, serve } from './test-support.js';
+import { appWith, renderErrors, serve } from './test-support.js';
 
 const hasPg = await requireService('postgres');
 const SECRET = Buffer.alloc(32, 5);
@@ -78,6 +79,25 @@ describe.runIf(hasPg)('createAuditLog', () => {
     await pool?.end();
     await db?.drop();
   });
+
+  /** A request sent byte for byte: fetch would turn a `\\` in the path into `/`. */
+  const raw = (
+    base: Listening,
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ) =>
+    new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(base.url);
+      const options = { hostname, port, path, method, headers };
+      const request = http.request(options, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
 
   const rows = async (action: string) =>
     (
@@ -224,5 +244,130 @@ describe.runIf(hasPg)('createAuditLog', () => {
     expect(found[0].resource_type).toBe('thing FAKE LOG LINE');
     expect(found[0].resource_id).toHaveLength(256);
     expect(found[0].details).toMatchObject({ truncated: true });
+  });
+
+  it('keeps a whole batch when one request carries a literal \\u0000 or a lone surrogate', async () => {
+    const poisoned = createAuditLog({ db: pool, logger, flushIntervalMs: 60_000 });
+    const app = express();
+    app.set('trust proxy', 1);
+    app.use(express.json());
+    app.use(
+      authenticate({
+        jwt: { algorithms: ['HS256'], secret: SECRET, issuer: 'test', audience: 'api' },
+        audit: poisoned,
+      }),
+    );
+    app.use(poisoned.mutations({ resourceType: 'poison' }));
+    app.all('/{*path}', (req, res) => {
+      // An app recording a field of the body, as audit details are meant to be used.
+      if (req.body?.name) {
+        poisoned.record({
+          action: 'RENAME',
+          resourceType: 'poison',
+          status: 'success',
+          details: { name: req.body.name, [req.body.name]: 'as a key' },
+        });
+      }
+      res.status(201).json({ ok: true });
+    });
+    app.use(renderErrors);
+    const local = await serve(app);
+    try {
+      warnings.length = 0;
+      const bearer = { authorization: `Bearer ${tokenFor('ada')}` };
+      for (let i = 0; i < 5; i++) await raw(local, 'POST', `/things/${i}`, bearer);
+      // The path reaches details.path; X-Forwarded-For reaches details.ip (trust proxy is on).
+      expect(await raw(local, 'POST', '/things/\\u0000', bearer)).toBe(201);
+      expect(await raw(local, 'GET', '/login', { 'x-forwarded-for': '\\u0000' })).toBe(401);
+      const lone = JSON.stringify({ name: 'cut in half: \ud83d' });
+      expect(
+        await raw(
+          local,
+          'POST',
+          '/things/6',
+          { ...bearer, 'content-type': 'application/json' },
+          lone,
+        ),
+      ).toBe(201);
+      await vi.waitFor(() => expect(poisoned.stats().queued).toBe(9));
+      await poisoned.flush();
+      expect(poisoned.stats()).toMatchObject({
+        queued: 0,
+        dropped: 0,
+        written: 9,
+        failedBatches: 0,
+      });
+      const { rows: found } = await pool.query(
+        `SELECT action, details FROM bulwark_rbac.audit_log WHERE resource_type = 'poison' OR details->>'ip' IS NOT NULL ORDER BY id`,
+      );
+      const details = found.map((row) => row.details as Record<string, unknown>);
+      expect(details.map((d) => d.path)).toContain('/things/\\u0000');
+      expect(details.map((d) => d.ip)).toContain('\\u0000');
+      expect(details.map((d) => d.name)).toContain('cut in half: \ufffd');
+      expect(details.find((d) => d.name)).toHaveProperty(['cut in half: \ufffd'], 'as a key');
+      expect(warnings).toEqual([]);
+    } finally {
+      await local.close();
+      await poisoned.close();
+    }
+  });
+
+  it('drops only the rows PostgreSQL refuses and counts them, and the earlier loss, exactly', async () => {
+    // Stands in for any row PostgreSQL refuses with a data exception (class 22): the row marked
+    // 'refused' gets details it cannot store, so the real server answers 22P05 for its batch.
+    const refusing = {
+      query: (text: string, values: unknown[] = []) =>
+        pool.query(
+          text,
+          values.map((value, i) =>
+            i % 8 === 6 && values[i - 4] === 'refused' ? '{"a":"\\u0000"}' : value,
+          ),
+        ),
+    };
+    const log = createAuditLog({ db: refusing, logger, maxQueue: 10, flushIntervalMs: 60_000 });
+    await pool.query(`DELETE FROM bulwark_rbac.audit_log WHERE action IN ('AUDIT_LOSS', 'SYNC')`);
+    for (let i = 0; i < 13; i++) {
+      log.record({
+        action: 'SYNC',
+        resourceType: 'thing',
+        resourceId: i === 4 ? 'refused' : String(i),
+        status: 'success',
+      });
+    }
+    // Three entries found the queue full; their AUDIT_LOSS row shares the batch with the bad row.
+    expect(log.stats()).toMatchObject({ queued: 10, dropped: 3 });
+    await log.close();
+    expect(log.stats()).toMatchObject({ queued: 0, dropped: 4, written: 11 });
+    const losses = (await rows('AUDIT_LOSS')).map((row) => row.details.dropped as number);
+    expect(losses).toEqual([3, 1]);
+    expect((await rows('SYNC')).map((row) => row.resource_id)).not.toContain('refused');
+    expect((await rows('SYNC')).length).toBe(9);
+  });
+
+  it('records a mutation with resourceId null, and warns, when the resourceId callback throws', async () => {
+    const log = createAuditLog({ db: pool, logger, flushIntervalMs: 60_000 });
+    const app = appWith(
+      log.mutations({
+        resourceType: 'gadget',
+        resourceId: (req) => (req.body as { id: string }).id,
+      }),
+    );
+    const local = await serve(app);
+    try {
+      warnings.length = 0;
+      // No body: express.json() leaves req.body undefined, so the callback throws a TypeError.
+      expect(await raw(local, 'POST', '/thing')).toBe(201);
+      await vi.waitFor(() => expect(log.stats().queued).toBe(1));
+      await log.flush();
+      const [row] = (
+        await pool.query(`SELECT * FROM bulwark_rbac.audit_log WHERE resource_type = 'gadget'`)
+      ).rows;
+      expect(row).toMatchObject({ action: 'CREATE', resource_id: null, status: 'success' });
+      expect(warnings.some((w) => w.includes('resourceId callback'))).toBe(true);
+      expect(await raw(local, 'POST', '/thing')).toBe(201);
+    } finally {
+      await local.close();
+      await log.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // A non-blocking audit log: a bounded queue flushed to PostgreSQL in batches, with loss counted and logged.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
-import { type AuditSink, pathOf, traceIdOf, warn } from './events.js';
+import { type AuditSink, pathOf, traceIdOf, warn, warnThrottled } from './events.js';
 import type { Logger, Queryable } from './types.js';
 
 /** One audit entry. Strings are truncated and `details` is capped, so a row always fits. */
@@ -52,6 +52,8 @@ export interface AuditLog extends AuditSink {
   /**
    * A middleware that records each mutating request (POST → CREATE, PUT/PATCH → UPDATE,
    * DELETE → DELETE) when its response finishes, with actor, tenant, status code and trace id.
+   * A `resourceId` callback that throws is recorded with `resourceId: null` and warned about
+   * (`ERR_BULWARK_RBAC_AUDIT_RESOURCE_ID`); it never reaches the request or the process.
    */
   mutations(options: {
     resourceType: string;
@@ -75,24 +77,62 @@ const ACTIONS: Record<string, string> = {
 
 interface Row {
   values: unknown[];
+  /** On an `AUDIT_LOSS` row: how many dropped entries it reports, should it be dropped too. */
+  reports?: number;
+}
+
+// PostgreSQL class 22 (data exception): the row itself is refused, so retrying it cannot help.
+const isDataError = (err: unknown): boolean =>
+  String((err as { code?: unknown } | null)?.code ?? '').startsWith('22');
+
+// String.prototype.toWellFormed is in Node 20.0 and later; TypeScript declares it from ES2024.
+const wellFormed = (value: string): string =>
+  (value as string & { toWellFormed(): string }).toWellFormed();
+
+/**
+ * A string PostgreSQL will store: no NUL (refused in `text` and as `\u0000` in `jsonb`) and no
+ * lone surrogate (refused in `jsonb`), which becomes U+FFFD.
+ */
+function storable(value: string): string {
+  return wellFormed(value.includes('\0') ? value.replaceAll('\0', '') : value);
 }
 
 function text(value: unknown, max: number): string | null {
   if (value === undefined || value === null) return null;
+  let string: string;
+  try {
+    string = String(value);
+  } catch {
+    return '[unprintable]';
+  }
   // Control characters would let an entry forge lines in a log export.
-  return String(value).replace(CONTROL, ' ').slice(0, max);
+  return wellFormed(string.replace(CONTROL, ' ').slice(0, max));
+}
+
+function cleanKeys(value: object): object {
+  const keys = Object.keys(value);
+  if (keys.every((key) => storable(key) === key)) return value;
+  return Object.fromEntries(
+    keys.map((key) => [storable(key), (value as Record<string, unknown>)[key]]),
+  );
 }
 
 function serialize(details: unknown): string {
   if (details === undefined || details === null) return '{}';
   try {
-    const json = JSON.stringify(details, (_key, value: unknown) =>
-      typeof value === 'bigint' ? value.toString() : value,
-    );
+    // Cleaned value by value, never in the JSON text, where a pattern cannot tell an escape
+    // (`\u0000`) from an escaped backslash followed by `u0000`.
+    const json = JSON.stringify(details, (_key, value: unknown) => {
+      if (typeof value === 'string') return storable(value);
+      if (typeof value === 'bigint') return value.toString();
+      if (typeof value === 'object' && value !== null && !Array.isArray(value))
+        return cleanKeys(value);
+      return value;
+    });
     if (json === undefined || json === '' || json[0] !== '{') return '{}';
     return json.length > MAX_DETAILS
       ? JSON.stringify({ truncated: true, size: json.length })
-      : json.replace(/\\u0000/g, '');
+      : json;
   } catch {
     return JSON.stringify({ unserializable: true });
   }
@@ -171,46 +211,86 @@ export function createAuditLog(input: AuditLogOptions): AuditLog {
     );
   };
 
+  /** Counts rows that will never be written; an `AUDIT_LOSS` row passes on the count it carried. */
+  const lose = (rows: Row[]): number => {
+    let entries = 0;
+    for (const row of rows) {
+      if (row.reports === undefined) {
+        stats.dropped++;
+        entries++;
+      } else entries += row.reports;
+    }
+    unreported += entries;
+    return entries;
+  };
+
+  const failed = (err: unknown, rows: Row[], retry: boolean): void => {
+    const entries = retry ? rows.length : lose(rows);
+    if (retry) queue.unshift(...rows);
+    warn(
+      logger,
+      'ERR_BULWARK_RBAC_AUDIT_WRITE',
+      retry
+        ? 'audit entries could not be written; will retry'
+        : 'audit entries could not be written and were dropped',
+      { entries, error: err instanceof Error ? err.message : String(err) },
+    );
+  };
+
   const drain = async (): Promise<void> => {
-    while (queue.length > 0) {
+    // Also with an empty queue when a loss is unreported: the database may take writes again.
+    while (queue.length > 0 || unreported > 0) {
       if (unreported > 0) {
         const count = unreported;
         unreported = 0;
-        queue.unshift(
-          toRow({
+        queue.unshift({
+          ...toRow({
             action: 'AUDIT_LOSS',
             resourceType: 'audit_log',
             status: 'failure',
             details: { dropped: count },
           }),
-        );
+          reports: count,
+        });
       }
       const batch = queue.splice(0, batchSize);
       try {
         await writeBatch(batch);
         stats.written += batch.length;
+        continue;
       } catch (err) {
         stats.failedBatches++;
-        const code = String((err as { code?: unknown }).code ?? '');
-        // Data errors (class 22) would fail forever; anything else is retried while there is room.
-        const retry = !code.startsWith('22') && queue.length + batch.length <= maxQueue;
-        if (retry) queue.unshift(...batch);
-        else {
-          stats.dropped += batch.length;
-          unreported += batch.length;
+        if (!isDataError(err)) {
+          // Anything else (connection lost, database down) is retried while there is room.
+          failed(err, batch, queue.length + batch.length <= maxQueue);
+          return;
         }
-        warn(
-          logger,
-          'ERR_BULWARK_RBAC_AUDIT_WRITE',
-          retry
-            ? 'audit entries could not be written; will retry'
-            : 'audit entries could not be written and were dropped',
-          {
-            entries: batch.length,
-            error: err instanceof Error ? err.message : String(err),
-          },
-        );
-        return;
+      }
+      // A data error fails the whole INSERT without naming the row: write the rows one by one,
+      // so only the rows PostgreSQL refuses are lost, and counted exactly.
+      const refused: Row[] = [];
+      let reason: unknown;
+      for (let i = 0; i < batch.length; i++) {
+        const row = batch[i]!;
+        try {
+          await writeBatch([row]);
+          stats.written++;
+        } catch (err) {
+          if (isDataError(err)) {
+            refused.push(row);
+            reason ??= err;
+            continue;
+          }
+          if (refused.length > 0) failed(reason, refused, false);
+          const rest = batch.slice(i);
+          failed(err, rest, queue.length + rest.length <= maxQueue);
+          return;
+        }
+      }
+      if (refused.length > 0) {
+        failed(reason, refused, false);
+        // A refused AUDIT_LOSS row would be refused again: stop, the count waits for later.
+        if (refused.some((row) => row.reports !== undefined)) return;
       }
     }
   };
@@ -224,7 +304,7 @@ export function createAuditLog(input: AuditLogOptions): AuditLog {
   };
 
   const timer = setInterval(() => {
-    if (queue.length > 0) void flush();
+    if (queue.length > 0 || unreported > 0) void flush();
   }, flushIntervalMs);
   timer.unref();
 
@@ -244,7 +324,16 @@ export function createAuditLog(input: AuditLogOptions): AuditLog {
       }
       return;
     }
-    queue.push(toRow(entry));
+    let row: Row;
+    try {
+      row = toRow(entry);
+    } catch {
+      // An entry with a throwing getter: counted as lost rather than thrown at the caller.
+      stats.dropped++;
+      unreported++;
+      return;
+    }
+    queue.push(row);
     stats.queued = queue.length;
     if (queue.length >= batchSize) void flush();
   };
@@ -265,10 +354,23 @@ export function createAuditLog(input: AuditLogOptions): AuditLog {
         if (!action) return next();
         res.once('finish', () => {
           const auth = req.auth;
+          let id: string | null = null;
+          try {
+            id = resourceId?.(req) ?? null;
+          } catch (err) {
+            // Runs after the response, outside any request handler: a throw here would be an
+            // uncaught exception (`req => req.body.id` on a POST without a body).
+            warnThrottled(
+              logger,
+              'ERR_BULWARK_RBAC_AUDIT_RESOURCE_ID',
+              `audit.mutations: the resourceId callback for ${resourceType} threw; the entry is recorded with resourceId null`,
+              { resourceType, error: err instanceof Error ? err.message : String(err) },
+            );
+          }
           record({
             action,
             resourceType,
-            resourceId: resourceId?.(req) ?? null,
+            resourceId: id,
             actor: auth?.subject ?? null,
             tenantId: auth?.tenantId ?? null,
             status: res.statusCode < 400 ? 'success' : 'failure',

@@ -4,8 +4,10 @@ import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
+import { requirePermission } from './permissions.js';
 import { staticApiKeys } from './static-keys.js';
 import { appWith, bodyOf, capture, serve } from './test-support.js';
+import type { ApiKeyIdentity, ApiKeyVerifier } from './types.js';
 
 const SECRET = Buffer.alloc(32, 2);
 const API_KEY = `${'k'.repeat(20)}static-key-value`;
@@ -144,5 +146,77 @@ describe('authenticate', () => {
       RbacConfigError,
     );
     expect(() => authenticate({ jwt, permissions: {} as never })).toThrow(/permissionsFor/);
+  });
+
+  it('refuses a realm Node cannot put in a header at construction, instead of crashing on the first 401', () => {
+    for (const realm of [
+      'API – prod',
+      'api\r\nSet-Cookie: x=1',
+      'Zürich',
+      '',
+      'r'.repeat(129),
+      42,
+    ]) {
+      let thrown: unknown;
+      try {
+        authenticate({ jwt, realm: realm as string });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(RbacConfigError);
+      expect(thrown).toMatchObject({ code: 'ERR_BULWARK_RBAC_OPTIONS' });
+      expect((thrown as Error).message).toMatch(/realm .* printable ASCII/);
+    }
+  });
+
+  it('sends a printable ASCII realm in every challenge', async () => {
+    const realm = await serve(appWith(authenticate({ jwt, realm: 'API - "prod"' })));
+    try {
+      const missing = await call(realm);
+      expect(missing.status).toBe(401);
+      expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="API - prod"');
+      const invalid = await call(realm, { authorization: 'Bearer x.y.z' });
+      expect(invalid.headers.get('www-authenticate')).toBe(
+        'Bearer realm="API - prod", error="invalid_token"',
+      );
+    } finally {
+      await realm.close();
+    }
+  });
+
+  it('refuses a customer without a tenant from a custom API key verifier with 401 (claims)', async () => {
+    const identities: Record<string, ApiKeyIdentity> = {
+      'legacy-key-no-tenant': { id: 'legacy', tenantId: null, scopes: ['devices:read'] },
+      'legacy-key-empty-tenant': { id: 'empty', tenantId: '', scopes: ['devices:read'] },
+      'legacy-key-bad-scope': {
+        id: 'root',
+        tenantId: 'acme',
+        scope: 'root' as 'operator',
+        scopes: ['*'],
+      },
+      'legacy-key-operator': { id: 'ops', tenantId: null, scope: 'operator', scopes: ['*'] },
+    };
+    const verifier: ApiKeyVerifier = { verify: (key) => identities[key] ?? null };
+    const custom = await serve(
+      appWith(authenticate({ apiKeys: verifier }), requirePermission('devices:read')),
+    );
+    const failures = capture('auth-failed');
+    try {
+      for (const key of [
+        'legacy-key-no-tenant',
+        'legacy-key-empty-tenant',
+        'legacy-key-bad-scope',
+      ]) {
+        const response = await call(custom, { 'x-api-key': key });
+        expect(response.status).toBe(401);
+        expect(failures.messages.at(-1)).toMatchObject({ via: 'api-key', reason: 'claims' });
+      }
+      const operator = await call(custom, { 'x-api-key': 'legacy-key-operator' });
+      expect(operator.status).toBe(200);
+      expect((await bodyOf(operator)).auth).toMatchObject({ scope: 'operator', tenantId: null });
+    } finally {
+      failures.stop();
+      await custom.close();
+    }
   });
 });

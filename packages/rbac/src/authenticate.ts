@@ -1,7 +1,14 @@
 // The `authenticate` middleware: a Bearer JWT and/or an API key header, to `req.auth`.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import createError from 'http-errors';
-import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
+import {
+  checkOptionNames,
+  checkOptionsObject,
+  checkRealm,
+  defined,
+  RbacConfigError,
+  show,
+} from './errors.js';
 import {
   type AuditSink,
   authFailure,
@@ -48,7 +55,10 @@ export interface AuthenticateOptions {
   logger?: Logger;
   /** Name the missing permissions in the 403 body's `details`. Default `false`. */
   exposeMissingPermissions?: boolean;
-  /** `realm` parameter of the `WWW-Authenticate` challenge. Default: none. */
+  /**
+   * `realm` parameter of the `WWW-Authenticate` challenge: 1 to 128 printable ASCII characters
+   * (`"` and `\` are dropped). Default: none.
+   */
   realm?: string;
 }
 
@@ -80,10 +90,6 @@ export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): Cla
   if (scopeType === 'customer' || scopeType === 'operator') identity.scope = scopeType;
   if (Array.isArray(claims.permissions)) identity.permissions = claims.permissions as string[];
   return identity;
-}
-
-function quoted(value: string): string {
-  return `"${value.replace(/["\\]/g, '')}"`;
 }
 
 /**
@@ -154,7 +160,8 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
   }
   const mapClaims = options.mapClaims ?? defaultMapClaims;
   const store = options.permissions;
-  const realm = options.realm === undefined ? '' : ` realm=${quoted(options.realm)}`;
+  const realm =
+    options.realm === undefined ? '' : ` realm="${checkRealm('authenticate', options.realm)}"`;
   const bare = verifyJwt ? `Bearer${realm}` : `ApiKey${realm}`.trimEnd();
   const invalidJwt = `Bearer${realm}${realm ? ',' : ''} error="invalid_token"`;
   const invalidKey = `ApiKey${realm}`;
@@ -230,13 +237,27 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       });
     }
     if (!identity) return authFailure(req, state, 'api-key', 'invalid', invalidKey);
+    // A custom verifier is held to the same rules as a token: a known scope, and a tenant for
+    // every customer, so a verifier bug cannot let a tenant-less customer through.
+    const scope = identity.scope ?? 'customer';
+    const tenantId = identity.tenantId ?? null;
+    if (
+      typeof identity.id !== 'string' ||
+      identity.id === '' ||
+      (scope !== 'customer' && scope !== 'operator') ||
+      (tenantId !== null && (typeof tenantId !== 'string' || tenantId === '')) ||
+      (scope === 'customer' && tenantId === null) ||
+      !Array.isArray(identity.scopes)
+    ) {
+      return authFailure(req, state, 'api-key', 'claims', invalidKey);
+    }
     authSuccess(req, state, {
       subject: `api-key:${identity.id}`,
-      tenantId: identity.tenantId,
-      scope: identity.scope ?? 'customer',
+      tenantId,
+      scope,
       via: 'api-key',
       claims: Object.freeze({}),
-      permissions: Object.freeze([...identity.scopes]),
+      permissions: Object.freeze(identity.scopes.filter(isGrant)),
       apiKeyId: identity.id,
     });
     return undefined;

@@ -77,6 +77,23 @@ export function defined<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
 }
 
+const REALM = /^[\x20-\x7e]{1,128}$/;
+
+/**
+ * Checks a `realm` once, at construction: Node refuses a header value outside Latin-1 or with
+ * CR/LF only when the first challenge is sent, which would crash the process on the first 401.
+ * Returns it without `"` and `\`, ready to quote.
+ */
+export function checkRealm(where: string, realm: unknown): string {
+  if (typeof realm !== 'string' || !REALM.test(realm)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `${where}: realm ${show(realm)} is not valid in a WWW-Authenticate header. Use 1 to 128 printable ASCII characters, such as 'api' or 'API - prod' (no line breaks, no characters such as '–' or 'é').`,
+    );
+  }
+  return realm.replace(/["\\]/g, '');
+}
+
 export const AUTH_FAILED_MESSAGE =
   'Authentication required: the credentials are missing, invalid or expired.';
 

@@ -5,6 +5,7 @@ export {
   createApiKeys,
   type IssuedApiKey,
   type IssueOptions,
+  type RevokeOptions,
   type RotateOptions,
 } from './api-keys.js';
 export {
@@ -50,6 +51,7 @@ export {
   hasPermission,
   isGrant,
   isPermission,
+  loadPermissions,
   permits,
   requireAnyPermission,
   requireCustomer,

@@ -527,6 +527,32 @@ describe('the verified-token cache', () => {
     }
   });
 
+  it('refuses a token with iat 0 under maxAgeSec every time, with the cache on and off', async () => {
+    for (const verifiedCacheSize of [1000, 0]) {
+      const server = await serve(
+        appWith(authenticate({ jwt: { ...hsJwt, maxAgeSec: 60, verifiedCacheSize } })),
+      );
+      try {
+        // jsonwebtoken measures maxAge from `iat || now`, so iat 0 looked freshly issued.
+        const epoch = forge({ alg: 'HS256' }, { ...good(), iat: 0 }, hs256(hmacSecret));
+        const negative = forge({ alg: 'HS256' }, { ...good(), iat: -5 }, hs256(hmacSecret));
+        const { iat: _, ...noIat } = good();
+        const missing = forge({ alg: 'HS256' }, noIat, hs256(hmacSecret));
+        for (const token of [epoch, epoch, epoch, negative, missing]) {
+          await expectRejected(server, token, 'claims');
+        }
+        const stale = forge({ alg: 'HS256' }, { ...good(), iat: now() - 3600 }, hs256(hmacSecret));
+        await expectRejected(server, stale, 'expired');
+        const fresh = forge({ alg: 'HS256' }, good(), hs256(hmacSecret));
+        for (const token of [fresh, fresh]) {
+          expect((await call(server, token)).response.status).toBe(200);
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   it('remembers the exact token only: a changed signature or payload is checked again', async () => {
     const server = await serve(appWith(authenticate({ jwt: hsJwt })));
     try {

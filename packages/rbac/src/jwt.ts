@@ -341,7 +341,13 @@ export function createJwtVerifier(
     ...(options.audience === false
       ? {}
       : { audience: options.audience as string | [string, ...string[]] }),
-    ...(maxAge === undefined ? {} : { maxAge }),
+  };
+  // maxAgeSec is checked here, not by jsonwebtoken, which measures from `iat || now` and so lets
+  // `iat: 0` through; one function serves the first verification and every cache hit alike.
+  const tooOld = (iat: unknown, now: number): AuthFailureReason | undefined => {
+    if (maxAge === undefined) return undefined;
+    if (typeof iat !== 'number' || !Number.isFinite(iat) || iat <= 0) return 'claims';
+    return now >= iat + maxAge + clockTolerance ? 'expired' : undefined;
   };
 
   // Only with a static key: a resolved key can be rotated out, and the cache would outlive it.
@@ -368,6 +374,8 @@ export function createJwtVerifier(
     if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 256) {
       return { ok: false, reason: 'claims' };
     }
+    const age = tooOld(claims.iat, Math.floor(Date.now() / 1000));
+    if (age) return { ok: false, reason: age };
     if (verified) {
       deepFreeze(claims);
       verified.set(token, { claims, header: jwtHeader });
@@ -379,13 +387,11 @@ export function createJwtVerifier(
   const recheck = (token: string, hit: Verified): JwtResult => {
     // The same clock reading and comparisons jsonwebtoken makes.
     const now = Math.floor(Date.now() / 1000);
-    const { exp, iat } = hit.claims as { exp: number; iat?: number };
-    if (
-      now >= exp + clockTolerance ||
-      (maxAge !== undefined && typeof iat === 'number' && now >= iat + maxAge + clockTolerance)
-    ) {
+    const reason =
+      now >= (hit.claims.exp as number) + clockTolerance ? 'expired' : tooOld(hit.claims.iat, now);
+    if (reason) {
       verified!.delete(token);
-      return { ok: false, reason: 'expired' };
+      return { ok: false, reason };
     }
     return { ok: true, claims: hit.claims, header: hit.header };
   };

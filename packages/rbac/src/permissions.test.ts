@@ -2,18 +2,19 @@
 import { createHmac } from 'node:crypto';
 import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticate } from './authenticate.js';
+import { authenticate, type PermissionSource } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import {
   hasPermission,
   isGrant,
+  loadPermissions,
   permits,
   requireAnyPermission,
   requireCustomer,
   requireOperator,
   requirePermission,
 } from './permissions.js';
-import { appWith, bodyOf, capture, serve } from './test-support.js';
+import { appWith, bodyOf, capture, renderErrors, serve } from './test-support.js';
 
 const SECRET = Buffer.alloc(32, 1);
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -50,6 +51,31 @@ describe('permits', () => {
       42,
     ])
       expect(isGrant(bad)).toBe(false);
+  });
+
+  it('answers from the grants as they are now after a mutable list is changed in place', () => {
+    const grants = ['devices:read', 'devices:write'];
+    expect(permits(grants, 'devices:write')).toBe(true);
+    grants.splice(1, 1);
+    expect(permits(grants, 'devices:write')).toBe(false);
+    grants.push('devices:*');
+    expect(permits(grants, 'devices:firmware:write')).toBe(true);
+    const auth = {
+      subject: 's',
+      tenantId: 't',
+      scope: 'customer' as const,
+      via: 'jwt' as const,
+      claims: {},
+      permissions: grants,
+    };
+    grants.length = 0;
+    expect(hasPermission(auth, 'devices:read')).toBe(false);
+    expect(permits([null, 42, {}] as unknown as string[], 'devices:read')).toBe(false);
+    // Frozen lists cannot change, so they are indexed once and keep the same answers.
+    const frozen = Object.freeze(['alerts:*', 'devices:read']);
+    expect(permits(frozen, 'alerts:rules:write')).toBe(true);
+    expect(permits(frozen, 'devices:write')).toBe(false);
+    expect(permits(frozen, 'devices:read')).toBe(true);
   });
 
   it('reports no permission when permissions are unknown', () => {
@@ -174,5 +200,76 @@ describe('guards', () => {
     expect(() => requirePermission('devices:*')).toThrow(/wildcards are for grants/);
     expect(() => requireAnyPermission('Devices Write')).toThrow(RbacConfigError);
     expect(() => (requireOperator as (x: unknown) => unknown)({})).toThrow(/takes no arguments/);
+  });
+});
+
+describe('custom permission sources and loadPermissions', () => {
+  const byUser = new Map<string, string[]>();
+  let failing = false;
+  const source: PermissionSource = {
+    permissionsFor: async (subject) => {
+      if (failing) throw new Error('connection refused');
+      // A live array, as a hand-written source might hand out.
+      return byUser.get(subject) ?? [];
+    },
+  };
+  let server: Listening;
+  beforeAll(async () => {
+    const app = appWith(
+      authenticate({ jwt, permissions: source }),
+      requirePermission('devices:write'),
+    );
+    const auth = authenticate({ jwt, permissions: source });
+    app.get('/inline', auth, async (req, res, next) => {
+      try {
+        const before = hasPermission(req.auth, 'devices:read');
+        const grants = await loadPermissions(req);
+        res.json({ before, after: hasPermission(req.auth, 'devices:read'), grants });
+      } catch (err) {
+        next(err);
+      }
+    });
+    app.use(renderErrors);
+    server = await serve(app);
+  });
+  afterAll(() => server?.close());
+
+  const get = (path: string, sub = 'alice') =>
+    fetch(`${server.url}${path}`, {
+      headers: { authorization: `Bearer ${token({ sub, tenant_id: 'acme' })}` },
+    });
+
+  it('honours a revoke made in place in the live array of a custom permission source', async () => {
+    byUser.set('alice', ['devices:read', 'devices:write']);
+    expect((await get('/thing')).status).toBe(200);
+    byUser.get('alice')!.splice(1, 1);
+    expect((await get('/thing')).status).toBe(403);
+    byUser.get('alice')!.push('devices:*');
+    expect((await get('/thing')).status).toBe(200);
+  });
+
+  it('lets a handler without a guard load grants for hasPermission, which fails closed before', async () => {
+    byUser.set('bob', ['devices:read']);
+    expect(await bodyOf(await get('/inline', 'bob'))).toEqual({
+      before: false,
+      after: true,
+      grants: ['devices:read'],
+    });
+    expect(await bodyOf(await get('/inline', 'nobody'))).toMatchObject({
+      after: false,
+      grants: [],
+    });
+    failing = true;
+    try {
+      const unavailable = await get('/inline', 'bob');
+      expect(unavailable.status).toBe(503);
+      expect(await bodyOf(unavailable)).toMatchObject({ code: 'permissions_unavailable' });
+    } finally {
+      failing = false;
+    }
+  });
+
+  it('resolves null from loadPermissions for a request that is not authenticated', async () => {
+    expect(await loadPermissions({} as Parameters<typeof loadPermissions>[0])).toBeNull();
   });
 });

@@ -30,33 +30,70 @@ export function isGrant(name: unknown): name is string {
   return typeof name === 'string' && name.length <= 200 && GRANT.test(name);
 }
 
-const grantSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+/** A frozen grant list, indexed: exact grants to look up, `*`, and the `prefix:*` wildcards. */
+interface GrantIndex {
+  exact: ReadonlySet<string>;
+  any: boolean;
+  wildcards: readonly string[];
+}
 
-function asSet(grants: readonly string[]): ReadonlySet<string> {
-  let set = grantSets.get(grants);
-  if (!set) {
-    set = new Set(grants);
-    grantSets.set(grants, set);
+// Only frozen lists are memoised: a mutable list can change after it was seen (a revoke done in
+// place), and an index built from it then would keep answering for grants it no longer holds.
+const indexes = new WeakMap<readonly string[], GrantIndex>();
+
+function indexOf(grants: readonly string[]): GrantIndex {
+  let index = indexes.get(grants);
+  if (!index) {
+    index = {
+      exact: new Set(grants),
+      any: grants.includes('*'),
+      wildcards: grants.filter((grant) => typeof grant === 'string' && grant.endsWith(':*')),
+    };
+    indexes.set(grants, index);
   }
-  return set;
+  return index;
+}
+
+/** `grant` is `<prefix>:*` and `permission` starts with `<prefix>:`, compared without slicing. */
+function wildcardCovers(grant: string, permission: string): boolean {
+  // A list handed to permits() directly may hold anything; only strings can grant.
+  if (typeof grant !== 'string') return false;
+  const n = grant.length - 1;
+  if (n < 2 || grant.charCodeAt(n) !== 42 || grant.charCodeAt(n - 1) !== 58) return false;
+  if (permission.length < n) return false;
+  for (let i = 0; i < n; i++) if (grant.charCodeAt(i) !== permission.charCodeAt(i)) return false;
+  return true;
 }
 
 /**
  * True when `grants` allow `permission`: an exact grant, `*`, or a wildcard on any prefix
- * (`devices:*` allows `devices:write` and `devices:firmware:write`).
+ * (`devices:*` allows `devices:write` and `devices:firmware:write`). A frozen list is indexed
+ * once and remembered; any other list is read as it is now, on every call.
  */
 export function permits(grants: readonly string[], permission: string): boolean {
-  const set = asSet(grants);
-  if (set.has(permission) || set.has('*')) return true;
-  let end = permission.lastIndexOf(':');
-  while (end > 0) {
-    if (set.has(`${permission.slice(0, end)}:*`)) return true;
-    end = permission.lastIndexOf(':', end - 1);
+  if (!Object.isFrozen(grants)) {
+    for (const grant of grants) {
+      if (grant === permission || grant === '*' || wildcardCovers(grant, permission)) return true;
+    }
+    return false;
   }
+  const index = indexOf(grants);
+  if (index.any || index.exact.has(permission)) return true;
+  for (const grant of index.wildcards) if (wildcardCovers(grant, permission)) return true;
   return false;
 }
 
-/** True when the authenticated caller holds `permission` (false when permissions are unknown). */
+/**
+ * True when the authenticated caller holds `permission`; false when permissions are unknown.
+ * With `authenticate({ permissions: store })`, grants are loaded by the first permission guard
+ * of the request, so before one has run this answers false (fail closed): call
+ * `await loadPermissions(req)` first in a handler that has no guard.
+ *
+ * @example
+ * app.get('/devices/:id', requirePermission('devices:read'), (req, res) => {
+ *   const canEdit = hasPermission(req.auth, 'devices:write');
+ * });
+ */
 export function hasPermission(auth: AuthContext | undefined, permission: string): boolean {
   return !!auth?.permissions && permits(auth.permissions, permission);
 }
@@ -120,8 +157,52 @@ async function grantsOf(auth: AuthContext, state: RequestState): Promise<readonl
   if (auth.permissions) return auth.permissions;
   if (!state.loadPermissions) return null;
   const loaded = await state.loadPermissions(auth);
-  auth.permissions = loaded;
-  return loaded;
+  // The store hands out frozen lists it caches, which stay memoised; a custom source's list is
+  // copied, so changing it later cannot change this request's answer, nor the next one's.
+  auth.permissions = Object.isFrozen(loaded) ? loaded : Object.freeze([...loaded]);
+  return auth.permissions;
+}
+
+/** Warns that the permission store failed and returns the 503 to answer with. */
+function storeFailed(state: RequestState, auth: AuthContext, err: unknown) {
+  warnThrottled(
+    state.logger,
+    'ERR_BULWARK_RBAC_STORE',
+    'permissions could not be loaded; answering 503',
+    {
+      error: err instanceof Error ? err.message : String(err),
+      subject: auth.subject,
+    },
+  );
+  return permissionsUnavailable();
+}
+
+/**
+ * Loads the caller's grants into `req.auth.permissions`, as a permission guard would, so
+ * `hasPermission()` works in a handler no guard ran before. Resolves the grants, or `null` when
+ * the request is not authenticated or no permissions are known (every check then answers false).
+ *
+ * @throws An HTTP 503 `permissions_unavailable` error (reject) when the permission store cannot
+ * be reached; pass it to `next(err)`.
+ * @example
+ * app.get('/devices', async (req, res, next) => {
+ *   try {
+ *     await loadPermissions(req);
+ *     res.json({ canEdit: hasPermission(req.auth, 'devices:write') });
+ *   } catch (err) {
+ *     next(err);
+ *   }
+ * });
+ */
+export async function loadPermissions(req: Request): Promise<readonly string[] | null> {
+  const auth = req.auth;
+  if (!auth) return null;
+  const state = getState(req) ?? NO_STATE;
+  try {
+    return await grantsOf(auth, state);
+  } catch (err) {
+    throw storeFailed(state, auth, err);
+  }
 }
 
 function permissionGuard(name: string, perms: string[], mode: 'all' | 'any'): RequestHandler {
@@ -144,16 +225,7 @@ function permissionGuard(name: string, perms: string[], mode: 'all' | 'any'): Re
         next(ok ? undefined : deny(req, state, auth, 'permission', perms, missing));
       },
       (err: unknown) => {
-        warnThrottled(
-          state.logger,
-          'ERR_BULWARK_RBAC_STORE',
-          'permissions could not be loaded; answering 503',
-          {
-            error: err instanceof Error ? err.message : String(err),
-            subject: auth.subject,
-          },
-        );
-        next(permissionsUnavailable());
+        next(storeFailed(state, auth, err));
       },
     );
   };

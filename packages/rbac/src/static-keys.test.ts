@@ -188,4 +188,13 @@ describe('basicAuth', () => {
       basicAuth({ users: [{ username: 'a:b', hash: '$sha256$x', scope: 'operator' }] }),
     ).toThrow(/username/);
   });
+
+  it('refuses a realm that is not printable ASCII at construction, instead of crashing on the first 401', async () => {
+    const hash = await hashSecret(PASSWORD, { log2Cost: 14 });
+    for (const realm of ['Ops – EU', 'ops\r\nX-Injected: 1', '']) {
+      expect(() =>
+        basicAuth({ users: [{ username: 'ops', hash, scope: 'operator' }], realm }),
+      ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_RBAC_OPTIONS' }));
+    }
+  });
 });

@@ -2,7 +2,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { LRUCache } from 'lru-cache';
-import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
+import {
+  checkOptionNames,
+  checkOptionsObject,
+  checkRealm,
+  defined,
+  RbacConfigError,
+  show,
+} from './errors.js';
 import { type AuditSink, authFailure, authSuccess, type RequestState } from './events.js';
 import { isGrant } from './permissions.js';
 import { parseSecretHash, type SecretHash, verifySecret } from './secrets.js';
@@ -41,7 +48,10 @@ export interface BasicUser extends Principal {
 
 export interface BasicAuthOptions {
   users: BasicUser[];
-  /** `realm` of the `WWW-Authenticate: Basic` challenge. Default `'api'`. */
+  /**
+   * `realm` of the `WWW-Authenticate: Basic` challenge: 1 to 128 printable ASCII characters
+   * (`"` and `\` are dropped). Default `'api'`.
+   */
   realm?: string;
   audit?: AuditSink;
   logger?: Logger;
@@ -227,7 +237,7 @@ export function staticApiKeys(input: StaticApiKeysOptions): RequestHandler & Api
  * cost the same scrypt work as known ones; a success is remembered for a minute so a client
  * sending credentials on every request does not pay scrypt each time. Put a rate limit in front.
  *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_HASH` when a password is not an scrypt hash.
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_HASH` when a password is not an scrypt hash, `ERR_BULWARK_RBAC_OPTIONS` for a `realm` that is not printable ASCII.
  * @example
  * app.use(basicAuth({ users: [{ username: 'ops', hash: readSecret('OPS_PASSWORD_HASH')!, scope: 'operator', permissions: ['*'] }] }));
  */
@@ -275,7 +285,7 @@ export function basicAuth(input: BasicAuthOptions): RequestHandler {
   const first = users.values().next().value!.hash as Extract<SecretHash, { algorithm: 'scrypt' }>;
   // Unknown users are checked against this, so their requests take as long as known users'.
   const decoy: SecretHash = { ...first, hash: Buffer.alloc(first.hash.length) };
-  const realm = (options.realm ?? 'api').replace(/["\\]/g, '');
+  const realm = checkRealm('basicAuth', options.realm ?? 'api');
   const challenge = `Basic realm="${realm}", charset="UTF-8"`;
   const remembered = new LRUCache<string, true>({ max: 1000, ttl: 60_000 });
   const state: RequestState = {
