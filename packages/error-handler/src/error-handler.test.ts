@@ -6,7 +6,7 @@ import { listen } from '@bulwark/test-utils';
 import express, { type Express } from 'express';
 import createError from 'http-errors';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { requestContext } from './context.js';
 import { errorHandler, notFound } from './error-handler.js';
 import type { ErrorEvent } from './events.js';
@@ -90,24 +90,73 @@ describe('errorHandler with unknown errors', () => {
     }
   });
 
-  it('keeps the status of an unexposed error that carries one, with a generic body', async () => {
+  it('keeps the status and Retry-After of an unexposed HTTP error, with a generic body', async () => {
     const { app } = appWith((a) =>
       a.get('/', () => {
-        throw Object.assign(new Error('pool exhausted at /srv/app/db.js:12'), {
-          status: 503,
-          headers: { 'Retry-After': '5' },
+        // http-errors marks every 5xx expose: false.
+        throw createError(503, 'pool exhausted at /srv/app/db.js:12', {
+          headers: { 'retry-after': '5', Location: 'http://10.0.3.7/status' },
         });
       }),
     );
     const res = await request(app).get('/');
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
+    expect(res.headers.location).toBeUndefined();
     expect(res.body).toMatchObject({
       title: 'Service Unavailable',
       detail: 'Service unavailable',
       code: 'service_unavailable',
     });
     expect(res.text).not.toContain('/srv/app');
+  });
+
+  it("does not pass an upstream's status and headers on from an HTTP client's error", async () => {
+    const { app } = appWith((a) => {
+      a.use((_req, res, next) => {
+        res.setHeader('Access-Control-Allow-Origin', 'https://app.example.com');
+        next();
+      });
+      // What axios and undici throw when the service they called answered 401.
+      a.get('/billing', () => {
+        throw Object.assign(new Error('Response status code 401: Unauthorized'), {
+          status: 401,
+          statusCode: 401,
+          headers: {
+            'www-authenticate': 'Bearer realm="internal-billing"',
+            'access-control-allow-origin': '*',
+            server: 'billing-svc/2.3.1',
+            location: 'http://10.0.3.7/login',
+            'retry-after': '60',
+          },
+        });
+      });
+      a.get('/login', () => {
+        throw createError(401, 'Authentication required', {
+          code: 'unauthorized',
+          headers: { 'WWW-Authenticate': 'Bearer realm="api"' },
+        });
+      });
+    });
+    const upstream = await request(app).get('/billing');
+    expect(upstream.status).toBe(500);
+    expect(upstream.body).toMatchObject({
+      code: 'internal_error',
+      detail: 'Internal server error',
+    });
+    expect(upstream.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    for (const name of ['www-authenticate', 'server', 'location', 'retry-after']) {
+      expect(upstream.headers[name]).toBeUndefined();
+    }
+    expect(upstream.text).not.toMatch(/billing|10\.0\.3\.7/);
+
+    const own = await request(app).get('/login');
+    expect([own.status, own.body.code, own.headers['www-authenticate']]).toEqual([
+      401,
+      'unauthorized',
+      'Bearer realm="api"',
+    ]);
+    expect(own.headers['access-control-allow-origin']).toBe('https://app.example.com');
   });
 
   it('does not show the message of a 4xx error that is not marked expose', async () => {
@@ -246,6 +295,80 @@ describe('errorHandler with exposed errors', () => {
     expect(res.headers['set-cookie']).toBeUndefined();
     expect(res.headers.injected).toBeUndefined();
     expect(res.headers['x-ok']).toBe('yes');
+  });
+
+  it('closes the connection after a 413 that asks for it, so a client cannot keep streaming its body', async () => {
+    let received = 0;
+    let receivedAt413 = -1;
+    const { app } = appWith((a) =>
+      // Reads like @bulwark/validators' jsonBody: past the limit it answers 413 and keeps
+      // discarding what still arrives, relying on Connection: close to end the upload.
+      a.post('/upload', (req, _res, next) => {
+        req.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (receivedAt413 === -1 && received > 1024) {
+            receivedAt413 = received;
+            next(
+              Object.assign(new Error('Request body is too large'), {
+                status: 413,
+                expose: true,
+                code: 'payload_too_large',
+                headers: { Connection: 'close' },
+              }),
+            );
+          }
+        });
+      }),
+    );
+    const server = await listen(app);
+    try {
+      const outcome = await new Promise<{ head: string; closed: boolean; sent: number }>(
+        (resolve) => {
+          let head = '';
+          let sent = 0;
+          let closed = false;
+          const socket = connect(server.port, '127.0.0.1');
+          socket.on('data', (data) => {
+            head += String(data);
+          });
+          socket.on('error', () => {}); // EPIPE / ECONNRESET once the server closes
+          const done = () => {
+            closed = true;
+          };
+          socket.once('end', done);
+          socket.once('close', done);
+          socket.write(
+            'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+          );
+          const chunk = `10000\r\n${'x'.repeat(0x10000)}\r\n`;
+          const started = Date.now();
+          const pump = () => {
+            while (!closed && !socket.destroyed && Date.now() - started < 3_000) {
+              sent += 0x10000;
+              if (!socket.write(chunk)) {
+                socket.once('drain', pump);
+                return;
+              }
+            }
+            socket.destroy();
+            resolve({ head, closed, sent });
+          };
+          socket.once('connect', pump);
+          // A stalled write never drains once the server stops reading: end there too.
+          setTimeout(() => {
+            socket.destroy();
+            resolve({ head, closed, sent });
+          }, 3_500).unref();
+        },
+      );
+      expect(outcome.head).toMatch(/^HTTP\/1\.1 413 /);
+      expect(outcome.head).toMatch(/\r\nConnection: close\r\n/i);
+      expect(outcome.closed).toBe(true);
+      // Whatever was in flight when the 413 left, never a stream without end.
+      expect(received - receivedAt413).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await server.close();
+    }
   });
 
   it('falls back to the status code name when the code is not snake_case', async () => {
@@ -494,6 +617,41 @@ describe('errorHandler response hygiene', () => {
       });
       expect(line!.trace_id).toBe(res.headers.get('x-request-id'));
     } finally {
+      await server.close();
+    }
+  });
+
+  it('does not hand an error after the response started to Express, which prints it unredacted', async () => {
+    const written: string[] = [];
+    const stderrWrite = vi
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+    const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      written.push(args.map(String).join(' '));
+    });
+    const { app, raw } = appWith((a) => {
+      // Outside 'test', Express's final handler prints err.stack to stderr.
+      a.set('env', 'development');
+      a.get('/stream', (_req, res, next) => {
+        res.write('partial');
+        next(new Error('connect failed postgres://app:S3cretPw@db/iot token=tok_abc'));
+      });
+    });
+    const server = await listen(app);
+    try {
+      const res = await fetch(`${server.url}/stream`);
+      await expect(res.text()).rejects.toThrow();
+      await expect.poll(() => raw()).toContain('error after the response started');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(raw()).toContain('postgres://app:[REDACTED]@db/iot token=[REDACTED]');
+      expect(raw()).not.toMatch(/S3cretPw|tok_abc/);
+      expect(written.join('')).not.toMatch(/S3cretPw|tok_abc/);
+    } finally {
+      stderrWrite.mockRestore();
+      consoleError.mockRestore();
       await server.close();
     }
   });

@@ -68,8 +68,8 @@ const LAST_RESORT = JSON.stringify({
  *   malformed URL to 400 `bad_request`. Nothing from the body or path is echoed.
  * - Anything else is a generic 500 `internal_error` in every `NODE_ENV`; the full error (stack,
  *   cause chain, code, SQL state) is logged with the same trace id, secrets redacted.
- * - When headers were already sent it logs and hands the error to Express, which closes the
- *   connection.
+ * - When headers were already sent it logs the error (redacted) and closes the connection,
+ *   without handing the error on to Express, whose own handler would print it unredacted.
  *
  * Options: `logger` (default `createLogger()`), `exposeStack` (default `false`; refused unless
  * `NODE_ENV` is `development` or `test`), `problemType` (default `'about:blank'`),
@@ -128,7 +128,7 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
     err: unknown,
     req: Request,
     res: Response,
-    next: NextFunction,
+    _next: NextFunction,
   ): void {
     const traceId =
       (isValidTraceId(req.id) ? req.id : undefined) ?? currentTraceId() ?? randomUUID();
@@ -137,7 +137,11 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
 
     if (res.headersSent) {
       log('error', 'error after the response started; closing the connection', { ...where, err });
-      next(err);
+      // The client gets a truncated response rather than a corrupt one. The error is not handed
+      // on: Express's own handler would print its unredacted stack to stderr. The socket is
+      // destroyed on the next turn, as Express does, so what was written (the status line
+      // included) reaches the client first.
+      setImmediate(() => res.destroy());
       return;
     }
 

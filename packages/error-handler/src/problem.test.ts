@@ -63,6 +63,35 @@ describe('problemFromError', () => {
     });
   });
 
+  it('takes Connection: close from an exposed error but no other Connection value', () => {
+    const tooLarge = (connection: string) =>
+      problemFromError(
+        createError(413, 'Request body is too large', {
+          headers: { connection, 'Keep-Alive': 'timeout=600', Upgrade: 'h2c' },
+        }),
+      ).headers;
+    expect(tooLarge('close')).toEqual({ Connection: 'close' });
+    expect(tooLarge(' Close ')).toEqual({ Connection: 'close' });
+    expect(tooLarge('keep-alive')).toEqual({});
+    expect(tooLarge('close, x-internal')).toEqual({});
+    expect(tooLarge('upgrade')).toEqual({});
+  });
+
+  it('answers 500 for an error with a status that is not an HTTP error, dropping its headers', () => {
+    const upstream = Object.assign(new Error('Request failed with status code 401'), {
+      status: 401,
+      headers: { 'WWW-Authenticate': 'Bearer realm="internal"', Connection: 'close' },
+    });
+    expect(problemFromError(upstream)).toMatchObject({
+      status: 500,
+      kind: 'generic',
+      headers: {},
+      body: { code: 'internal_error' },
+    });
+    const unexposed = createError(400, 'SELECT 1', { expose: false, headers: { 'X-Debug': '1' } });
+    expect(problemFromError(unexposed)).toMatchObject({ status: 400, headers: {} });
+  });
+
   it('reads statusCode when status is missing', () => {
     expect(
       problemFromError(Object.assign(new Error('x'), { statusCode: 404, expose: true })).status,

@@ -117,12 +117,14 @@ const CODE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_DETAIL = 1_000;
 
 // Headers that describe the representation being sent; an error's `headers` may not replace them.
+// `Connection` is handled on its own: only `close` is taken from an error.
 const RESERVED_HEADERS = new Set([
   'content-type',
   'content-length',
   'content-encoding',
   'transfer-encoding',
-  'connection',
+  'keep-alive',
+  'upgrade',
   'set-cookie',
   'x-request-id',
 ]);
@@ -183,8 +185,18 @@ function headersOf(err: unknown): Record<string, string> {
   const headers: Record<string, string> = {};
   if (typeof raw !== 'object' || raw === null) return headers;
   for (const name of Object.keys(raw)) {
-    if (RESERVED_HEADERS.has(name.toLowerCase())) continue;
+    const lower = name.toLowerCase();
     const value = read(raw, name);
+    if (lower === 'connection') {
+      // `close` only: a body parser that stops reading an oversized body asks for the socket to
+      // close after the answer, so the client cannot keep streaming into it. Keep-alive, upgrade
+      // or hop-by-hop header lists stay refused.
+      if (typeof value === 'string' && value.trim().toLowerCase() === 'close') {
+        headers.Connection = 'close';
+      }
+      continue;
+    }
+    if (RESERVED_HEADERS.has(lower)) continue;
     if (typeof value !== 'string' && typeof value !== 'number') continue;
     try {
       validateHeaderName(name);
@@ -201,11 +213,12 @@ function headersOf(err: unknown): Record<string, string> {
  * Classifies any thrown value and builds the problem response for it, without changing it.
  *
  * - `expose: true` errors with a 4xx/5xx `status` keep their message as `detail`, their
- *   snake_case `code`, their `errors`/`details`, and their `headers`; secret-shaped text in them
- *   is still redacted.
+ *   snake_case `code`, their `errors`/`details`, and their `headers` (`Connection` only as
+ *   `close`); secret-shaped text in them is still redacted.
  * - body-parser failures and Express's malformed-URL `URIError` get fixed, safe answers.
- * - Other errors with a 4xx/5xx `status` get that status and a generic body; everything else is
- *   a generic 500 `internal_error`.
+ * - `expose: false` errors with a 4xx/5xx `status` get that status and a generic body, with no
+ *   header but `Retry-After`; everything else (an upstream status on an HTTP client's error included) is a
+ *   generic 500 `internal_error`.
  *
  * @example
  * const problem = problemFromError(createError(404, 'No such device', { code: 'device_not_found' }));
@@ -213,6 +226,7 @@ function headersOf(err: unknown): Record<string, string> {
  */
 export function problemFromError(err: unknown, options: ProblemOptions = {}): ProblemResponse {
   const explicitStatus = validStatus(read(err, 'status')) ?? validStatus(read(err, 'statusCode'));
+  const expose = read(err, 'expose');
   const mapping = mappingFor(err);
   let kind: ProblemKind;
   let status: number;
@@ -227,7 +241,7 @@ export function problemFromError(err: unknown, options: ProblemOptions = {}): Pr
     ({ status, code, detail } = mapping);
     const limit = read(err, 'limit');
     if (mapping.code === 'payload_too_large' && typeof limit === 'number') details = { limit };
-  } else if (explicitStatus !== undefined && read(err, 'expose') === true) {
+  } else if (explicitStatus !== undefined && expose === true) {
     kind = 'exposed';
     status = explicitStatus;
     const ownCode = read(err, 'code');
@@ -250,10 +264,20 @@ export function problemFromError(err: unknown, options: ProblemOptions = {}): Pr
     headers = headersOf(err);
   } else {
     kind = 'generic';
-    status = explicitStatus ?? 500;
+    // Only an HTTP error (one that says whether it may be shown, as http-errors do) chooses the
+    // status. An HTTP client's error carries the upstream's status and response headers: a 401
+    // from a billing service is the server's failure, not the client's, and its headers
+    // (Location, Server, WWW-Authenticate, CORS) describe another service.
+    const httpError = typeof expose === 'boolean' && explicitStatus !== undefined;
+    status = httpError ? explicitStatus : 500;
     code = defaultCode(status);
     detail = genericDetail(status);
-    if (explicitStatus !== undefined) headers = headersOf(err);
+    // An unexposed HTTP error (http-errors makes every 5xx one) keeps only its Retry-After.
+    if (httpError) {
+      for (const [name, value] of Object.entries(headersOf(err))) {
+        if (name.toLowerCase() === 'retry-after') headers = { 'Retry-After': value };
+      }
+    }
   }
 
   const body: ProblemDetails = {

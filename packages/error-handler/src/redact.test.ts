@@ -1,4 +1,6 @@
 // Tests for redact(): key names, value shapes, nesting, arrays, cycles, errors and limits.
+import { Agent, IncomingMessage, request } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ErrorHandlerConfigError } from './config.js';
 import { redact } from './redact.js';
@@ -70,6 +72,31 @@ describe('redact by key name', () => {
     });
   });
 
+  it('redacts access, secret, signing, encryption and session keys and a bare auth', () => {
+    const out = redact({
+      accessKeyId: 'id-shown',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      SECRET_KEY: 'django-insecure-abc123',
+      signing_key: 'k1',
+      encryptionKey: 'k2',
+      sessionKey: 'k3',
+      auth: { username: 'svc', password: 'pw' },
+      author: 'ada',
+      keyId: 'kid-1',
+    });
+    expect(out).toEqual({
+      accessKeyId: 'id-shown',
+      secretAccessKey: '[REDACTED]',
+      SECRET_KEY: '[REDACTED]',
+      signing_key: '[REDACTED]',
+      encryptionKey: '[REDACTED]',
+      sessionKey: '[REDACTED]',
+      auth: '[REDACTED]',
+      author: 'ada',
+      keyId: 'kid-1',
+    });
+  });
+
   it('redacts keys at any depth, inside arrays and nested arrays', () => {
     const out = redact({
       request: { headers: { authorization: 'Bearer abc', accept: 'application/json' } },
@@ -137,6 +164,55 @@ describe('redact by value shape', () => {
       'body {"user":"ada","password":"[REDACTED]"}',
     );
     expect(redact('DB_PASSWORD=hunter2')).toBe('DB_PASSWORD=[REDACTED]');
+  });
+
+  it('hides SECRET_KEY-style environment pairs in text', () => {
+    expect(redact('failed: AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG SECRET_KEY=abc')).toBe(
+      'failed: AWS_SECRET_ACCESS_KEY=[REDACTED] SECRET_KEY=[REDACTED]',
+    );
+    expect(redact('signing_key: k1, session-key=k2')).toBe(
+      'signing_key: [REDACTED], session-key=[REDACTED]',
+    );
+  });
+
+  it('hides secrets in JSON escaped inside text', () => {
+    expect(redact('upstream 400: {\\"password\\":\\"hunter2\\",\\"token\\":\\"tok_abc\\"}')).toBe(
+      'upstream 400: {\\"password\\":\\"[REDACTED]\\",\\"token\\":\\"[REDACTED]\\"}',
+    );
+    expect(redact('{\\"user\\":\\"ada\\",\\"secret\\": \\"a b\\\\c\\"}')).toBe(
+      '{\\"user\\":\\"ada\\",\\"secret\\": \\"[REDACTED]\\"}',
+    );
+  });
+
+  it('hides the values of Cookie, Set-Cookie, Authorization and Proxy-Authorization lines', () => {
+    const head = [
+      'GET /v1/invoices HTTP/1.1',
+      'Host: billing.internal',
+      'Cookie: session=s%3AtopSecretSessionValue',
+      'Authorization: Token 9944b09199c62bcf9418ad846dd0e4bb',
+      'proxy-authorization:Basic c3ZjOnB3',
+      'Set-Cookie: sid=abc; HttpOnly',
+      '',
+      '',
+    ].join('\r\n');
+    expect(redact(head)).toBe(
+      [
+        'GET /v1/invoices HTTP/1.1',
+        'Host: billing.internal',
+        'Cookie: [REDACTED]',
+        'Authorization: [REDACTED]',
+        'proxy-authorization:[REDACTED]',
+        'Set-Cookie: [REDACTED]',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    expect(
+      redact('request headers: Authorization: Token 9944b09199c62bcf; Cookie: sid=s%3Aabc'),
+    ).toBe('request headers: Authorization: [REDACTED]');
+    expect(redact('sent {"cookie":"sid=abc","authorization":"Token xyz"}')).toBe(
+      'sent {"cookie":"[REDACTED]","authorization":"[REDACTED]"}',
+    );
   });
 
   it('hides well-known vendor token formats', () => {
@@ -224,6 +300,45 @@ describe('redact safety', () => {
     const out = redact(err) as Record<string, unknown>;
     expect(out.type).toBe('entity.parse.failed');
     expect(out).not.toHaveProperty('body');
+  });
+
+  it("writes an HTTP client's request, response, socket and agent as short summaries, never their raw head", () => {
+    const agent = new Agent({ keepAlive: true });
+    const clientRequest = request('http://127.0.0.1:9/v1/invoices?api_key=abc123', {
+      agent,
+      headers: {
+        Cookie: 'session=s%3AtopSecretSessionValue',
+        Authorization: 'Token 9944b09199c62bcf9418ad846dd0e4bb',
+      },
+    });
+    clientRequest.on('error', () => {});
+    clientRequest.end(); // builds _header, the raw request head
+    try {
+      const socket = new Socket();
+      const response = new IncomingMessage(socket);
+      response.statusCode = 401;
+      // The shape AxiosError and similar HTTP-client errors have.
+      const err = Object.assign(new Error('Request failed with status code 401'), {
+        request: clientRequest,
+        response: { status: 401, request: clientRequest, raw: response },
+        socket,
+        agent,
+      });
+      const out = redact({ err }) as { err: Record<string, unknown> };
+      const text = JSON.stringify(out);
+      expect(text).not.toMatch(/topSecretSessionValue|9944b09199|abc123|_header/);
+      expect(out.err.request).toBe('[ClientRequest GET 127.0.0.1/v1/invoices]');
+      expect(out.err.response).toEqual({
+        status: 401,
+        request: '[ClientRequest GET 127.0.0.1/v1/invoices]',
+        raw: '[IncomingMessage 401]',
+      });
+      expect(out.err.socket).toBe('[Socket]');
+      expect(out.err.agent).toBe('[Agent]');
+    } finally {
+      clientRequest.destroy();
+      agent.destroy();
+    }
   });
 
   it('summarises binary data, dates, maps, sets, bigints and functions', () => {

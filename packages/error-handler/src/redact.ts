@@ -1,4 +1,6 @@
 // Deep, non-mutating, cycle-safe redaction of secrets by key name and by value shape.
+import { Agent, IncomingMessage, OutgoingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
 import type { RedactOptions } from './types.js';
 
@@ -24,10 +26,12 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   'private_key',
   'credentials',
   'session_id',
+  'auth',
 ];
 
 // A key ending in one of these (after normalising) is secret too: dbPassword, x-auth-token,
-// clientSecret, sessionCookie. `max_tokens` or `token_count` do not end in one.
+// clientSecret, sessionCookie, secretAccessKey, SECRET_KEY. `max_tokens` or `token_count` do
+// not end in one.
 const SECRET_SUFFIXES = [
   'password',
   'passwd',
@@ -36,13 +40,18 @@ const SECRET_SUFFIXES = [
   'token',
   'apikey',
   'privatekey',
+  'secretkey',
+  'accesskey',
+  'signingkey',
+  'encryptionkey',
+  'sessionkey',
   'authorization',
   'cookie',
   'credentials',
 ];
 
 const KEY_WORDS =
-  'pass(?:word|wd|phrase)|pwd|secret|token|api[_-]?key|private[_-]?key|credentials?';
+  'pass(?:word|wd|phrase)|pwd|secret|token|(?:api|private|secret|access|signing|encryption|session)[_-]?key|credentials?|authorization|cookie';
 
 /** The value shapes always redacted inside strings, with what each match becomes. */
 const DEFAULT_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
@@ -58,13 +67,20 @@ const DEFAULT_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
   ],
   // JWT (JWS and JWE compact forms): base64url of '{"' starts every header.
   [/\beyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}/g, '[REDACTED]'],
-  // key=value and "key": "value" pairs in text: connection strings, query strings, JSON in messages.
+  // Raw header lines (a request's or response's head quoted in a message): the rest of the line.
+  [
+    /(?<![\w-])((?:proxy-)?authorization|(?:set-)?cookie)([ \t]*:[ \t]*)[^\s][^\r\n]*/gi,
+    '$1$2[REDACTED]',
+  ],
+  // key=value and "key": "value" pairs in text: connection strings, query strings, JSON in messages,
+  // also JSON escaped inside a string (`{\"password\":\"x\"}`). A key starts where a run of key
+  // characters starts, so a long run of them is tried once, not at each of its positions.
   [
     new RegExp(
-      `(["']?)([A-Za-z0-9_.-]{0,40}?(?:${KEY_WORDS}))\\1(\\s*[:=]\\s*)(?:(")(?:[^"\\\\]|\\\\.)*"|(')[^']*'|[^\\s"'&,;]+)`,
+      `((?:\\\\?["'])?)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]*?(?:${KEY_WORDS}))\\1(\\s*[:=]\\s*)(?:(\\\\")(?:[^"\\\\]|\\\\[^"])*\\\\"|(")(?:[^"\\\\]|\\\\.)*"|(')[^']*'|[^\\s"'&,;]+)`,
       'gi',
     ),
-    '$1$2$1$3$4$5[REDACTED]$4$5',
+    '$1$2$1$3$4$5$6[REDACTED]$4$5$6',
   ],
   // Well-known token formats.
   [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, '[REDACTED]'],
@@ -78,7 +94,7 @@ const DEFAULT_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
 // Every built-in shape contains one of these; a string with none of them skips the shape scan,
 // which keeps redaction cheap for the ids, routes and numbers most log lines are made of.
 const SHAPE_TRIGGER =
-  /-----BEGIN|:\/\/|bearer|basic|eyJ|pass|pwd|secret|token|key|credential|gh[pousr]_|github_pat_|AKIA|ASIA|xox|[rs]k_|AIza|npm_/i;
+  /-----BEGIN|:\/\/|bearer|basic|eyJ|pass|pwd|secret|token|key|credential|authorization|cookie|gh[pousr]_|github_pat_|AKIA|ASIA|xox|[rs]k_|AIza|npm_/i;
 
 const normaliseKey = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '');
 const DEFAULT_KEY_SET = new Set(DEFAULT_REDACT_KEYS.map(normaliseKey));
@@ -254,6 +270,49 @@ function errorRecord(err: Error): Record<string, unknown> {
   return record;
 }
 
+function pathOnly(path: unknown): string {
+  if (typeof path !== 'string') return '';
+  const query = path.search(/[?#]/);
+  return query === -1 ? path : path.slice(0, query);
+}
+
+/**
+ * A one-line stand-in for Node's HTTP and socket objects, which HTTP clients attach to their
+ * errors (`err.request`, `err.response.request`): their internals hold the raw request head
+ * (`_header`, with Cookie and Authorization lines), sockets and agents full of other requests.
+ */
+function nodeObjectSummary(object: object, c: Compiled): string | undefined {
+  const kind = (fallback: string) => {
+    const name = (read(object, 'constructor') as { name?: unknown } | undefined)?.name;
+    return typeof name === 'string' && /^\w{1,40}$/.test(name) ? name : fallback;
+  };
+  if (object instanceof OutgoingMessage) {
+    // ClientRequest (and ServerResponse): method, host and path without its query string.
+    const method = read(object, 'method');
+    const host = read(object, 'host');
+    const path = pathOnly(read(object, 'path'));
+    const name = kind('OutgoingMessage');
+    const where = `${typeof host === 'string' ? host : ''}${path}`;
+    const summary = [name, typeof method === 'string' ? method : '', where]
+      .filter((part) => part !== '')
+      .join(' ');
+    return redactString(`[${summary}]`, c);
+  }
+  if (object instanceof IncomingMessage) {
+    const status = read(object, 'statusCode');
+    if (typeof status === 'number') return `[${kind('IncomingMessage')} ${status}]`;
+    const method = read(object, 'method');
+    const path = pathOnly(read(object, 'url'));
+    const summary = [kind('IncomingMessage'), typeof method === 'string' ? method : '', path]
+      .filter((part) => part !== '')
+      .join(' ');
+    return redactString(`[${summary}]`, c);
+  }
+  if (object instanceof Socket) return `[${kind('Socket')}]`;
+  if (object instanceof Agent) return `[${kind('Agent')}]`;
+  return undefined;
+}
+
 function walk(value: unknown, c: Compiled, depth: number, ancestors: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
@@ -295,6 +354,10 @@ function walk(value: unknown, c: Compiled, depth: number, ancestors: Set<object>
       source = Object.fromEntries([...object].map(([k, v]) => [String(k), v]));
     else {
       const proto = Object.getPrototypeOf(object);
+      if (proto !== Object.prototype && proto !== null) {
+        const summary = nodeObjectSummary(object, c);
+        if (summary !== undefined) return summary;
+      }
       const toJSON = read(object, 'toJSON');
       if (proto !== Object.prototype && proto !== null && typeof toJSON === 'function') {
         let json: unknown;
@@ -331,10 +394,13 @@ export function applyRedaction(value: unknown, compiled: Compiled): unknown {
  *   `secret`, `token`, `access_token`, `refresh_token`, `api_key`, `apikey`, `x-api-key`,
  *   `client_secret`, `private_key` and more (see `DEFAULT_REDACT_KEYS`), compared lowercase and
  *   ignoring `-` and `_`, plus any key ending in password, secret, token, apikey, privatekey,
- *   authorization, cookie or credentials (`dbPassword`, `x-auth-token`), plus `options.keys`.
+ *   secretkey, accesskey, signingkey, encryptionkey, sessionkey, authorization, cookie or
+ *   credentials (`dbPassword`, `x-auth-token`, `secretAccessKey`), plus `options.keys`.
  * - By value shape, inside every string: Bearer and Basic credentials, JWTs, PEM blocks,
- *   passwords in connection URLs, `password=...`-style pairs in text, common vendor token
- *   formats, plus `options.patterns`.
+ *   passwords in connection URLs, `password=...`-style pairs in text (escaped JSON included),
+ *   Cookie/Authorization header lines, common vendor token formats, plus `options.patterns`.
+ * - Node's `ClientRequest`, `IncomingMessage`, sockets and agents become one-line summaries:
+ *   their internals hold raw request heads.
  * - Errors become `{ name, message, stack, ...fields, cause }`; cycles become `'[Circular]'`;
  *   Buffers become `'[Binary n bytes]'`; depth, array and string lengths are capped.
  *
