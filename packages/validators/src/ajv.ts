@@ -2,7 +2,7 @@
 
 import type { Options as AjvOptions } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { RegExpEngine } from 'ajv/dist/types/index.js';
+import type { RegExpEngine, SchemaValidateFunction } from 'ajv/dist/types/index.js';
 import {
   isApiKey,
   isDate,
@@ -19,6 +19,43 @@ import {
 
 /** The keyword added beside every `format: 'email'`, which lower-cases the validated value. */
 export const LOWERCASE_KEYWORD = 'x-bulwark-lowercase';
+
+/**
+ * The keyword put in front of every `number` or `integer` subschema of query, params and headers
+ * (see `decimalOnly` in validate.ts). ajv's coercion uses `Number()`, which reads `0x10` as 16,
+ * `0b101` as 5, `" "` as 0 and `Infinity` as Infinity; this keyword runs on the string first.
+ */
+export const DECIMAL_KEYWORD = 'x-bulwark-decimal';
+
+// The JSON number grammar, so a query value means what the same text would in a JSON body.
+const DECIMAL_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+// One spelling per integer: no sign on zero, no leading zeros, no fraction or exponent.
+const DECIMAL_INTEGER = /^(?:0|-?[1-9]\d*)$/;
+
+/**
+ * False (with an error) for a string that ajv's coercion would turn into a number but that is
+ * not plain decimal notation, or whose value is not finite (an integer: not exactly
+ * representable). Other values pass: ajv then coerces them or reports the type.
+ */
+const validateDecimal: SchemaValidateFunction = (kind: 'number' | 'integer', data: unknown) => {
+  // coerceTypes: 'array' unwraps a one-item array before coercing its item.
+  const value = Array.isArray(data) && data.length === 1 ? (data[0] as unknown) : data;
+  // ajv coerces a string to a number only when `value == +value` (not empty, not NaN).
+  if (typeof value !== 'string' || value === '' || Number.isNaN(Number(value))) return true;
+  let message: string | undefined;
+  if (kind === 'integer') {
+    if (!DECIMAL_INTEGER.test(value)) message = 'must be an integer in plain decimal notation';
+    else if (!Number.isSafeInteger(Number(value)))
+      message = `must be an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
+  } else if (!DECIMAL_NUMBER.test(value)) {
+    message = 'must be a number in plain decimal notation';
+  } else if (!Number.isFinite(Number(value))) {
+    message = 'must be a finite number';
+  }
+  if (message === undefined) return true;
+  validateDecimal.errors = [{ keyword: DECIMAL_KEYWORD, message, params: { type: kind } }];
+  return false;
+};
 
 /** Names of the formats registered on every instance. */
 export const FORMAT_NAMES = [
@@ -56,7 +93,8 @@ const logger = {
 
 /**
  * Creates one ajv instance with the settings ajv's security guide asks for. `coerce` is off for
- * bodies (JSON already has types) and on for query, params and headers, which arrive as strings.
+ * bodies (JSON already has types) and on for query, params and headers, which arrive as strings;
+ * schemas for a coercing instance go through `decimalOnly` so only decimal strings become numbers.
  */
 export function createAjv(settings: AjvSettings, coerce: boolean): Ajv2020 {
   const options: AjvOptions = {
@@ -102,6 +140,15 @@ export function createAjv(settings: AjvSettings, coerce: boolean): Ajv2020 {
       return true;
     },
   });
+  if (coerce) {
+    ajv.addKeyword({
+      keyword: DECIMAL_KEYWORD,
+      schemaType: 'string',
+      metaSchema: { enum: ['number', 'integer'] },
+      errors: true,
+      validate: validateDecimal,
+    });
+  }
   for (const schema of settings.schemas ?? []) ajv.addSchema(schema);
   return ajv;
 }

@@ -74,6 +74,16 @@ describe('isSlug', () => {
     expect(() => isSlug('abc', { minLength: 10, maxLength: 5 })).toThrow(/minLength 10 is greater/);
     expect(() => isSlug('abc', { pattern: /^([a-z]+-?)*$/ })).toThrow(/exponential time/);
   });
+
+  it('refuses a slug pattern that is exponential only with its own i flag (regression: flags were ignored)', () => {
+    expect(() => isSlug('abc', { pattern: /^(?:[a-z]+A)+$/i, maxLength: 64 })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+        message: expect.stringContaining('exponential time'),
+      }),
+    );
+    expect(isSlug('abcA', { pattern: /^(?:[a-z]+A)+$/, maxLength: 64 })).toBe(true);
+  });
 });
 
 describe('normalizeEmail', () => {

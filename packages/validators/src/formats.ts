@@ -78,7 +78,7 @@ export function resolveSlugOptions(options: SlugOptions | undefined, where = 'sl
       `${where}.pattern: ${String(pattern)} is not anchored, so it would accept any string that merely contains a match. Start it with ^ and end it with $.`,
     );
   }
-  const risk = regexRisk(pattern.source);
+  const risk = regexRisk(pattern.source, pattern.flags);
   if (risk !== undefined) {
     throw new ValidatorsConfigError(
       'ERR_BULWARK_VALIDATORS_INVALID_OPTION',

@@ -102,6 +102,12 @@ describe('jsonBody', () => {
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
   });
 
+  it('answers 422 json_number_too_large for a number that would parse as Infinity', async () => {
+    expect((await post('{"limit":1e400}').expect(422)).body.code).toBe('json_number_too_large');
+    expect((await post('[-1e999]').expect(422)).body.code).toBe('json_number_too_large');
+    await post('{"limit":1e308,"tiny":1e-400}').expect(200);
+  });
+
   it('answers 400 invalid_json for broken JSON, bare values and invalid UTF-8', async () => {
     expect((await post('{"a":').expect(400)).body.code).toBe('invalid_json');
     expect((await post('"just a string"').expect(400)).body.code).toBe('invalid_json');

@@ -31,6 +31,7 @@ const PROBLEMS = {
   array_too_long: [413, 'json_array_too_long', 'JSON body has an array that is too long'],
   forbidden_key: [400, 'json_forbidden_key', 'JSON body contains a forbidden key'],
   duplicate_key: [400, 'json_duplicate_key', 'JSON body repeats a key in one object'],
+  number_too_large: [422, 'json_number_too_large', 'JSON body has a number too large to represent'],
   invalid: [400, 'invalid_json', 'Request body is not valid JSON'],
 } as const;
 
@@ -66,7 +67,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * Parses `application/json` (and `application/*+json`) bodies into `req.body`, refusing before
  * any handler runs: a body over `limit` (413, while streaming), nesting deeper than `maxDepth`
  * (400), more than `maxKeys` keys or an array over `maxArrayLength` (413), `__proto__` or
- * `constructor.prototype` keys and duplicate keys (400), invalid UTF-8 or JSON, or a top level
+ * `constructor.prototype` keys and duplicate keys (400), a number too large for a double such as
+ * `1e400`, which would parse as Infinity (422), invalid UTF-8 or JSON, or a top level
  * that is not an object or array (400), a charset other than UTF-8 or any Content-Encoding (415).
  *
  * Defaults: `limit '100kb'`, `maxDepth 32`, `maxKeys 1000`, `maxArrayLength 1000`,

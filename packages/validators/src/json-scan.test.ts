@@ -33,6 +33,15 @@ describe('scanJson', () => {
     expect(scanJson('[{"a":1},{"a":1}]', limits)).toBeUndefined();
   });
 
+  it('finds numbers too large for a double, which JSON.parse turns into Infinity', () => {
+    expect(scanJson('{"limit":1e400}', limits)).toBe('number_too_large');
+    expect(scanJson('[-1.5E+309]', limits)).toBe('number_too_large');
+    expect(scanJson(`[${'9'.repeat(400)}]`, limits)).toBe('number_too_large');
+    expect(scanJson('[1e308,-1.7976931348623157e308,1e-400]', limits)).toBeUndefined();
+    expect(scanJson('{"a":0.5,"b":-0,"c":[12]}', limits)).toBeUndefined();
+    expect(scanJson('{"e":"1e400","true":true,"false":false}', limits)).toBeUndefined();
+  });
+
   it('agrees with JSON.parse about depth and array length on any JSON value (property)', () => {
     const depthOf = (v: unknown): number =>
       typeof v === 'object' && v !== null ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0;

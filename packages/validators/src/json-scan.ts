@@ -14,6 +14,7 @@ export type ScanProblem =
   | 'array_too_long'
   | 'forbidden_key'
   | 'duplicate_key'
+  | 'number_too_large'
   | 'invalid';
 
 interface Frame {
@@ -36,7 +37,8 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
  * that would allocate too much are refused first. Keys `__proto__` and `constructor.prototype`
  * are refused because code that merges the parsed object into another one can be steered into
  * changing `Object.prototype`. Duplicate keys are refused because parsers disagree on which
- * value wins, and a check in one layer can then be bypassed in another.
+ * value wins, and a check in one layer can then be bypassed in another. Numbers too large for
+ * a double (`1e400`) are refused because `JSON.parse` turns them into `Infinity`.
  */
 export function scanJson(text: string, limits: ScanLimits): ScanProblem | undefined {
   const stack: Frame[] = [];
@@ -106,6 +108,24 @@ export function scanJson(text: string, limits: ScanLimits): ScanProblem | undefi
         break;
       }
       default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          // - or a digit: a number. One beyond the range of a double parses as Infinity, which a
+          // schema only refuses where it says number or integer.
+          let end = i + 1;
+          let long = false;
+          while (end < text.length) {
+            const d = text.charCodeAt(end);
+            if (d === 0x65 || d === 0x45) long = true;
+            else if (!((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x2b || d === 0x2d)) break;
+            end++;
+          }
+          if (long || end - i > 308) {
+            const value = Number(text.slice(i, end));
+            if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY)
+              return 'number_too_large';
+          }
+          i = end - 1;
+        }
         break;
     }
   }

@@ -140,6 +140,46 @@ describe('patterns that backtrack exponentially', () => {
     }
   });
 
+  it('refuses the shapes the old check let through (regression: optional parts and the i flag were missed)', () => {
+    // ajv compiles schema patterns with the u flag only; the slug tests cover the i flag.
+    const untyped = validate as (schemas: object) => unknown;
+    for (const pattern of ['^(a?a)+$', '^(?:a?){30}a{30}$', '^(?:[a-z]?a)+$', '^(?:a|b?a)+$']) {
+      expect(() =>
+        untyped({
+          body: {
+            type: 'object',
+            properties: { s: { type: 'string', pattern, maxLength: 64 } },
+          },
+        }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_VALIDATORS_INSECURE_SCHEMA',
+          message: expect.stringContaining('body schema at #/properties/s/pattern'),
+        }),
+      );
+    }
+  });
+
+  it('accepts the patterns of the example app', () => {
+    const untyped = validate as (schemas: object) => unknown;
+    expect(() =>
+      untyped({
+        body: {
+          type: 'object',
+          properties: {
+            action: { type: 'string', pattern: '^[A-Z_]{1,32}$', maxLength: 32 },
+            resourceType: { type: 'string', pattern: '^[a-z_]{1,32}$', maxLength: 32 },
+            permission: {
+              type: 'string',
+              pattern: '^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_.-]*)+$',
+              maxLength: 128,
+            },
+          },
+        },
+      }),
+    ).not.toThrow();
+  });
+
   it('refuses them as patternProperties keys', () => {
     const schema = {
       type: 'object',

@@ -240,6 +240,142 @@ describe('validate: params', () => {
   });
 });
 
+describe('validate: numbers coerced from query, params and headers', () => {
+  const numbers = validate(
+    {
+      query: {
+        type: 'object',
+        properties: {
+          limit: { type: 'integer', minimum: 1 },
+          offset: { type: 'integer', minimum: -10, default: 0 },
+          x: { type: 'number' },
+          ids: { type: 'array', items: { type: 'integer' }, maxItems: 5 },
+          key: { anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 10 }] },
+        },
+        additionalProperties: false,
+      },
+    },
+    { useDefaults: true },
+  );
+  const item = validate({
+    params: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] },
+    headers: { type: 'object', properties: { 'x-count': { type: 'integer', minimum: 0 } } },
+  });
+
+  function numbersApp() {
+    const app = createApp();
+    app.get('/n', numbers, (req, res) => {
+      res.json(numbers.valid(req).query);
+    });
+    app.get('/items/:n', item, (req, res) => {
+      res.json(item.valid(req));
+    });
+    return finish(app);
+  }
+
+  it('refuses Infinity, hex, binary and blank strings that Number() would read (regression: coercion used Number())', async () => {
+    const app = numbersApp();
+    for (const query of [
+      'limit=Infinity',
+      'limit=-Infinity',
+      'limit=0x10',
+      'limit=0b101',
+      'limit=0o7',
+      'limit=%20',
+      'limit=%09',
+      'limit=%20%201',
+      'limit=1%20',
+      'limit=%2B1',
+      'limit=007',
+      'limit=1e3',
+      'limit=1.0',
+      'limit=9007199254740993',
+    ]) {
+      const res = await request(app).get(`/n?${query}`).expect(422);
+      expect(res.body.code, query).toBe('validation_failed');
+      expect(res.body.errors[0].location, query).toBe('query');
+      expect(res.body.errors[0].pointer, query).toBe('/limit');
+    }
+    for (const query of ['x=Infinity', 'x=1e400', 'x=0x10', 'x=.5', 'x=5.', 'x=%20', 'x=NaN']) {
+      const res = await request(app).get(`/n?${query}`).expect(422);
+      expect(res.body.errors[0].pointer, query).toBe('/x');
+    }
+    const res = await request(app).get('/n?ids=1&ids=0x2').expect(422);
+    expect(res.body.errors[0]).toEqual({
+      location: 'query',
+      pointer: '/ids/1',
+      message: 'must be an integer in plain decimal notation',
+    });
+  });
+
+  it('still coerces plain decimal numbers', async () => {
+    const app = numbersApp();
+    await request(app).get('/n?limit=10').expect(200, { limit: 10, offset: 0 });
+    await request(app).get('/n?limit=1&offset=-3').expect(200, { limit: 1, offset: -3 });
+    await request(app).get('/n?x=1.5').expect(200, { x: 1.5, offset: 0 });
+    await request(app).get('/n?x=-2.5e3').expect(200, { x: -2500, offset: 0 });
+    await request(app).get('/n?x=0').expect(200, { x: 0, offset: 0 });
+    await request(app)
+      .get('/n?ids=1&ids=2')
+      .expect(200, { ids: [1, 2], offset: 0 });
+    await request(app).get('/n?key=16').expect(200, { key: '16', offset: 0 });
+    // Not a decimal integer, so the string branch of anyOf takes it as it is.
+    await request(app).get('/n?key=0x10').expect(200, { key: '0x10', offset: 0 });
+  });
+
+  it('refuses the same strings in route parameters and headers', async () => {
+    const app = numbersApp();
+    const ok = await request(app).get('/items/12').set('x-count', '3').expect(200);
+    expect(ok.body.params).toEqual({ n: 12 });
+    expect(ok.body.headers['x-count']).toBe(3);
+    const param = await request(app).get('/items/0x10').expect(422);
+    expect(param.body.errors[0]).toMatchObject({ location: 'params', pointer: '/n' });
+    const header = await request(app).get('/items/1').set('x-count', 'Infinity').expect(422);
+    expect(header.body.errors[0]).toMatchObject({ location: 'headers', pointer: '/x-count' });
+  });
+
+  it('refuses Infinity in a numeric body property whichever parser made it', async () => {
+    const limited = validate({
+      body: {
+        type: 'object',
+        properties: { limit: { type: 'integer', minimum: 1 }, ratio: { type: 'number' } },
+      },
+    });
+    const app = createApp();
+    app.post('/b', express.json(), limited, (_req, res) => {
+      res.sendStatus(204);
+    });
+    finish(app);
+    for (const body of ['{"limit":1e400}', '{"ratio":-1e400}', '{"limit":"Infinity"}']) {
+      const res = await request(app)
+        .post('/b')
+        .set('content-type', 'application/json')
+        .send(body)
+        .expect(422);
+      expect(res.body.errors[0].location).toBe('body');
+    }
+    await request(app)
+      .post('/b')
+      .set('content-type', 'application/json')
+      .send('{"limit":3,"ratio":0.5}')
+      .expect(204);
+  });
+
+  it('checks numbers from shared schemas reached by $ref', async () => {
+    const shared = validate(
+      { query: { type: 'object', properties: { n: { $ref: 'https://example.test/count' } } } },
+      { schemas: [{ $id: 'https://example.test/count', type: 'integer', minimum: 0 }] },
+    );
+    const app = createApp();
+    app.get('/s', shared, (req, res) => {
+      res.json(shared.valid(req).query);
+    });
+    finish(app);
+    await request(app).get('/s?n=4').expect(200, { n: 4 });
+    await request(app).get('/s?n=Infinity').expect(422);
+  });
+});
+
 describe('validate: headers', () => {
   const keyed = validate({
     headers: {

@@ -3,7 +3,13 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { RegExpEngine } from 'ajv/dist/types/index.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
-import { type AjvSettings, AjvWarning, createAjv, LOWERCASE_KEYWORD } from './ajv.js';
+import {
+  type AjvSettings,
+  AjvWarning,
+  createAjv,
+  DECIMAL_KEYWORD,
+  LOWERCASE_KEYWORD,
+} from './ajv.js';
 import { requestError, type ValidationIssue, ValidatorsConfigError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
 import type { SlugOptions } from './formats.js';
@@ -80,17 +86,72 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Deep copy of a schema with the lower-casing keyword beside every `format: 'email'`. */
-function prepare(schema: unknown): { schema: unknown; modifies: boolean } {
+// Keywords that identify or describe a subschema, or that ajv reads from where the subschema
+// sits (`default`, with useDefaults): they stay in place when `decimalOnly` wraps it.
+const IN_PLACE = new Set([
+  '$id',
+  '$schema',
+  '$anchor',
+  '$dynamicAnchor',
+  '$defs',
+  'definitions',
+  '$comment',
+  'title',
+  'description',
+  'default',
+  'examples',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+]);
+
+/** `'number'` or `'integer'` when ajv may coerce a string to a number for this subschema. */
+function numericKind(type: unknown): 'number' | 'integer' | undefined {
+  const types = Array.isArray(type) ? type : [type];
+  // With `string` allowed, ajv keeps a string as it is.
+  if (types.includes('string')) return undefined;
+  if (types.includes('number')) return 'number';
+  if (types.includes('integer')) return 'integer';
+  return undefined;
+}
+
+/**
+ * Wraps a subschema that ajv would coerce to a number so the decimal check sees the string
+ * first: ajv coerces before it runs any keyword of the subschema itself, but `allOf` runs its
+ * subschemas in order on the same value.
+ */
+function decimalOnly(
+  node: Record<string, unknown>,
+  kind: 'number' | 'integer',
+): Record<string, unknown> {
+  const outer: Record<string, unknown> = {};
+  const inner: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (IN_PLACE.has(key)) outer[key] = value;
+    else inner[key] = value;
+  }
+  outer.allOf = [{ [DECIMAL_KEYWORD]: kind }, inner];
+  return outer;
+}
+
+/**
+ * Deep copy of a schema with the lower-casing keyword beside every `format: 'email'` and, for a
+ * coercing instance (`decimal`), the decimal check in front of every numeric subschema.
+ */
+function prepare(schema: unknown, decimal = false): { schema: unknown; modifies: boolean } {
   let modifies = false;
   const walk = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(walk);
     if (!isPlainObject(node)) return node;
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(node)) {
-      // `const`, `enum`, `default` and `examples` hold data, not schemas.
+      // `const`, `enum`, `default`, `examples` and `dependentRequired` hold data, not schemas.
       out[key] =
-        key === 'const' || key === 'enum' || key === 'default' || key === 'examples'
+        key === 'const' ||
+        key === 'enum' ||
+        key === 'default' ||
+        key === 'examples' ||
+        key === 'dependentRequired'
           ? value
           : walk(value);
     }
@@ -98,7 +159,8 @@ function prepare(schema: unknown): { schema: unknown; modifies: boolean } {
       out[LOWERCASE_KEYWORD] = true;
       modifies = true;
     }
-    return out;
+    const kind = decimal ? numericKind(node.type) : undefined;
+    return kind ? decimalOnly(out, kind) : out;
   };
   return { schema: walk(schema), modifies };
 }
@@ -266,19 +328,19 @@ export function validate<const S extends RequestSchemas>(
       assertSecureSchema(schema, `schemas[${index}]`, opts.regExp !== undefined);
     }
   }
-  const prepared = shared.map((schema) => prepare(schema).schema as object);
   const settings: AjvSettings = {
     slug: opts.slug as SlugOptions | undefined,
     formats: opts.formats as Record<string, (value: string) => boolean> | undefined,
-    schemas: prepared,
     useDefaults,
     regExp: opts.regExp as RegExpEngine | undefined,
   };
+  const sharedFor = (decimal: boolean) =>
+    shared.map((schema) => prepare(schema, decimal).schema as object);
   let bodyAjv: ReturnType<typeof createAjv>;
   let stringAjv: ReturnType<typeof createAjv>;
   try {
-    bodyAjv = createAjv(settings, false);
-    stringAjv = createAjv(settings, true);
+    bodyAjv = createAjv({ ...settings, schemas: sharedFor(false) }, false);
+    stringAjv = createAjv({ ...settings, schemas: sharedFor(true) }, true);
   } catch (err) {
     if (err instanceof ValidatorsConfigError) throw err;
     throw compileError('shared', err);
@@ -300,7 +362,7 @@ export function validate<const S extends RequestSchemas>(
     }
     if (location === 'headers') assertHeaderNames(schema);
     if (!allowInsecure) assertSecureSchema(schema, location, opts.regExp !== undefined);
-    const { schema: ready, modifies } = prepare(schema);
+    const { schema: ready, modifies } = prepare(schema, location !== 'body');
     let check: ValidateFunction;
     try {
       check = (location === 'body' ? bodyAjv : stringAjv).compile(ready as object);
