@@ -1,7 +1,7 @@
 // Handlers for an embedded aedes broker behind `tls.createServer({ requestCert: true })` that apply the
 // same identity and topic rule as the generated Mosquitto config.
 import type { TLSSocket } from 'node:tls';
-import { authorizeTopic, isSafeIdentity, publishableTopicProblem } from './topics.js';
+import { authorizeTopic, isSafeIdentity } from './topics.js';
 
 /** The parts of an aedes client these handlers read. */
 export interface AedesClientLike {
@@ -14,8 +14,17 @@ export interface AedesClientLike {
 
 type AuthError = Error & { returnCode: number };
 
+/** The part of a CONNECT packet's will these handlers read. */
+type Will = { topic: string };
+
 /** The handler set to assign onto an aedes instance (or pass to `new Aedes({...})`). */
 export interface AedesAuthorizer {
+  /** Notes the will of the CONNECT packet, which `authenticate` then checks. */
+  preConnect(
+    client: AedesClientLike,
+    packet: { will?: Will | null },
+    callback: (error: Error | null, success: boolean) => void,
+  ): void;
   authenticate(
     client: AedesClientLike,
     username: string | undefined,
@@ -24,7 +33,7 @@ export interface AedesAuthorizer {
   ): void;
   authorizePublish(
     client: AedesClientLike | null,
-    packet: { topic: string },
+    packet: { topic: string; clientId?: string },
     callback: (error?: Error | null) => void,
   ): void;
   authorizeSubscribe<S extends { topic: string }>(
@@ -40,6 +49,16 @@ function refused(returnCode: number, message: string): AuthError {
   return Object.assign(new Error(message), { returnCode });
 }
 
+/** The parts of the aedes instance (the `this` of its hooks) these handlers use. */
+interface AedesBrokerLike {
+  authorizePublish?: AedesAuthorizer['authorizePublish'];
+  persistence?: { delWill?: (client: { id: string; brokerId?: unknown }) => Promise<unknown> };
+}
+
+function brokerOf(self: unknown): AedesBrokerLike | undefined {
+  return typeof self === 'object' && self !== null ? (self as AedesBrokerLike) : undefined;
+}
+
 function peerIdentity(conn: unknown): string | undefined {
   const socket = conn as Partial<TLSSocket> | undefined;
   if (socket?.authorized !== true || typeof socket.getPeerCertificate !== 'function')
@@ -50,13 +69,19 @@ function peerIdentity(conn: unknown): string | undefined {
 }
 
 /**
- * Builds `authenticate`, `authorizePublish` and `authorizeSubscribe` for aedes. A client is
- * accepted only over a TLS connection whose certificate the server verified (`requestCert: true`,
- * `rejectUnauthorized: true`); its identity is the certificate CN, which must be a safe identity
- * and equal the MQTT client id (and the user name, if one is sent). It may then publish only to
- * concrete topics under `devices/<identity>/` and subscribe only to filters inside it:
- * {@link authorizeTopic}, the rule of the generated Mosquitto ACL. `$SYS` and wildcard
+ * Builds `preConnect`, `authenticate`, `authorizePublish` and `authorizeSubscribe` for aedes. A
+ * client is accepted only over a TLS connection whose certificate the server verified
+ * (`requestCert: true`, `rejectUnauthorized: true`); its identity is the certificate CN, which must
+ * be a safe identity and equal the MQTT client id (and the user name, if one is sent). It may then
+ * publish only to concrete topics under `devices/<identity>/` and subscribe only to filters inside
+ * it: {@link authorizeTopic}, the rule of the generated Mosquitto ACL. `$SYS` and wildcard
  * publishes are refused.
+ *
+ * A will is checked when the client connects, with the broker's `authorizePublish` for the
+ * client's identity: a will the client could not publish itself is refused with CONNACK 5 (not
+ * authorized). A stored will that aedes publishes without its client (`client === null`, after
+ * the broker that held the connection died or restarted) is allowed only when its owner, the will's
+ * `clientId`, may write the topic; a refused one is deleted from the persistence.
  *
  * @example
  * const broker = await Aedes.createBroker();
@@ -65,8 +90,13 @@ function peerIdentity(conn: unknown): string | undefined {
  */
 export function aedesAuthorizer(): AedesAuthorizer {
   const identities = new WeakMap<object, string>();
-  return {
-    authenticate(client, username, _password, callback) {
+  const wills = new WeakMap<object, Will | null>();
+  const handlers: AedesAuthorizer = {
+    preConnect(client, packet, callback) {
+      wills.set(client, packet?.will ?? null);
+      callback(null, true);
+    },
+    authenticate(this: unknown, client, username, _password, callback) {
       // MQTT over TLS hands aedes the TLS socket; MQTT over WebSocket a stream plus the upgrade request.
       const identity =
         peerIdentity(client.conn) ??
@@ -83,17 +113,56 @@ export function aedesAuthorizer(): AedesAuthorizer {
         callback(refused(4, 'The user name must equal the certificate CN.'), null);
         return;
       }
+      // aedes never authorizes a will at CONNECT, and may publish it later on another broker with
+      // no client to check: so it is checked here. Without our preConnect installed, aedes has
+      // already copied the will onto the client (`_will`) before it calls authenticate.
+      const will = wills.has(client)
+        ? wills.get(client)
+        : (client as { _will?: Will | null })._will;
+      wills.delete(client);
       identities.set(client, identity);
-      callback(null, true);
+      if (!will) {
+        callback(null, true);
+        return;
+      }
+      // The broker's own authorizePublish, so rights an application adds around ours apply too.
+      const authorizePublish = brokerOf(this)?.authorizePublish ?? handlers.authorizePublish;
+      authorizePublish.call(this, client, will, (error) => {
+        if (error) {
+          identities.delete(client);
+          callback(
+            refused(5, 'The will topic is outside the topics this client may publish to.'),
+            null,
+          );
+          return;
+        }
+        callback(null, true);
+      });
     },
-    authorizePublish(client, packet, callback) {
-      // aedes passes null for a stored will of a client that is gone; it was authorized when set.
+    authorizePublish(this: unknown, client, packet, callback) {
       if (client === null) {
-        callback(
-          publishableTopicProblem(packet.topic, { maxBytes: 65_535, maxLevels: 128 })
-            ? new Error('Publish not authorized.')
-            : null,
+        // A stored will whose client is gone (aedes sets the will's clientId when it stores it,
+        // and authenticate made the client id the identity): only its owner's topics.
+        const owner = packet.clientId;
+        if (typeof owner === 'string' && authorizeTopic(owner, packet.topic, 'write')) {
+          callback(null);
+          return;
+        }
+        // Deleted first, or aedes would offer it again every few heartbeats, and again after a
+        // restart. aedes then reports the refusal as an `error` event on the broker.
+        const refusal = new Error(
+          `Stored will of ${JSON.stringify(owner)} not published: its topic is outside that client's topics.`,
         );
+        const persistence = brokerOf(this)?.persistence;
+        if (typeof owner !== 'string' || typeof persistence?.delWill !== 'function') {
+          callback(refusal);
+          return;
+        }
+        const brokerId = (packet as { brokerId?: unknown }).brokerId;
+        Promise.resolve()
+          .then(() => persistence.delWill?.({ id: owner, brokerId }))
+          .catch(() => {})
+          .then(() => callback(refusal));
         return;
       }
       const identity = identities.get(client);
@@ -114,4 +183,5 @@ export function aedesAuthorizer(): AedesAuthorizer {
       return identities.get(client);
     },
   };
+  return handlers;
 }

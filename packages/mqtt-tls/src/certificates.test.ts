@@ -1,7 +1,7 @@
 // createCertificates, addDevice and revokeDevice write a working, private PKI.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   MqttConfigError,
   mosquittoPasswordLine,
   revokeDevice,
+  writeMosquittoConfig,
 } from './index.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -198,5 +199,57 @@ describe('createCertificates options', () => {
     expect(error).toBeInstanceOf(MqttConfigError);
     expect(error).toMatchObject({ code });
     expect(() => statSync(target)).toThrow();
+  });
+});
+
+describe('a PKI whose CA expires soon', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-certs-short-'));
+  let certs: CertificateSet;
+  const snapshot = () =>
+    [certs.mosquittoConfFile, join(certs.dir, 'registry.json')].map((file) =>
+      readFileSync(file, 'utf8'),
+    );
+
+  beforeAll(async () => {
+    certs = await createCertificates({
+      dir: join(dir, 'pki'),
+      devices: ['dev-1'],
+      services: ['ingest'],
+      caValidityDays: 30,
+      validityDays: 30,
+    });
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses to issue a device certificate that outlives the CA', async () => {
+    const caExpiry = new Date(new X509Certificate(readFileSync(certs.caFile)).validTo);
+    const error = await addDevice({ dir: certs.dir, deviceId: 'dev-9', validityDays: 365 }).catch(
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(MqttConfigError);
+    expect(error).toMatchObject({
+      code: 'ERR_BULWARK_MQTT_VALIDITY',
+      message: expect.stringContaining(caExpiry.toISOString()),
+    });
+    expect((error as Error).message).toMatch(/at most 29, or rotate the CA/);
+    expect(existsSync(join(certs.dir, 'devices', 'dev-9'))).toBe(false);
+    expect(readFileSync(join(certs.dir, 'registry.json'), 'utf8')).not.toContain('dev-9');
+
+    const fitting = await addDevice({ dir: certs.dir, deviceId: 'dev-9', validityDays: 29 });
+    expect(fitting.notAfter.getTime()).toBeLessThanOrEqual(caExpiry.getTime());
+  });
+
+  it('does not save a bad bindAddress into registry.json, so later rewrites still work', () => {
+    const before = snapshot();
+    expect(() => writeMosquittoConfig(certs.dir, { bindAddress: 'not-an-ip' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_MQTT_BIND_ADDRESS' }),
+    );
+    expect(() => writeMosquittoConfig(certs.dir, { port: 8884 })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_MQTT_PORT' }),
+    );
+    expect(snapshot()).toEqual(before);
+    writeMosquittoConfig(certs.dir, { port: 9999, bindAddress: '127.0.0.1' });
+    expect(readFileSync(certs.mosquittoConfFile, 'utf8')).toContain('listener 9999 127.0.0.1');
   });
 });

@@ -439,11 +439,10 @@ async function addDeviceWith(
   };
 }
 
-function writeBrokerFiles(dir: string, registry: Registry): void {
+/** The broker files' paths and contents, built (and so validated) before any is written. */
+function brokerFiles(dir: string, registry: Registry): Array<[path: string, text: string]> {
   const files = paths(dir);
   const hasServices = Object.keys(registry.services).length > 0;
-  writePrivate(files.aclFile, mosquittoAcl(), 0o644);
-  if (hasServices) writePrivate(files.servicesAclFile, servicesAcl(registry.services), 0o644);
   const config = mosquittoConfig(
     {
       ...files,
@@ -457,7 +456,17 @@ function writeBrokerFiles(dir: string, registry: Registry): void {
       ...(registry.config.bindAddress ? { bindAddress: registry.config.bindAddress } : {}),
     },
   );
-  writePrivate(files.mosquittoConfFile, config, 0o644);
+  return [
+    [files.aclFile, mosquittoAcl()],
+    ...(hasServices
+      ? [[files.servicesAclFile, servicesAcl(registry.services)] as [string, string]]
+      : []),
+    [files.mosquittoConfFile, config],
+  ];
+}
+
+function writeBrokerFiles(files: Array<[path: string, text: string]>): void {
+  for (const [path, text] of files) writePrivate(path, text, 0o644);
 }
 
 /**
@@ -636,7 +645,7 @@ export async function createCertificates(
   if (passwordLines.length > 0) writePrivate(files.passwordFile, `${passwordLines.join('\n')}\n`);
   await writeCrl(dir, authority, registry);
   writeRegistry(dir, registry);
-  writeBrokerFiles(dir, registry);
+  writeBrokerFiles(brokerFiles(dir, registry));
 
   return {
     dir: files.root,
@@ -675,7 +684,7 @@ export interface AddDeviceOptions {
  * reconnect.
  *
  * @throws {MqttConfigError} `ERR_BULWARK_MQTT_IDENTITY` for an unsafe id, `ERR_BULWARK_MQTT_NO_CA`
- *   when `dir` holds no CA.
+ *   when `dir` holds no CA, `ERR_BULWARK_MQTT_VALIDITY` when the certificate would outlive the CA.
  * @example
  * const device = await addDevice({ dir: './pki', deviceId: 'dev-3' });
  */
@@ -701,6 +710,15 @@ export async function addDevice(options: AddDeviceOptions): Promise<DeviceCreden
     );
   }
   const authority = await loadAuthority(options.dir);
+  const notAfter = new Date(notBefore.getTime() + days * DAY);
+  const caNotAfter = authority.certificate.notAfter;
+  if (notAfter.getTime() > caNotAfter.getTime()) {
+    const fits = Math.floor((caNotAfter.getTime() - notBefore.getTime()) / DAY);
+    fail(
+      'ERR_BULWARK_MQTT_VALIDITY',
+      `validityDays: ${days} would make the certificate for ${JSON.stringify(options.deviceId)} valid until ${notAfter.toISOString()}, after the CA expires (${caNotAfter.toISOString()}). ${fits >= 1 ? `Pass validityDays (bulwark-certs --days) of at most ${fits}, or rotate` : 'Rotate'} the CA (createCertificates with overwrite: true) and reissue every certificate.`,
+    );
+  }
   const previous = (registry.devices[options.deviceId] ?? []).filter(
     (certificate) => !certificate.revokedAt,
   );
@@ -776,7 +794,13 @@ export async function revokeDevice(
   return { revoked, crlFile: paths(options.dir).crlFile };
 }
 
-/** Rewrites `mosquitto.conf` in `dir` for another port or bind address (for example a free port in tests). */
+/**
+ * Rewrites `mosquitto.conf` in `dir` for another port or bind address (for example a free port in
+ * tests), and keeps the choice in `registry.json` for later rewrites.
+ *
+ * @throws {MqttConfigError} `ERR_BULWARK_MQTT_BIND_ADDRESS`, `ERR_BULWARK_MQTT_PORT` for bad values,
+ *   before any file is written.
+ */
 export function writeMosquittoConfig(
   dir: string,
   {
@@ -785,12 +809,20 @@ export function writeMosquittoConfig(
     bindAddress,
   }: { port?: number; servicePort?: number; bindAddress?: string } = {},
 ): string {
+  if (bindAddress !== undefined && (typeof bindAddress !== 'string' || !isIP(bindAddress))) {
+    fail(
+      'ERR_BULWARK_MQTT_BIND_ADDRESS',
+      `bindAddress: ${JSON.stringify(bindAddress)} must be an IP address, such as 127.0.0.1.`,
+    );
+  }
   const registry = readRegistry(dir);
   if (devicePort !== undefined) registry.config.port = port('port', devicePort, 8883);
   if (servicePort !== undefined)
     registry.config.servicePort = port('servicePort', servicePort, 8884);
   if (bindAddress !== undefined) registry.config.bindAddress = bindAddress;
+  // Built before anything is written, so a value mosquittoConfig refuses never reaches the registry.
+  const files = brokerFiles(dir, registry);
   writeRegistry(dir, registry);
-  writeBrokerFiles(dir, registry);
+  writeBrokerFiles(files);
   return paths(dir).mosquittoConfFile;
 }

@@ -505,7 +505,8 @@ function openStream(settings: Settings, client: MqttClient, material: Material):
     default:
       return (wsStreamBuilder as WsStreamBuilder)(client, {
         protocol: endpoint.protocol,
-        hostname: endpoint.host,
+        // mqtt.js pastes the hostname into the URL, where an IPv6 address needs its brackets.
+        hostname: isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host,
         port: endpoint.port,
         path: endpoint.path,
         protocolId: 'MQTT',
