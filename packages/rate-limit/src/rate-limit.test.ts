@@ -79,6 +79,23 @@ describe('rateLimit', () => {
     expect(seen['RateLimit-Policy']).toBe('"outer"; q=5; w=60, "inner"; q=1; w=60');
   });
 
+  it('adds no RateLimit entry for a policy that skips the request, even after another policy counted it', async () => {
+    const app = express();
+    app.all(
+      '/',
+      rateLimit({ name: 'outer', limit: 5 }),
+      rateLimit({ name: 'writes', limit: 1, methods: ['POST'] }),
+      (_req, res) => {
+        res.send('ok');
+      },
+    );
+    const read = await request(app).get('/');
+    expect(read.headers.ratelimit).toBe('"outer"; r=4; t=60');
+    expect(read.headers['ratelimit-policy']).toBe('"outer"; q=5; w=60');
+    const write = await request(app).post('/');
+    expect(write.headers.ratelimit).toBe('"outer"; r=3; t=60, "writes"; r=0; t=60');
+  });
+
   it('hands the 429 to next() with the headers on the error, so any error handler can send them', async () => {
     const app = express();
     app.use(rateLimit({ name: 'once', limit: 1 }));

@@ -179,19 +179,30 @@ function validateStore(where: string, store: unknown): Store {
   return candidate as Store;
 }
 
+interface LimitInfo {
+  key: string;
+  limit: number;
+  remaining: number;
+  resetTime?: Date;
+}
+
 /**
- * Drops the draft 8 `pk` parameter express-rate-limit puts in this policy's `RateLimit-Policy`
- * entry: it is an unkeyed hash of the counter key, and for an address key anyone can find the
- * address by hashing every candidate. The parameter is optional in the draft.
+ * Writes this policy's draft 8 `RateLimit` and `RateLimit-Policy` entries. express-rate-limit's
+ * own add a `pk` parameter, an unkeyed hash of the counter key from which anyone can find an
+ * address key's address by hashing every candidate; the parameter is optional in the draft, so
+ * these entries leave it out. Appended, so several policies on one route each keep their entry.
  */
-function dropPartitionKey(res: Response, name: string): void {
-  if (res.headersSent) return;
-  const value = res.getHeader('RateLimit-Policy');
-  if (value === undefined) return;
-  const own = `"${name}";`;
-  const strip = (entry: string) =>
-    entry.startsWith(own) ? entry.replace(/; pk=:[A-Za-z0-9+/=]*:$/, '') : entry;
-  res.setHeader('RateLimit-Policy', Array.isArray(value) ? value.map(strip) : strip(String(value)));
+function draft8Writer(name: string, windowMs: number) {
+  const quoted = `"${name}"`;
+  const windowPart = `; w=${Math.ceil(windowMs / 1000)}`;
+  return function writeDraft8(res: Response, info: LimitInfo): void {
+    if (res.headersSent) return;
+    res.append(
+      'RateLimit',
+      `${quoted}; r=${info.remaining}; t=${secondsUntilReset(info.resetTime, windowMs)}`,
+    );
+    res.append('RateLimit-Policy', `${quoted}; q=${info.limit}${windowPart}`);
+  };
 }
 
 function headerValue(value: number | string | string[] | undefined): string | undefined {
@@ -347,12 +358,13 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     limit = limitOption as number;
   }
 
+  const writeDraft8 = standardHeaders === 'draft-8' ? draft8Writer(name, windowMs) : undefined;
   const limiter = expressRateLimit({
     windowMs,
     limit,
     store,
     keyGenerator: generate,
-    standardHeaders,
+    standardHeaders: standardHeaders === 'draft-8' ? false : standardHeaders,
     legacyHeaders,
     identifier: name,
     validate: false,
@@ -381,10 +393,8 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         ),
     },
     handler(req: Request, res: Response, next: NextFunction) {
-      if (standardHeaders === 'draft-8') dropPartitionKey(res, name);
-      const info = (
-        req as Request & { rateLimit?: { key: string; limit: number; resetTime?: Date } }
-      ).rateLimit;
+      const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
+      if (writeDraft8 && info) writeDraft8(res, info);
       const headers: Record<string, string> = {};
       for (const header of rateLimitHeaders) {
         const value = headerValue(res.getHeader(header));
@@ -417,12 +427,16 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         return;
       }
     }
-    if (standardHeaders !== 'draft-8') {
+    if (!writeDraft8) {
       void limiter(req, res, next);
       return;
     }
+    // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
+    // what an earlier policy left there, and gets no headers from this one.
+    const before = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
     void limiter(req, res, (error?: unknown) => {
-      dropPartitionKey(res, name);
+      const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
+      if (error === undefined && info !== undefined && info !== before) writeDraft8(res, info);
       next(error);
     });
   };
