@@ -1,4 +1,5 @@
 // Public API of @bulwark/error-handler.
+export { asyncHandler } from './async-handler.js';
 export {
   ErrorHandlerConfigError,
   type ErrorHandlerConfigErrorCode,

@@ -30,7 +30,7 @@ describe('requestTimeout', () => {
     app.use(requestTimeout(100));
     app.get('/slow', (req, _res) => {
       // A handler that only stops when told to, like a query given the signal.
-      seen = aborted(req.signal!);
+      seen = aborted(req.signal);
     });
     app.use(jsonErrors);
     const server = await listen(app);
@@ -61,10 +61,10 @@ describe('requestTimeout', () => {
     app.use(requestTimeout({ ms: 150, retryAfter: 5 }));
     app.get('/proxy', async (req, res, next) => {
       try {
-        const answer = await fetch(upstream.url, { signal: req.signal! });
+        const answer = await fetch(upstream.url, { signal: req.signal });
         res.json(await answer.json());
       } catch (err) {
-        if (!req.signal?.aborted) next(err);
+        if (!req.signal.aborted) next(err);
       }
     });
     app.use(jsonErrors);
@@ -83,7 +83,7 @@ describe('requestTimeout', () => {
     const app = express();
     app.use(requestTimeout(10_000));
     app.get('/wait', (req) => {
-      seen = aborted(req.signal!);
+      seen = aborted(req.signal);
       started();
     });
     const server = await listen(app);
@@ -122,13 +122,38 @@ describe('requestTimeout', () => {
     expect(signal?.aborted).toBe(false);
   });
 
+  it('sets req.signal where the request inherits a read-only signal getter, as on Node.js 24 and later', async () => {
+    let own: PropertyDescriptor | undefined;
+    let seen: Promise<unknown> | undefined;
+    const app = express();
+    // Node.js 24+ has exactly this on IncomingMessage.prototype; older Nodes get it here, so the
+    // regression (assigning to a getter answered 500) is pinned on every version.
+    Object.defineProperty(app.request, 'signal', {
+      get: () => new AbortController().signal,
+      configurable: true,
+    });
+    app.use(requestTimeout(100));
+    app.get('/slow', (req) => {
+      own = Object.getOwnPropertyDescriptor(req, 'signal');
+      seen = aborted(req.signal);
+    });
+    app.use(jsonErrors);
+    const server = await listen(app);
+    running.push(server);
+    const res = await fetch(`${server.url}/slow`);
+    expect(res.status).toBe(503);
+    expect(own?.value).toBeInstanceOf(AbortSignal);
+    expect(own?.writable).toBe(false);
+    expect(((await seen) as DOMException).name).toBe('TimeoutError');
+  });
+
   it('drops a late answer from a callback instead of throwing after the 503', async () => {
     let lateCall: Promise<string> | undefined;
     const app = express();
     app.use(requestTimeout(100));
     app.get('/late', (req, res) => {
       lateCall = new Promise((resolve) => {
-        req.signal?.addEventListener('abort', () => {
+        req.signal.addEventListener('abort', () => {
           // A callback-style handler that answers anyway, after the 503 went out.
           setTimeout(() => {
             try {

@@ -17,9 +17,11 @@ declare global {
        * Aborts when the request runs past `requestTimeout()`'s deadline (reason: a
        * `TimeoutError` DOMException) or when the client goes away first (reason: an
        * `AbortError` DOMException). Pass it to queries, `fetch` and timers so their work stops.
-       * Set by `@bulwark/perimeter`'s `requestTimeout()`.
+       * Set by `@bulwark/perimeter`'s `requestTimeout()`. Declared exactly as Node.js 24's own
+       * `IncomingMessage.signal` (which only aborts when the client goes away), so the two
+       * declarations merge under every `@types/node`.
        */
-      signal?: AbortSignal;
+      readonly signal: AbortSignal;
     }
   }
 }
@@ -87,7 +89,14 @@ export function requestTimeout(options: number | RequestTimeoutOptions): Request
   return function requestTimeout(req, res, next) {
     const controller = new AbortController();
     const started = Date.now();
-    req.signal = controller.signal;
+    // Node.js 24 and later define `signal` on IncomingMessage.prototype as a getter without a
+    // setter, so assigning would throw; an own property shadows it on this request only.
+    Object.defineProperty(req, 'signal', {
+      value: controller.signal,
+      configurable: true,
+      enumerable: false,
+      writable: false,
+    });
     res.locals.signal = controller.signal;
 
     const timer = setTimeout(() => {
