@@ -30,7 +30,11 @@ export function asyncHandler<Req extends Request = Request, Res extends Response
   }
   return function asyncHandler(req, res, next) {
     const result = handler(req, res, next);
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as PromiseLike<unknown>).then === 'function'
+    ) {
       (result as PromiseLike<unknown>).then(undefined, (err: unknown) =>
         next(err ?? new Error('Rejected promise')),
       );
