@@ -12,6 +12,9 @@ const files = readdirSync(join(here, 'suites'))
   .filter((file) => wanted.length === 0 || wanted.includes(file.replace(/\.ts$/, '')))
   .sort();
 
+process.stdout.write(
+  `Node.js ${process.version} on ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GB (${process.platform})\n`,
+);
 const results: BenchSuiteResult[] = [];
 for (const file of files) {
   const { suite } = (await import(join(here, 'suites', file))) as { suite: BenchSuite };

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeSupported, isSupported, primaryMajor } from './node-versions.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { packageManager } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -19,6 +20,21 @@ function pnpmCommand() {
     // not installed: fall through to npx
   }
   return ['npx', '--yes', `pnpm@${pinned}`];
+}
+
+if (!isSupported(process.version)) {
+  process.stderr.write(
+    `Bulwark supports Node.js ${describeSupported()}; this is Node.js ${process.version}.\n` +
+      `Switch to a supported version (for example \`nvm install ${primaryMajor()}\`), or run this command\n` +
+      `under one fetched from the npm registry:\n` +
+      `  node scripts/with-node.mjs ${primaryMajor()} -- npm ${process.argv[2] ?? 'test'}\n`,
+  );
+  process.exit(1);
+}
+if (process.version.startsWith('v20.')) {
+  process.stdout.write(
+    `Node.js ${process.version} is supported and tested, but Node.js 20 reached its end of life in April 2026; Node.js ${primaryMajor()} is recommended.\n`,
+  );
 }
 
 const pnpm = pnpmCommand();
