@@ -1,5 +1,6 @@
-// Checks the Markdown docs: every TypeScript block type-checks against the built packages, and
-// every relative link (to a test file, a package README, a heading) points at something real.
+// Checks the Markdown docs: every TypeScript and CommonJS block type-checks against the built
+// packages, and every relative link (to a test file, a package README, a heading) points at
+// something real.
 import {
   existsSync,
   mkdirSync,
@@ -128,12 +129,22 @@ function anchorsOf(file: string): Set<string> {
 const files = markdownFiles();
 const parsed = new Map(files.map((file) => [file, parseMarkdown(file)]));
 
-describe('TypeScript blocks in docs/', () => {
+const isPackageReadme = (file: string) =>
+  /^packages\/[^/]+\/README\.md$/.test(file.split(sep).join('/'));
+/** Where code blocks are type-checked: the guides in docs/ and each package's README. */
+const checksCodeOf = (file: string) =>
+  file.split(sep).join('/').startsWith('docs/') || isPackageReadme(file);
+
+const isTypeScript = (block: Block) => block.lang === 'ts' || block.lang === 'typescript';
+const isJavaScript = (block: Block) => block.lang === 'js' || block.lang === 'javascript';
+
+describe('code blocks in docs/ and the package READMEs', () => {
   const blocks = [...parsed.values()]
     .flatMap((doc) => doc.blocks)
-    .filter((block) => block.file.startsWith(`docs${sep}`) || block.file.startsWith('docs/'))
-    .filter((block) => block.lang === 'ts' || block.lang === 'typescript');
+    .filter((block) => checksCodeOf(block.file))
+    .filter((block) => isTypeScript(block) || isJavaScript(block));
   const checked = blocks.filter((block) => !block.flags.includes('fragment'));
+  const readmes = files.filter(isPackageReadme);
   let work = '';
 
   beforeAll(() => {
@@ -187,33 +198,58 @@ describe('TypeScript blocks in docs/', () => {
   });
 
   it('finds the TypeScript examples of the guides', () => {
-    const guides = new Set(checked.map((block) => block.file.replaceAll(sep, '/')));
+    const guides = new Set(
+      checked.filter(isTypeScript).map((block) => block.file.replaceAll(sep, '/')),
+    );
     expect(guides).toContain('docs/getting-started.md');
     expect(guides).toContain('docs/hardening-guide.md');
     expect(guides).toContain('docs/operations.md');
   });
 
-  it('type-checks every ts block against the packages, as one program', () => {
+  it('finds a checked TypeScript and a CommonJS example in every package README', () => {
+    expect(readmes).toHaveLength(readdirSync(join(root, 'packages')).length);
+    const missing = readmes.flatMap((file) => {
+      const own = checked.filter((block) => block.file === file);
+      return [
+        ...(own.some(isTypeScript) ? [] : [`${file}: no TypeScript example`]),
+        ...(own.some((block) => isJavaScript(block) && /^\/\/ app\.cjs\n/.test(block.code))
+          ? []
+          : [`${file}: no \`// app.cjs\` example`]),
+      ];
+    });
+    expect(missing).toEqual([]);
+  });
+
+  /**
+   * Writes the blocks into the throwaway project as one file each and type-checks them as one
+   * program, with the repository's strict settings as a user's `strict` project would compile
+   * the examples: without exactOptionalPropertyTypes, so `{ url: process.env.URL }` reads as
+   * users write it, and without declaration output, which an app never emits. Problems point at
+   * the Markdown line.
+   */
+  function typeCheck(
+    blocks: Block[],
+    file: (block: Block, index: number) => { name: string; text: string },
+    overrides: ts.CompilerOptions,
+  ): string[] {
     const sourceFor = new Map<string, Block>();
-    checked.forEach((block, index) => {
-      const path = join(work, `block-${String(index).padStart(3, '0')}.ts`);
-      // `export {}` keeps each block a module of its own, so blocks never share top-level names.
-      writeFileSync(path, `${block.code}\nexport {};\n`);
+    blocks.forEach((block, index) => {
+      const { name, text } = file(block, index);
+      const path = join(work, name);
+      writeFileSync(path, text);
       sourceFor.set(path, block);
     });
     const base = ts.readConfigFile(join(root, 'tsconfig.base.json'), ts.sys.readFile);
     const { options } = ts.parseJsonConfigFileContent(base.config, ts.sys, work);
-    // The repository's strict settings, as a user's `strict` project would compile the examples:
-    // without exactOptionalPropertyTypes, so `{ url: process.env.URL }` reads as users write it,
-    // and without declaration output, which an app never emits.
     const program = ts.createProgram([...sourceFor.keys()], {
       ...options,
       exactOptionalPropertyTypes: false,
       declaration: false,
       noEmit: true,
       typeRoots: [join(work, 'node_modules', '@types')],
+      ...overrides,
     });
-    const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+    return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
       const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
       const block = diagnostic.file ? sourceFor.get(resolve(diagnostic.file.fileName)) : undefined;
       if (!diagnostic.file || diagnostic.start === undefined || !block) {
@@ -222,7 +258,46 @@ describe('TypeScript blocks in docs/', () => {
       const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
       return `${block.file}:${block.line + line}: TS${diagnostic.code} ${message}`;
     });
+  }
+
+  it('type-checks every ts block against the packages, as one program', () => {
+    const problems = typeCheck(
+      checked.filter(isTypeScript),
+      // `export {}` keeps each block a module of its own, so blocks never share top-level names.
+      (block, index) => ({ name: `block-${index}.ts`, text: `${block.code}\nexport {};\n` }),
+      {},
+    );
     expect(problems).toEqual([]);
+  });
+
+  it('type-checks every js block as CommonJS against the packages, as one program', () => {
+    const blocks = checked.filter(isJavaScript);
+    // TypeScript lets an `import` statement through in a .cjs file; Node.js refuses it.
+    const esm = blocks.flatMap((block) =>
+      block.code.split('\n').flatMap((text, line) => {
+        const statement = text.match(/^\s*(import|export)\b(?!\s*\()/)?.[1];
+        return statement
+          ? [`${block.file}:${block.line + line}: ${statement} in a CommonJS block`]
+          : [];
+      }),
+    );
+    const problems = typeCheck(
+      blocks,
+      // `.cjs` gives a block CommonJS semantics whatever the project's package type: `require`
+      // resolves through each package's `require` condition to its CommonJS build and types, and
+      // a top-level `await` is an error, as it is in Node.js.
+      (block, index) => ({ name: `block-${index}.cjs`, text: `${block.code}\n` }),
+      {
+        allowJs: true,
+        checkJs: true,
+        // Each file a module of its own, as Node.js runs it, so blocks never share top-level names.
+        moduleDetection: ts.ModuleDetectionKind.Force,
+        // A CommonJS user's own functions have no types to give; everything the packages take
+        // and return is still checked, null and undefined included.
+        noImplicitAny: false,
+      },
+    );
+    expect([...esm, ...problems]).toEqual([]);
   });
 });
 
