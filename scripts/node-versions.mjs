@@ -11,7 +11,8 @@ export function supportedRanges() {
   const { engines } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   return engines.node.split('||').map((range) => {
     const match = range.trim().match(/^\^(\d+)\.(\d+)\.(\d+)$/);
-    if (!match) throw new Error(`engines.node: ${range.trim()} is not of the form ^major.minor.patch`);
+    if (!match)
+      throw new Error(`engines.node: ${range.trim()} is not of the form ^major.minor.patch`);
     return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]) };
   });
 }
@@ -60,7 +61,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const primary = primaryMajor();
   if (what === 'majors') console.log(supportedMajors().join(' '));
   else if (what === 'primary') console.log(primary);
-  else if (what === 'others') console.log(supportedMajors().filter((m) => m !== primary).join(' '));
+  else if (what === 'others')
+    console.log(
+      supportedMajors()
+        .filter((m) => m !== primary)
+        .join(' '),
+    );
   else {
     console.error('usage: node scripts/node-versions.mjs majors|primary|others');
     process.exit(2);

@@ -772,7 +772,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
               SELECT id, recorded_at, metric, value FROM iot.telemetry
               WHERE ${telemetryFilter(id, q)} ${cursor}
               ORDER BY recorded_at DESC, id DESC LIMIT ${Math.min(EXPORT_BATCH, EXPORT_MAX_ROWS - sent)}`);
-            if (rows.length === 0 || req.signal?.aborted) break;
+            if (rows.length === 0 || req.signal.aborted) break;
             const chunk = rows
               .map((r) => `${r.recorded_at.toISOString()},${r.metric},${r.value}\n`)
               .join('');
