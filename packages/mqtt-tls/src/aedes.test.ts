@@ -306,6 +306,63 @@ describe('aedesAuthorizer', () => {
     expect(left).toEqual([]);
   });
 
+  it('disconnects a device that publishes retained telemetry, and keeps nothing to replay to a later subscriber', async () => {
+    const a = await open(device('dev-a'));
+    const closed = new Promise<void>((resolve) => a.once('close', () => resolve()));
+    a.publish(deviceTopic('dev-a', 'telemetry'), '{"t":1}', { qos: 1, retain: true });
+    await closed;
+    const later = await open(device('dev-a'));
+    const delivered: string[] = [];
+    later.on('message', (topic) => delivered.push(topic));
+    await later.subscribeAsync('devices/dev-a/#', { qos: 1 });
+    const barrier = new Promise<void>((resolve) =>
+      later.on('message', (topic) => topic.endsWith('/barrier') && resolve()),
+    );
+    await publishSafe(later, deviceTopic('dev-a', 'barrier'), 'x');
+    await barrier;
+    expect(delivered).toEqual(['devices/dev-a/barrier']);
+  });
+
+  it('refuses a device whose will is retained with CONNACK not authorized', async () => {
+    const error = await connectSecure(
+      device('dev-a', {
+        will: {
+          topic: 'devices/dev-a/status',
+          payload: Buffer.from('offline'),
+          qos: 0,
+          retain: true,
+        },
+      }),
+    ).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(MqttConnectionError);
+    expect(error).toMatchObject({ code: 'broker_not_authorized', reasonCode: 5 });
+  });
+
+  it('keeps retained messages on its own topics when allowRetained is set', async () => {
+    const other = await Aedes.createBroker();
+    Object.assign(other, aedesAuthorizer({ allowRetained: true }));
+    const otherUrl = await serve(other);
+    const a = await open(device('dev-a', { url: otherUrl }));
+    await publishSafe(a, deviceTopic('dev-a', 'status'), 'online', { retain: true });
+    const later = await open(device('dev-a', { url: otherUrl, clientId: 'dev-a' }));
+    const retained = new Promise<string>((resolve) =>
+      later.once('message', (topic, payload, packet) =>
+        resolve(`${topic} ${payload} ${packet.retain}`),
+      ),
+    );
+    await later.subscribeAsync('devices/dev-a/status', { qos: 1 });
+    expect(await retained).toBe('devices/dev-a/status online true');
+  });
+
+  it('refuses an allowRetained that is not a boolean, and unknown options', () => {
+    expect(() => aedesAuthorizer({ allowRetained: 'yes' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_MQTT_RETAIN' }),
+    );
+    expect(() => aedesAuthorizer({ allowRetain: true } as never)).toThrow(
+      /Did you mean "allowRetained"/,
+    );
+  });
+
   it('connects over wss:// to an IPv6 address', async () => {
     const https6 = createHttpsServer(tlsOptions());
     servers.push(https6);

@@ -1,7 +1,19 @@
 // Handlers for an embedded aedes broker behind `tls.createServer({ requestCert: true })` that apply the
 // same identity and topic rule as the generated Mosquitto config.
 import type { TLSSocket } from 'node:tls';
+import { MqttConfigError } from './errors.js';
+import { assertKnownOptions } from './options.js';
 import { authorizeTopic, isSafeIdentity } from './topics.js';
+
+/** Options for {@link aedesAuthorizer}. */
+export interface AedesAuthorizerOptions {
+  /**
+   * Let devices publish retained messages (and wills). Default `false`, as in the generated
+   * Mosquitto config (`retain_available false`): a retained reading is replayed to every new
+   * subscriber, so a service that subscribes again would take it for a new one.
+   */
+  allowRetained?: boolean;
+}
 
 /** The parts of an aedes client these handlers read. */
 export interface AedesClientLike {
@@ -15,7 +27,7 @@ export interface AedesClientLike {
 type AuthError = Error & { returnCode: number };
 
 /** The part of a CONNECT packet's will these handlers read. */
-type Will = { topic: string };
+type Will = { topic: string; retain?: boolean };
 
 /** The handler set to assign onto an aedes instance (or pass to `new Aedes({...})`). */
 export interface AedesAuthorizer {
@@ -33,7 +45,7 @@ export interface AedesAuthorizer {
   ): void;
   authorizePublish(
     client: AedesClientLike | null,
-    packet: { topic: string; clientId?: string },
+    packet: { topic: string; clientId?: string; retain?: boolean },
     callback: (error?: Error | null) => void,
   ): void;
   authorizeSubscribe<S extends { topic: string }>(
@@ -83,12 +95,26 @@ function peerIdentity(conn: unknown): string | undefined {
  * the broker that held the connection died or restarted) is allowed only when its owner, the will's
  * `clientId`, may write the topic; a refused one is deleted from the persistence.
  *
+ * A publish or will with the retain flag is refused unless `allowRetained` (default `false`), so
+ * no message is stored to be replayed to later subscribers.
+ *
+ * @throws {MqttConfigError} `ERR_BULWARK_MQTT_RETAIN` when `allowRetained` is not a boolean,
+ *   `ERR_BULWARK_MQTT_UNKNOWN_OPTION` for an unknown option.
  * @example
  * const broker = await Aedes.createBroker();
  * Object.assign(broker, aedesAuthorizer());
  * tls.createServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true }, broker.handle).listen(8883);
  */
-export function aedesAuthorizer(): AedesAuthorizer {
+export function aedesAuthorizer(options: AedesAuthorizerOptions = {}): AedesAuthorizer {
+  assertKnownOptions('aedesAuthorizer', options, ['allowRetained']);
+  const allowRetained = options.allowRetained ?? false;
+  if (typeof allowRetained !== 'boolean') {
+    throw new MqttConfigError(
+      'ERR_BULWARK_MQTT_RETAIN',
+      `aedesAuthorizer: allowRetained ${JSON.stringify(allowRetained)} must be true or false. Leave it out to refuse retained messages.`,
+    );
+  }
+  const retainRefused = (packet: { retain?: boolean }) => packet.retain === true && !allowRetained;
   const identities = new WeakMap<object, string>();
   const wills = new WeakMap<object, Will | null>();
   const handlers: AedesAuthorizer = {
@@ -131,7 +157,12 @@ export function aedesAuthorizer(): AedesAuthorizer {
         if (error) {
           identities.delete(client);
           callback(
-            refused(5, 'The will topic is outside the topics this client may publish to.'),
+            refused(
+              5,
+              retainRefused(will)
+                ? 'The will is retained, and this broker keeps no retained messages.'
+                : 'The will topic is outside the topics this client may publish to.',
+            ),
             null,
           );
           return;
@@ -144,14 +175,18 @@ export function aedesAuthorizer(): AedesAuthorizer {
         // A stored will whose client is gone (aedes sets the will's clientId when it stores it,
         // and authenticate made the client id the identity): only its owner's topics.
         const owner = packet.clientId;
-        if (typeof owner === 'string' && authorizeTopic(owner, packet.topic, 'write')) {
+        if (
+          typeof owner === 'string' &&
+          authorizeTopic(owner, packet.topic, 'write') &&
+          !retainRefused(packet)
+        ) {
           callback(null);
           return;
         }
         // Deleted first, or aedes would offer it again every few heartbeats, and again after a
         // restart. aedes then reports the refusal as an `error` event on the broker.
         const refusal = new Error(
-          `Stored will of ${JSON.stringify(owner)} not published: its topic is outside that client's topics.`,
+          `Stored will of ${JSON.stringify(owner)} not published: ${retainRefused(packet) ? 'it is retained' : "its topic is outside that client's topics"}.`,
         );
         const persistence = brokerOf(this)?.persistence;
         if (typeof owner !== 'string' || typeof persistence?.delWill !== 'function') {
@@ -166,7 +201,7 @@ export function aedesAuthorizer(): AedesAuthorizer {
         return;
       }
       const identity = identities.get(client);
-      if (!identity || !authorizeTopic(identity, packet.topic, 'write')) {
+      if (!identity || !authorizeTopic(identity, packet.topic, 'write') || retainRefused(packet)) {
         callback(new Error('Publish not authorized.'));
         return;
       }

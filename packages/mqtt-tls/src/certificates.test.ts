@@ -112,7 +112,9 @@ describe('createCertificates', () => {
   it('writes the ACLs: devices by pattern, services by user', () => {
     expect(readFileSync(certs.aclFile, 'utf8')).toContain('pattern readwrite devices/%u/#');
     const services = readFileSync(certs.servicesAclFile as string, 'utf8');
-    expect(services).toContain('user ingest\ntopic read devices/#\ntopic write devices/#');
+    expect(services).toContain(
+      'user ingest\ntopic read devices/+/telemetry\ntopic write devices/+/alerts\ntopic write devices/+/commands',
+    );
     expect(services).toContain(
       'user alerts\ntopic read devices/+/alarm/#\ntopic write devices/+/commands/#',
     );

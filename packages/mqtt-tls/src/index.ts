@@ -1,5 +1,10 @@
 // Public API of @bulwark/mqtt-tls.
-export { type AedesAuthorizer, type AedesClientLike, aedesAuthorizer } from './aedes.js';
+export {
+  type AedesAuthorizer,
+  type AedesAuthorizerOptions,
+  type AedesClientLike,
+  aedesAuthorizer,
+} from './aedes.js';
 export { backoffDelay, type ReconnectOptions } from './backoff.js';
 export {
   type AddDeviceOptions,
@@ -34,6 +39,8 @@ export {
   mosquittoConfig,
   type ServiceRights,
   servicesAcl,
+  TLS12_CIPHERS,
+  TLS13_CIPHERSUITES,
 } from './mosquitto-config.js';
 export { type PublishSafeOptions, publishSafe } from './publish.js';
 export {

@@ -6,11 +6,46 @@ import { DEVICE_TOPIC_ROOT } from './topics.js';
 
 /** Topic filters a password-authenticated service may read and write. */
 export interface ServiceRights {
-  /** Filters the service may subscribe to. Default `['devices/#']`. */
+  /** Filters the service may subscribe to. Default `['devices/+/telemetry']`. */
   read?: string[];
-  /** Filters the service may publish to. Default `['devices/#']`. */
+  /**
+   * Filters the service may publish to. Default `['devices/+/alerts', 'devices/+/commands']`:
+   * the topics a service sends to devices, never the telemetry devices send.
+   */
   write?: string[];
 }
+
+/** What an ingest service needs when nothing else is said: read telemetry, send alerts and commands. */
+export const DEFAULT_SERVICE_RIGHTS: {
+  readonly read: readonly string[];
+  readonly write: readonly string[];
+} = Object.freeze({
+  read: Object.freeze([`${DEVICE_TOPIC_ROOT}/+/telemetry`]),
+  write: Object.freeze([`${DEVICE_TOPIC_ROOT}/+/alerts`, `${DEVICE_TOPIC_ROOT}/+/commands`]),
+});
+
+/**
+ * TLS 1.2 cipher suites of the generated listeners: ECDHE key exchange with AEAD encryption only
+ * (AES-GCM, ChaCha20-Poly1305), for ECDSA and RSA broker keys. No CBC, no SHA-1, no static RSA.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * TLS 1.3 cipher suites of the generated listeners: OpenSSL's defaults, named so that a system
+ * policy enabling the CCM-8 suites (64-bit tags) does not reach the broker.
+ */
+export const TLS13_CIPHERSUITES = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+].join(':');
 
 /** The files a broker config points at; a {@link CertificateSet} has them all. */
 export interface MosquittoFiles {
@@ -38,6 +73,12 @@ export interface MosquittoConfigOptions {
    * Default: none. Only for a broker whose services run on the same host.
    */
   plaintextPort?: number;
+  /**
+   * Keep retained messages (`retain_available true`). Default `false`: a retained message is
+   * replayed to every new subscriber, so an old reading would arrive again as a new one each time
+   * a service subscribes; the broker disconnects a client that publishes with the retain flag.
+   */
+  allowRetained?: boolean;
 }
 
 /** The device ACL: each identity (certificate CN) may use only `devices/<identity>/#`. */
@@ -50,14 +91,17 @@ export function mosquittoAcl(): string {
   ].join('\n');
 }
 
-/** The service ACL: one `user` block per service with its read and write filters. */
+/**
+ * The service ACL: one `user` block per service with its read and write filters; a service without
+ * its own gets {@link DEFAULT_SERVICE_RIGHTS}.
+ */
 export function servicesAcl(services: Record<string, ServiceRights>): string {
   const lines = ['# Topic rights of password-authenticated services.'];
   for (const [name, rights] of Object.entries(services)) {
     lines.push('', `user ${name}`);
-    for (const filter of rights.read ?? [`${DEVICE_TOPIC_ROOT}/#`])
+    for (const filter of rights.read ?? DEFAULT_SERVICE_RIGHTS.read)
       lines.push(`topic read ${filter}`);
-    for (const filter of rights.write ?? [`${DEVICE_TOPIC_ROOT}/#`])
+    for (const filter of rights.write ?? DEFAULT_SERVICE_RIGHTS.write)
       lines.push(`topic write ${filter}`);
   }
   return `${lines.join('\n')}\n`;
@@ -83,13 +127,14 @@ function checkPath(name: string, value: unknown): string {
 /**
  * The text of a `mosquitto.conf` for Mosquitto 2: with `per_listener_settings true`, an mTLS
  * device listener (`require_certificate true`, `use_identity_as_username true`,
- * `use_username_as_clientid true`, `tls_version tlsv1.2` as the minimum, `allow_anonymous false`,
- * the device ACL, `crlfile` when there is a CRL), a TLS listener for password-authenticated
- * services when `passwordFile` is set, `max_packet_size`, and no plaintext listener unless
- * `plaintextPort` asks for one.
+ * `use_username_as_clientid true`, `tls_version tlsv1.2` as the minimum, `ciphers` with
+ * {@link TLS12_CIPHERS} and `ciphers_tls1.3` with {@link TLS13_CIPHERSUITES}, `allow_anonymous
+ * false`, the device ACL, `crlfile` when there is a CRL), a TLS listener for password-authenticated
+ * services when `passwordFile` is set, `max_packet_size`, `retain_available false` unless
+ * `allowRetained`, and no plaintext listener unless `plaintextPort` asks for one.
  *
  * @throws {MqttConfigError} `ERR_BULWARK_MQTT_PORT`, `ERR_BULWARK_MQTT_BIND_ADDRESS`,
- *   `ERR_BULWARK_MQTT_PATH` for bad values.
+ *   `ERR_BULWARK_MQTT_PATH`, `ERR_BULWARK_MQTT_RETAIN` for bad values.
  * @example
  * writeFileSync('mosquitto.conf', mosquittoConfig(certs, { port: 8883, bindAddress: '10.0.0.5' }));
  */
@@ -103,7 +148,15 @@ export function mosquittoConfig(
     'bindAddress',
     'maxPacketSize',
     'plaintextPort',
+    'allowRetained',
   ]);
+  const allowRetained = options.allowRetained ?? false;
+  if (typeof allowRetained !== 'boolean') {
+    throw new MqttConfigError(
+      'ERR_BULWARK_MQTT_RETAIN',
+      `allowRetained: ${JSON.stringify(allowRetained)} must be true or false. Leave it out to refuse retained messages.`,
+    );
+  }
   const port = checkPort('port', options.port ?? 8883);
   const servicePort = checkPort('servicePort', options.servicePort ?? 8884);
   const { bindAddress } = options;
@@ -128,11 +181,20 @@ export function mosquittoConfig(
     `keyfile ${checkPath('serverKeyFile', files.serverKeyFile)}`,
     // A minimum: TLS 1.3 is negotiated when both sides support it.
     'tls_version tlsv1.2',
+    // Without these Mosquitto takes OpenSSL's defaults, which accept CBC suites with SHA-1 MACs.
+    `ciphers ${TLS12_CIPHERS}`,
+    `ciphers_tls1.3 ${TLS13_CIPHERSUITES}`,
   ];
   const lines = [
     '# Mosquitto 2 broker: mutual TLS for devices, per-device topic ACL. Written by @bulwark/mqtt-tls.',
     'per_listener_settings true',
     `max_packet_size ${maxPacketSize}`,
+    ...(allowRetained
+      ? ['retain_available true']
+      : [
+          '# Retained messages would be replayed to every new subscriber as if they were new.',
+          'retain_available false',
+        ]),
     '',
     '# Devices: a client certificate from this CA is required; its CN is the user name and client id.',
     listen(port),
