@@ -20,7 +20,10 @@ import { createJwtVerifier, type JwtOptions, type JwtResult } from './jwt.js';
 import { isGrant } from './permissions.js';
 import type { ApiKeyVerifier, AuthContext, Logger } from './types.js';
 
-/** Loads a subject's grants, e.g. `createPermissionStore()`. */
+/**
+ * Loads a subject's grants, e.g. `createPermissionStore()`. An operator's grants are asked for
+ * with `tenantId` `null` (grants for every tenant only), whatever tenant the token names.
+ */
 export interface PermissionSource {
   permissionsFor(subject: string, tenantId: string | null): Promise<readonly string[]>;
 }
@@ -45,7 +48,10 @@ export interface AuthenticateOptions {
    * `permissions` array of strings is taken as the grants.
    */
   mapClaims?: (claims: Readonly<Record<string, unknown>>) => ClaimsIdentity;
-  /** Loads permissions on first use by a guard; overrides permissions carried by a token. */
+  /**
+   * Loads permissions on first use by a guard; overrides permissions carried by a token. An
+   * operator gets only the grants that apply in every tenant (`tenantId: null`), never a tenant's.
+   */
   permissions?: PermissionSource;
   /** Let requests without any credentials through without `req.auth`. Bad credentials still get 401. Default `false`. */
   optional?: boolean;
@@ -169,8 +175,11 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     logger: options.logger,
     audit: options.audit,
     exposeMissing: options.exposeMissingPermissions === true,
+    // A tenant grant is for work inside that tenant. An operator carrying a tenant id would
+    // otherwise pass operator checks on that tenant's grants, such as a tenant admin's `*`.
     loadPermissions: store
-      ? (auth) => store.permissionsFor(auth.subject, auth.tenantId)
+      ? (auth) =>
+          store.permissionsFor(auth.subject, auth.scope === 'operator' ? null : auth.tenantId)
       : undefined,
   };
   const optional = options.optional === true;

@@ -35,7 +35,7 @@ const b64 = (value: unknown) =>
 
 /** Builds a token by hand, so the attack cases are not limited to what a library will sign. */
 function forge(
-  header: Record<string, unknown>,
+  header: Record<string, unknown> | string,
   payload: unknown,
   signer?: (input: string) => Buffer,
 ): string {
@@ -384,6 +384,157 @@ describe('the JWT attack suite', () => {
       failures.messages.length = 0;
       const response = await fetch(`${rsServer.url}/thing`, { headers: { authorization: header } });
       expect(response.status).toBe(401);
+    }
+  });
+});
+
+describe('claims that JSON.parse would read in a way no issuer meant', () => {
+  const payloadText = (extra: string) =>
+    `{"sub":"user-1","tenant_id":"acme","iss":"${ISSUER}","aud":"${AUDIENCE}","iat":${now()},"exp":${now() + 300}${extra}}`;
+
+  it('rejects a signed token that names its subject twice, where the last one used to win', async () => {
+    // Signed with the server's own key, and accepted without the second name: only the
+    // duplicate check refuses it.
+    const plain = forge({ alg: 'RS256' }, payloadText(''), rs256(rsa.privateKey));
+    expect((await call(rsServer, plain)).response.status).toBe(200);
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payloadText(',"sub":"admin"'), rs256(rsa.privateKey)),
+      'malformed',
+    );
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payloadText(',"tenant_id":"globex"'), rs256(rsa.privateKey)),
+      'malformed',
+    );
+  });
+
+  it('rejects a repeated claim spelled with escapes, or repeated inside a nested object', async () => {
+    for (const extra of [
+      ',"s\\u0075b":"admin"',
+      ',"\\u0073\\u0075\\u0062":"admin"',
+      ',"profile":{"role":"viewer","role":"admin"}',
+      ',"grants":[{"scope":"read"},{"scope":"read","scope":"write"}]',
+    ]) {
+      await expectRejected(
+        rsServer,
+        forge({ alg: 'RS256' }, payloadText(extra), rs256(rsa.privateKey)),
+        'malformed',
+      );
+    }
+    // The same names in separate objects, and a name that only looks alike, are fine.
+    const distinct = payloadText(
+      ',"a":{"role":"x"},"b":{"role":"y"},"list":[{"k":1},{"k":2}],"subject":"s","note":"\\"sub\\":1"',
+    );
+    expect(
+      (await call(rsServer, forge({ alg: 'RS256' }, distinct, rs256(rsa.privateKey)))).response
+        .status,
+    ).toBe(200);
+  });
+
+  it('rejects a signed token whose header names alg or kid twice', async () => {
+    await expectRejected(
+      rsServer,
+      forge('{"alg":"RS256","alg":"RS256"}', good(), rs256(rsa.privateKey)),
+      'malformed',
+    );
+    await expectRejected(
+      hsServer,
+      forge('{"alg":"HS256","kid":"a","typ":"JWT","kid":"b"}', good(), hs256(hmacSecret)),
+      'malformed',
+    );
+    await expectRejected(
+      hsServer,
+      forge('{"alg":"none","\\u0061lg":"HS256"}', good(), hs256(hmacSecret)),
+      'malformed',
+    );
+    expect(
+      (await call(hsServer, forge('{"alg":"HS256","kid":"a"}', good(), hs256(hmacSecret)))).response
+        .status,
+    ).toBe(200);
+  });
+
+  it('rejects a signed token with exp 1e400, which JSON.parse reads as Infinity and never expired', async () => {
+    const infinite = `{"sub":"user-1","tenant_id":"acme","iss":"${ISSUER}","aud":"${AUDIENCE}","iat":${now()},"exp":1e400}`;
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, infinite, rs256(rsa.privateKey)),
+      'malformed',
+    );
+    const huge = `{"sub":"user-1","tenant_id":"acme","iss":"${ISSUER}","aud":"${AUDIENCE}","iat":${now()},"exp":${'9'.repeat(400)}}`;
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, huge, rs256(rsa.privateKey)),
+      'malformed',
+    );
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, payloadText(',"nbf":-1e400'), rs256(rsa.privateKey)),
+      'malformed',
+    );
+  });
+
+  it.each([
+    ['exp after the year 9999', { exp: 253_402_300_800 }],
+    ['exp of 1e300', { exp: 1e300 }],
+    ['nbf before 1970', { nbf: -1 }],
+    ['iat before 1970', { iat: -60 }],
+    ['iat of -1e300', { iat: -1e300 }],
+  ])('rejects a signed token with %s', async (_label, dates) => {
+    await expectRejected(
+      rsServer,
+      forge({ alg: 'RS256' }, { ...good(), ...dates }, rs256(rsa.privateKey)),
+      'claims',
+    );
+  });
+
+  it('accepts dates at the edges of the range: nbf and iat at 1970, exp at the end of 9999', async () => {
+    const token = forge(
+      { alg: 'RS256' },
+      { ...good(), nbf: 0, iat: 0, exp: 253_402_300_799 },
+      rs256(rsa.privateKey),
+    );
+    expect((await call(rsServer, token)).response.status).toBe(200);
+    const fractional = forge(
+      { alg: 'RS256' },
+      { ...good(), iat: now() - 0.5, exp: now() + 60.25 },
+      rs256(rsa.privateKey),
+    );
+    expect((await call(rsServer, fractional)).response.status).toBe(200);
+  });
+
+  it('never remembers such a token: it is refused on every request, with the verified-token cache on and off', async () => {
+    for (const verifiedCacheSize of [1000, 0]) {
+      const server = await serve(
+        appWith(
+          authenticate({
+            jwt: {
+              algorithms: ['HS256'],
+              secret: hmacSecret,
+              issuer: ISSUER,
+              audience: AUDIENCE,
+              verifiedCacheSize,
+            },
+          }),
+        ),
+      );
+      try {
+        const sign = (payload: unknown) => forge({ alg: 'HS256' }, payload, hs256(hmacSecret));
+        const fine = sign(payloadText(''));
+        const duplicate = sign(payloadText(',"sub":"admin"'));
+        const infinite = sign(payloadText('').replace(/"exp":\d+/, '"exp":1e400'));
+        const farFuture = sign({ ...good(), exp: 1e300 });
+        for (const token of [fine, fine]) {
+          expect((await call(server, token)).response.status).toBe(200);
+        }
+        for (const token of [duplicate, infinite, duplicate, infinite]) {
+          await expectRejected(server, token, 'malformed');
+        }
+        for (const token of [farFuture, farFuture]) await expectRejected(server, token, 'claims');
+        expect((await call(server, fine)).response.status).toBe(200);
+      } finally {
+        await server.close();
+      }
     }
   });
 });

@@ -135,10 +135,92 @@ export function keyProblem(key: KeyObject, alg: JwtAlgorithm): string | null {
   return curve !== CURVES[alg] ? `${alg} needs curve ${CURVES[alg]}, the key is on ${curve}` : null;
 }
 
+// The latest moment a NumericDate may name: 9999-12-31T23:59:59Z.
+const LAST_NUMERIC_DATE = 253_402_300_799;
+
+/** A NumericDate from 1970 to the end of year 9999; `NaN` and the infinities fail both bounds. */
+function isNumericDate(value: unknown): boolean {
+  return typeof value === 'number' && value >= 0 && value <= LAST_NUMERIC_DATE;
+}
+
+const WHITESPACE = [0x20, 0x09, 0x0a, 0x0d];
+
+/**
+ * True when `bytes` is strict UTF-8 that starts with a JSON object and that `JSON.parse` reads
+ * one way only: no member name twice in any object (it would keep the last one, where another
+ * parser keeps the first or refuses), and no number beyond a double (it would read `1e400` as
+ * `Infinity`). One pass with a stack of the open objects' names; the text is parsed afterwards,
+ * which refuses whatever else is not JSON, so only structure is followed here.
+ */
+function isUnambiguousJsonObject(bytes: Buffer): boolean {
+  let i = 0;
+  while (i < bytes.length && WHITESPACE.includes(bytes[i]!)) i++;
+  if (bytes[i] !== 0x7b || !isUtf8(bytes)) return false;
+  // One entry per open container: the names seen so far in an object, `null` for an array.
+  const open: (Set<string> | null)[] = [];
+  let expectName = false;
+  for (; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === 0x7b) {
+      open.push(new Set());
+      expectName = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      expectName = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      expectName = false;
+    } else if (c === 0x2c) {
+      expectName = open.at(-1) != null;
+    } else if (c === 0x22) {
+      let end = i + 1;
+      let escaped = false;
+      while (end < bytes.length && bytes[end] !== 0x22) {
+        if (bytes[end] === 0x5c) {
+          escaped = true;
+          end++;
+        }
+        end++;
+      }
+      if (end >= bytes.length) return false;
+      if (expectName) {
+        let name: unknown;
+        if (escaped) {
+          try {
+            name = JSON.parse(bytes.toString('utf8', i, end + 1));
+          } catch {
+            return false;
+          }
+        } else {
+          name = bytes.toString('utf8', i + 1, end);
+        }
+        const names = open.at(-1)!;
+        if (typeof name !== 'string' || names.has(name)) return false;
+        names.add(name);
+        expectName = false;
+      }
+      i = end;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let end = i + 1;
+      let exponent = false;
+      for (; end < bytes.length; end++) {
+        const d = bytes[end]!;
+        if (d === 0x65 || d === 0x45) exponent = true;
+        else if (!((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x2b || d === 0x2d)) break;
+      }
+      // Only an exponent or more than 308 digits can reach past the largest double.
+      if ((exponent || end - i > 308) && !Number.isFinite(Number(bytes.toString('latin1', i, end))))
+        return false;
+      i = end - 1;
+    }
+  }
+  return true;
+}
+
 function decodeJson(segment: string): Record<string, unknown> | null {
   try {
     const bytes = Buffer.from(segment, 'base64url');
-    if (!isUtf8(bytes)) return null;
+    if (!isUnambiguousJsonObject(bytes)) return null;
     const value: unknown = JSON.parse(bytes.toString('utf8'));
     return value && typeof value === 'object' && !Array.isArray(value)
       ? (value as Record<string, unknown>)
@@ -146,17 +228,6 @@ function decodeJson(segment: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-/** Strict UTF-8 that starts, after whitespace, with `{`: cheap enough to run before verifying. */
-function isJsonObjectBytes(bytes: Buffer): boolean {
-  let i = 0;
-  while (
-    i < bytes.length &&
-    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)
-  )
-    i++;
-  return bytes[i] === 0x7b && isUtf8(bytes);
 }
 
 function normalizeTyp(typ: string): string {
@@ -364,10 +435,17 @@ export function createJwtVerifier(
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
       return { ok: false, reason: 'malformed' };
     }
-    if (typeof claims.exp !== 'number') return { ok: false, reason: 'claims' };
+    // jsonwebtoken compares these as they come: `exp: 1e300` would never expire, and a date
+    // before 1970 would pass as `nbf` or `iat`, though no issuer means either.
+    if (
+      !isNumericDate(claims.exp) ||
+      (claims.nbf !== undefined && !isNumericDate(claims.nbf)) ||
+      (claims.iat !== undefined && !isNumericDate(claims.iat))
+    ) {
+      return { ok: false, reason: 'claims' };
+    }
     if (claims.iat !== undefined) {
-      if (typeof claims.iat !== 'number') return { ok: false, reason: 'claims' };
-      if (claims.iat > Date.now() / 1000 + clockTolerance) {
+      if ((claims.iat as number) > Date.now() / 1000 + clockTolerance) {
         return { ok: false, reason: 'not_yet_valid' };
       }
     }
@@ -421,8 +499,9 @@ export function createJwtVerifier(
     if (hit) return recheck(token, hit);
     const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];
     const header = decodeJson(headerPart);
-    // The payload is parsed once, by jsonwebtoken; here it only has to look like a JSON object.
-    if (!header || !isJsonObjectBytes(Buffer.from(payloadPart, 'base64url'))) {
+    // The payload is parsed once, by jsonwebtoken; here it is only scanned, so that what
+    // jsonwebtoken reads is what every other parser of the same token would read.
+    if (!header || !isUnambiguousJsonObject(Buffer.from(payloadPart, 'base64url'))) {
       return { ok: false, reason: 'malformed' };
     }
     if (typeof header.alg !== 'string' || !algs.includes(header.alg as JwtAlgorithm)) {

@@ -1,5 +1,8 @@
 // Permissions from PostgreSQL through the guards: Viewer vs Full Admin, and NOTIFY invalidation across instances.
 import { createHmac } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   createTestDatabase,
   type Listening,
@@ -12,19 +15,92 @@ import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { migrate } from './migrate.js';
 import { createPermissionStore, type PermissionStore } from './permission-store.js';
-import { requireCustomer, requirePermission } from './permissions.js';
+import { requireCustomer, requireOperator, requirePermission } from './permissions.js';
 import { appWith, capture, serve } from './test-support.js';
+import type { ListeningClient, PoolLike } from './types.js';
 
 const hasPg = await requireService('postgres');
 const SECRET = Buffer.alloc(32, 9);
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function tokenFor(sub: string, tenant = 'acme'): string {
+function tokenFor(
+  sub: string,
+  tenant: string | null = 'acme',
+  extra: Record<string, unknown> = {},
+): string {
   const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, tenant_id: tenant, iss: 'test', aud: 'api', iat: now, exp: now + 300 })}`;
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, tenant_id: tenant, iss: 'test', aud: 'api', iat: now, exp: now + 300, ...extra })}`;
   return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
 }
 const jwt = { algorithms: ['HS256' as const], secret: SECRET, issuer: 'test', audience: 'api' };
 const quiet = { error: () => {}, warn: () => {}, info: () => {} };
+
+/** Collects the messages published on one diagnostics channel until `stop()`. */
+function collect(name: string) {
+  const messages: Record<string, unknown>[] = [];
+  const onMessage = (message: unknown) => messages.push(message as Record<string, unknown>);
+  subscribe(name, onMessage);
+  return { messages, stop: () => unsubscribe(name, onMessage) };
+}
+
+/** Polls `check` every 25 ms until it holds, or fails once `timeoutMs` has passed. */
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await delay(25);
+  }
+}
+
+/** Resolves when `store` drops its cached permissions for `subject`. */
+function invalidated(store: PermissionStore, subject: string): Promise<void> {
+  return new Promise((resolve) => {
+    const off = store.onInvalidate((s) => {
+      if (s === subject) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+/**
+ * A loopback TCP proxy that can stop forwarding without closing anything, the way a connection
+ * through a failed NAT or firewall goes half-open: both ends keep their sockets and hear nothing.
+ * What arrives while frozen, closes included, is held and delivered in order on `heal()`.
+ */
+async function startFreezableProxy(target: URL) {
+  let frozen = false;
+  const held: (() => void)[] = [];
+  const sockets = new Set<Socket>();
+  const forward = (from: Socket, to: Socket) => {
+    from.on('data', (chunk) => (frozen ? held.push(() => to.write(chunk)) : to.write(chunk)));
+    from.on('close', () => (frozen ? held.push(() => to.destroy()) : to.destroy()));
+    from.on('error', () => {});
+  };
+  const server = createServer((downstream) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(downstream).add(upstream);
+    forward(downstream, upstream);
+    forward(upstream, downstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    freeze() {
+      frozen = true;
+    },
+    heal() {
+      frozen = false;
+      for (const deliver of held.splice(0)) deliver();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
   let db: TestDatabase;
@@ -66,11 +142,16 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
     await db?.drop();
   });
 
-  const post = (server: Listening, sub: string, tenant?: string) =>
+  const post = (
+    server: Listening,
+    sub: string,
+    tenant?: string | null,
+    extra?: Record<string, unknown>,
+  ) =>
     fetch(`${server.url}/thing`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${tokenFor(sub, tenant)}`,
+        authorization: `Bearer ${tokenFor(sub, tenant, extra)}`,
         'content-type': 'application/json',
       },
       body: '{"name":"sensor-1"}',
@@ -172,6 +253,8 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
     });
     pool.on('error', () => {});
     const store = createPermissionStore({ db: pool, logger: quiet });
+    const lost = collect('bulwark:rbac:listener-lost');
+    const restored = collect('bulwark:rbac:listener-restored');
     try {
       await store.ready();
       expect(store.caching).toBe(true);
@@ -185,18 +268,139 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
           }
         });
       });
-      await poolA.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE application_name = 'rbac-listen-drop' AND query = 'LISTEN bulwark_rbac_grants'`,
+      // Nothing but the store's LISTEN connection has used this pool yet.
+      const { rows } = await poolA.query(
+        `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+          WHERE application_name = 'rbac-listen-drop'`,
       );
+      expect(rows).toEqual([{ ended: true }]);
       await twoClears;
       // First the loss (caching off), then the reconnect (cache cleared again before it is trusted).
       expect(events[0]).toBe('*:false');
       expect(store.caching).toBe(true);
+      expect(lost.messages).toEqual([{ reason: 'error', error: expect.any(String) }]);
+      expect(restored.messages).toEqual([{ downMs: expect.any(Number) }]);
       expect(await store.permissionsFor('ada-admin', 'acme')).toContain('*');
     } finally {
+      lost.stop();
+      restored.stop();
       await store.close();
       await pool.end();
+    }
+  });
+
+  it('stops serving a revoked grant from the cache within the heartbeat bound when the LISTEN connection goes silent, and caches again once it heals', async () => {
+    const proxy = await startFreezableProxy(new URL(db.url));
+    const listenPool = new pg.Pool({ connectionString: proxy.url, max: 2 });
+    listenPool.on('error', () => {});
+    // Queries go straight to PostgreSQL; only the LISTEN connection crosses the proxy.
+    const split: PoolLike = {
+      query: (text, values) => poolA.query(text, values),
+      connect: async () => (await listenPool.connect()) as unknown as ListeningClient,
+    };
+    const heartbeatIntervalMs = 400;
+    const heartbeatTimeoutMs = 1000;
+    // Room for timers that fire late on a busy machine; the detection itself is bounded by the sum.
+    const schedulingSlackMs = 2000;
+    const store = createPermissionStore({
+      db: split,
+      heartbeatIntervalMs,
+      heartbeatTimeoutMs,
+      logger: quiet,
+    });
+    const server = await serve(
+      appWith(
+        authenticate({ jwt, permissions: store }),
+        requireCustomer(),
+        requirePermission('devices:write'),
+      ),
+    );
+    const lost = collect('bulwark:rbac:listener-lost');
+    const restored = collect('bulwark:rbac:listener-restored');
+    const seen: string[] = [];
+    const off = store.onInvalidate((subject) => seen.push(subject));
+    try {
+      await store.ready();
+      const granted = invalidated(store, 'fay');
+      await storeA.grant('fay', 'admin', { tenantId: 'acme' });
+      await granted;
+      expect((await post(server, 'fay')).status).toBe(201);
+      const cached = await store.permissionsFor('fay', 'acme');
+      expect(await store.permissionsFor('fay', 'acme')).toBe(cached);
+
+      proxy.freeze();
+      const frozenAt = Date.now();
+      seen.length = 0;
+      // Another connection takes the grant away; its NOTIFY waits in the frozen proxy.
+      await poolB.query(`DELETE FROM bulwark_rbac.user_roles WHERE subject = 'fay'`);
+      await until(
+        async () => (await post(server, 'fay')).status === 403,
+        heartbeatIntervalMs + heartbeatTimeoutMs + schedulingSlackMs,
+        'the revoke being enforced',
+      );
+      expect(Date.now() - frozenAt).toBeLessThan(
+        heartbeatIntervalMs + heartbeatTimeoutMs + schedulingSlackMs,
+      );
+      // The revoke was never heard: the silent listener was found dead and the cache dropped.
+      expect(seen).not.toContain('fay');
+      expect(seen[0]).toBe('*');
+      expect(lost.messages).toEqual([
+        { reason: 'heartbeat_timeout', error: `no heartbeat within ${heartbeatTimeoutMs} ms` },
+      ]);
+      expect(store.caching).toBe(false);
+      // Meanwhile every check reads the database.
+      const first = await store.permissionsFor('ada-admin', 'acme');
+      const second = await store.permissionsFor('ada-admin', 'acme');
+      expect(second).toEqual(first);
+      expect(second).not.toBe(first);
+      expect(restored.messages).toEqual([]);
+
+      proxy.heal();
+      await until(() => restored.messages.length > 0, 15_000, 'the listener coming back');
+      expect(restored.messages).toEqual([{ downMs: expect.any(Number) }]);
+      expect(store.caching).toBe(true);
+      expect((await post(server, 'fay')).status).toBe(403);
+      const again = await store.permissionsFor('ada-admin', 'acme');
+      expect(await store.permissionsFor('ada-admin', 'acme')).toBe(again);
+      // The new listener hears changes made elsewhere.
+      const regranted = invalidated(store, 'fay');
+      await poolB.query(
+        `INSERT INTO bulwark_rbac.user_roles (subject, role, tenant_id) VALUES ('fay', 'admin', 'acme')`,
+      );
+      await regranted;
+      expect((await post(server, 'fay')).status).toBe(201);
+      expect(lost.messages).toHaveLength(1);
+    } finally {
+      off();
+      lost.stop();
+      restored.stop();
+      await server.close();
+      await store.close();
+      await listenPool.end();
+      await proxy.close();
+    }
+  });
+
+  it('does not let a tenant grant pass an operator check, whatever tenant the operator token names', async () => {
+    const server = await serve(
+      appWith(
+        authenticate({ jwt, permissions: storeA }),
+        requireOperator(),
+        requirePermission('system:read'),
+      ),
+    );
+    try {
+      const operator = { scope_type: 'operator' };
+      // ada-admin holds `*` in acme only: as an operator, that grant counts for nothing.
+      expect((await post(server, 'ada-admin', 'acme', operator)).status).toBe(403);
+      expect((await post(server, 'ada-admin', null, operator)).status).toBe(403);
+      await storeA.grant('pat-platform', 'admin', { tenantId: null });
+      expect((await post(server, 'pat-platform', null, operator)).status).toBe(201);
+      expect((await post(server, 'pat-platform', 'acme', operator)).status).toBe(201);
+      // As a customer of acme, ada-admin keeps the tenant's grant.
+      expect((await post(serverA, 'ada-admin', 'acme')).status).toBe(201);
+    } finally {
+      await server.close();
     }
   });
 
@@ -236,6 +440,26 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
     expect(() => createPermissionStore({ db: poolA, ttlMs: 0 })).toThrow(/ttlMs/);
     expect(() => createPermissionStore({ db: poolA, tll: 5 } as never)).toThrow(
       /Did you mean `ttlMs`/,
+    );
+  });
+
+  it('refuses a heartbeat interval or timeout that is not a whole number of milliseconds in range', () => {
+    for (const name of ['heartbeatIntervalMs', 'heartbeatTimeoutMs']) {
+      for (const value of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '5000']) {
+        let thrown: unknown;
+        try {
+          createPermissionStore({ db: poolA, listen: false, [name]: value });
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown).toBeInstanceOf(RbacConfigError);
+        expect(thrown).toMatchObject({ code: 'ERR_BULWARK_RBAC_OPTIONS' });
+        expect((thrown as Error).message).toContain(name);
+        expect((thrown as Error).message).toContain(value === '5000' ? '"5000"' : String(value));
+      }
+    }
+    expect(() => createPermissionStore({ db: poolA, heartbeatTimout: 5 } as never)).toThrow(
+      /Did you mean `heartbeatTimeoutMs`/,
     );
   });
 

@@ -1,4 +1,6 @@
 // Loads a subject's permissions from PostgreSQL with a TTL cache that LISTEN/NOTIFY clears across instances.
+import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import { LRUCache } from 'lru-cache';
 import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
 import { warn } from './events.js';
@@ -21,6 +23,17 @@ export interface PermissionStoreOptions {
    * for up to `ttlMs`.
    */
   listen?: boolean;
+  /**
+   * How often the LISTEN connection proves it is alive, in ms: it sends itself a NOTIFY and must
+   * hear it back. Default `5_000`. A connection that stops answering without closing (a
+   * half-open TCP connection) is found within `heartbeatIntervalMs + heartbeatTimeoutMs`.
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * How long a heartbeat (and connecting, and LISTEN) may take, in ms, before the LISTEN
+   * connection is declared dead: caching stops and the store reconnects. Default `5_000`.
+   */
+  heartbeatTimeoutMs?: number;
   /** Receives warnings when the LISTEN connection drops. Default: `process.emitWarning`. */
   logger?: Logger;
 }
@@ -43,15 +56,41 @@ export interface PermissionStore {
   invalidate(subject?: string): void;
   /** Calls `listener` with the subject (or `'*'`) after each invalidation; returns an unsubscribe function. */
   onInvalidate(listener: (subject: string) => void): () => void;
-  /** Resolves once LISTEN is active (at once when `listen: false`). */
+  /** Resolves once LISTEN is active and has answered a heartbeat (at once when `listen: false`). */
   ready(): Promise<void>;
-  /** True while the cache is in use (LISTEN active, or `listen: false`). */
+  /** True while the cache is in use (LISTEN active and its last heartbeat answered, or `listen: false`). */
   readonly caching: boolean;
   /** Stops listening and releases the connection. */
   close(): Promise<void>;
 }
 
-const NAMES = ['db', 'ttlMs', 'maxEntries', 'listen', 'logger'] as const;
+const NAMES = [
+  'db',
+  'ttlMs',
+  'maxEntries',
+  'listen',
+  'heartbeatIntervalMs',
+  'heartbeatTimeoutMs',
+  'logger',
+] as const;
+
+/** Published when an established LISTEN connection is found dead. */
+const listenerLost = channel('bulwark:rbac:listener-lost');
+/** Published when caching resumes on a new LISTEN connection after a loss. */
+const listenerRestored = channel('bulwark:rbac:listener-restored');
+
+/** Why the LISTEN connection was given up, as published on `bulwark:rbac:listener-lost`. */
+type ListenerLossReason = 'heartbeat_timeout' | 'error' | 'ended';
+
+/** The longest a Node.js timer can wait. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** What `pg.Client` keeps of its socket; read structurally, since other clients may lack it. */
+interface SocketHolder {
+  connection?: {
+    stream?: { setKeepAlive?(enable: boolean, delayMs: number): unknown; destroy?(): unknown };
+  };
+}
 const S = 'bulwark_rbac';
 const PERMISSIONS_SQL = `SELECT DISTINCT rp.permission
   FROM ${S}.user_roles ur
@@ -59,6 +98,24 @@ const PERMISSIONS_SQL = `SELECT DISTINCT rp.permission
   JOIN ${S}.role_permissions rp ON rp.role = ur.role
   WHERE ur.subject = $1 AND (ur.tenant_id IS NULL OR ur.tenant_id = $2)
   ORDER BY 1`;
+
+/** Resolves true when `work` settles within `ms`, false when it has not by then; rejects with its error. */
+function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
 
 function cacheKey(subject: string, tenantId: string | null): string {
   return `${subject}\u0000${tenantId ?? ''}`;
@@ -68,9 +125,12 @@ function cacheKey(subject: string, tenantId: string | null): string {
  * Resolves permissions from the package's tables (run `migrate(db)` first), cached per subject
  * and tenant for `ttlMs`. Triggers on the grant tables NOTIFY every instance, which drops the
  * affected entries at once; while the LISTEN connection is down nothing is cached, so a revoked
- * grant is never honoured from a stale cache.
+ * grant is never honoured from a stale cache. The LISTEN connection sends itself a NOTIFY every
+ * `heartbeatIntervalMs`; one not heard back within `heartbeatTimeoutMs` ends caching until a new
+ * connection has answered one (`bulwark:rbac:listener-lost`, then `listener-restored`).
  *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_DB` when `db` cannot query, or cannot LISTEN while `listen` is on.
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_DB` when `db` cannot query, or cannot LISTEN while
+ * `listen` is on; `ERR_BULWARK_RBAC_OPTIONS` for a bad `ttlMs`, `maxEntries` or heartbeat option.
  * @example
  * const permissions = createPermissionStore({ db: pool });
  * app.use(authenticate({ jwt, permissions }));
@@ -112,6 +172,24 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       );
     }
   }
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 5_000;
+  for (const [name, value] of [
+    ['heartbeatIntervalMs', heartbeatIntervalMs],
+    ['heartbeatTimeoutMs', heartbeatTimeoutMs],
+  ] as const) {
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < 1 ||
+      value > MAX_TIMER_MS
+    ) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_OPTIONS',
+        `createPermissionStore: ${name} ${show(value)} is not valid. Use a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, such as 5_000.`,
+      );
+    }
+  }
   const logger = options.logger;
   const cache = new LRUCache<string, readonly string[]>({ max: maxEntries, ttl: ttlMs });
   const inFlight = new Map<string, Promise<readonly string[]>>();
@@ -122,6 +200,13 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
   let client: ListeningClient | undefined;
   let retryMs = 250;
   let retryTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  // When an established listener was lost, so that its return is published once, with the gap.
+  let lostAt: number | undefined;
+  // A channel of this store's own: heartbeats never reach another instance, nor clear its cache.
+  const heartbeatChannel = `bulwark_rbac_heartbeat_${randomBytes(8).toString('hex')}`;
+  let beats = 0;
+  let echo: { payload: string; heard: () => void } | undefined;
   let markReady: () => void = () => {};
   const readyPromise = new Promise<void>((resolve) => {
     markReady = resolve;
@@ -140,6 +225,10 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
   };
 
   const onNotification = (message: { channel: string; payload?: string }) => {
+    if (message.channel === heartbeatChannel) {
+      if (echo && message.payload === echo.payload) echo.heard();
+      return;
+    }
     if (message.channel !== GRANTS_CHANNEL) return;
     let subject = '*';
     try {
@@ -154,7 +243,31 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     invalidate(subject);
   };
 
-  const dropConnection = (err?: Error) => {
+  /** Resolves true once `through` hears its own NOTIFY, false when `heartbeatTimeoutMs` passes first. */
+  const heartbeat = (through: ListeningClient): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      const payload = String(++beats);
+      const timer = setTimeout(() => {
+        if (echo?.payload === payload) echo = undefined;
+        resolve(false);
+      }, heartbeatTimeoutMs);
+      timer.unref();
+      echo = {
+        payload,
+        heard: () => {
+          clearTimeout(timer);
+          echo = undefined;
+          resolve(true);
+        },
+      };
+      through.query('SELECT pg_notify($1, $2)', [heartbeatChannel, payload]).catch((err) => {
+        clearTimeout(timer);
+        if (echo?.payload === payload) echo = undefined;
+        reject(err);
+      });
+    });
+
+  const dropConnection = (err?: Error, destroy = false) => {
     const lost = client;
     client = undefined;
     if (!lost) return;
@@ -167,43 +280,137 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     } catch {
       // Already released by the pool.
     }
+    // A connection given up for silence may never answer a goodbye: close its socket outright.
+    if (destroy) (lost as SocketHolder).connection?.stream?.destroy?.();
   };
+
+  const lose = (lost: ListeningClient, reason: ListenerLossReason, err?: Error) => {
+    if (client !== lost || closed) return;
+    const wasListening = listening;
+    listening = false;
+    invalidate();
+    if (heartbeatTimer) clearTimeout(heartbeatTimer);
+    heartbeatTimer = undefined;
+    const error =
+      reason === 'heartbeat_timeout'
+        ? `no heartbeat within ${heartbeatTimeoutMs} ms`
+        : (err?.message ?? 'connection ended');
+    warn(
+      logger,
+      'ERR_BULWARK_RBAC_LISTEN',
+      'the LISTEN connection for grant changes was lost; caching is off until it is back',
+      { reason, error },
+    );
+    if (wasListening) {
+      lostAt = Date.now();
+      if (listenerLost.hasSubscribers) listenerLost.publish({ reason, error });
+    }
+    dropConnection(err, true);
+    schedule();
+  };
+
+  const scheduleHeartbeat = (current: ListeningClient) => {
+    heartbeatTimer = setTimeout(() => {
+      heartbeatTimer = undefined;
+      heartbeat(current).then(
+        (heard) => {
+          if (client !== current) return;
+          if (heard) scheduleHeartbeat(current);
+          else lose(current, 'heartbeat_timeout');
+        },
+        (err: unknown) => lose(current, 'error', err instanceof Error ? err : undefined),
+      );
+    }, heartbeatIntervalMs);
+    heartbeatTimer.unref();
+  };
+
+  // One db.connect() at a time, each wait bounded: an attempt that hangs (a connection into a
+  // network that swallows packets) is waited for by the next retry, not joined by another one
+  // holding a further slot of the pool.
+  let connecting = false;
+  let waiting: { resolve(c: ListeningClient): void; reject(err: unknown): void } | undefined;
+  const acquire = (): Promise<ListeningClient> =>
+    new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (c: ListeningClient) => {
+          clearTimeout(timer);
+          resolve(c);
+        },
+        reject: (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        if (waiting === waiter) waiting = undefined;
+        reject(new Error(`no connection within ${heartbeatTimeoutMs} ms`));
+      }, heartbeatTimeoutMs);
+      timer.unref();
+      waiting = waiter;
+      if (connecting) return;
+      connecting = true;
+      (db as PoolLike).connect().then(
+        (c) => {
+          connecting = false;
+          const w = waiting;
+          waiting = undefined;
+          // Late, with nobody waiting: it works, so it goes back to the pool.
+          if (w && !closed) w.resolve(c);
+          else c.release?.();
+        },
+        (err: unknown) => {
+          connecting = false;
+          const w = waiting;
+          waiting = undefined;
+          w?.reject(err);
+        },
+      );
+    });
 
   const connect = async (): Promise<void> => {
     if (closed) return;
+    let next: ListeningClient | undefined;
     try {
-      const next = await (db as PoolLike).connect();
+      next = await acquire();
       if (closed) {
         next.release?.(true);
         return;
       }
-      client = next;
-      next.on('notification', onNotification);
-      const onLost = (err?: Error) => {
-        if (client !== next) return;
-        listening = false;
-        invalidate();
-        warn(
-          logger,
-          'ERR_BULWARK_RBAC_LISTEN',
-          'the LISTEN connection for grant changes was lost; caching is off until it is back',
-          {
-            error: err?.message ?? 'connection ended',
-          },
-        );
-        dropConnection(err);
-        schedule();
-      };
-      next.on('error', onLost);
-      next.on('end', onLost);
-      await next.query(`LISTEN ${GRANTS_CHANNEL}`);
-      // Anything cached before LISTEN was active may have missed a change.
+      const current = next;
+      client = current;
+      current.on('notification', onNotification);
+      current.on('error', (err?: Error) => lose(current, 'error', err));
+      current.on('end', () => lose(current, 'ended'));
+      // Lets the kernel notice a peer that is gone, between and beyond heartbeats; TCP counts
+      // the idle time in whole seconds.
+      (current as SocketHolder).connection?.stream?.setKeepAlive?.(
+        true,
+        Math.max(1000, heartbeatIntervalMs),
+      );
+      const listened = await within(
+        current.query(`LISTEN ${GRANTS_CHANNEL}; LISTEN ${heartbeatChannel}`),
+        heartbeatTimeoutMs,
+      );
+      if (client !== current) return;
+      if (!listened) throw new Error(`LISTEN did not complete within ${heartbeatTimeoutMs} ms`);
+      const heard = await heartbeat(current);
+      if (client !== current) return;
+      if (!heard) throw new Error(`no heartbeat within ${heartbeatTimeoutMs} ms`);
+      // Anything cached before this connection answered may have missed a change.
       invalidate();
       listening = true;
       retryMs = 250;
+      if (lostAt !== undefined) {
+        if (listenerRestored.hasSubscribers) {
+          listenerRestored.publish({ downMs: Date.now() - lostAt });
+        }
+        lostAt = undefined;
+      }
       markReady();
+      scheduleHeartbeat(current);
     } catch (err) {
-      if (closed) return;
+      // A loss already handled by lose() needs nothing more here.
+      if (closed || (next !== undefined && client !== next)) return;
       warn(
         logger,
         'ERR_BULWARK_RBAC_LISTEN',
@@ -212,7 +419,7 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
           error: err instanceof Error ? err.message : String(err),
         },
       );
-      dropConnection(err instanceof Error ? err : undefined);
+      dropConnection(err instanceof Error ? err : undefined, true);
       schedule();
     }
   };
@@ -315,14 +522,9 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     async close() {
       closed = true;
       if (retryTimer) clearTimeout(retryTimer);
-      const current = client;
-      if (current) {
-        try {
-          await current.query(`UNLISTEN ${GRANTS_CHANNEL}`);
-        } catch {
-          // The connection is going away regardless.
-        }
-      }
+      if (heartbeatTimer) clearTimeout(heartbeatTimer);
+      // Released with an error, the connection is closed, and its LISTENs end with its session;
+      // an UNLISTEN first could wait for ever on a connection that went silent.
       dropConnection();
       listening = false;
       cache.clear();

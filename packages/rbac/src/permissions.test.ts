@@ -269,6 +269,31 @@ describe('custom permission sources and loadPermissions', () => {
     }
   });
 
+  it("asks a permission source for an operator's grants for every tenant, never for the tenant the token names", async () => {
+    const asked: (string | null)[] = [];
+    const byTenant: PermissionSource = {
+      permissionsFor: async (_subject, tenantId) => {
+        asked.push(tenantId);
+        return tenantId === 'acme' ? ['*'] : [];
+      },
+    };
+    const server = await serve(
+      appWith(authenticate({ jwt, permissions: byTenant }), requirePermission('system:read')),
+    );
+    const as = (claims: Record<string, unknown>) =>
+      fetch(`${server.url}/thing`, { headers: { authorization: `Bearer ${token(claims)}` } });
+    try {
+      const operator = await as({ sub: 'ada', tenant_id: 'acme', scope_type: 'operator' });
+      expect(operator.status).toBe(403);
+      expect(asked).toEqual([null]);
+      const customer = await as({ sub: 'ada', tenant_id: 'acme' });
+      expect(customer.status).toBe(200);
+      expect(asked).toEqual([null, 'acme']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('resolves null from loadPermissions for a request that is not authenticated', async () => {
     expect(await loadPermissions({} as Parameters<typeof loadPermissions>[0])).toBeNull();
   });
