@@ -46,15 +46,74 @@ const MESSAGES: Record<MqttConnectionErrorCode, string> = {
   protocol_error: 'The broker sent a packet that breaks the MQTT protocol.',
 };
 
-const ALERTS: Record<string, MqttConnectionErrorCode> = {
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'client_certificate_required',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'client_certificate_untrusted',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'client_certificate_untrusted',
-  ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: 'client_certificate_untrusted',
-  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'client_certificate_untrusted',
-  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'client_certificate_untrusted',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'client_certificate_expired',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'client_certificate_revoked',
+// OpenSSL reports what went wrong by a reason number that stays the same across versions
+// (include/openssl/sslerr.h); a fatal TLS alert received from the peer is 1000 + the alert number.
+const TLS_ALERT_REASON = 1000;
+const HANDSHAKE_FAILURE = TLS_ALERT_REASON + 40;
+const BY_SSL_REASON: Readonly<Record<number, MqttConnectionErrorCode>> = {
+  156: 'tls_protocol_mismatch', // SSL_R_HTTP_REQUEST
+  191: 'tls_version_rejected', // SSL_R_NO_PROTOCOLS_AVAILABLE
+  198: 'tls_protocol_mismatch', // SSL_R_PACKET_LENGTH_TOO_LONG
+  258: 'tls_version_rejected', // SSL_R_UNSUPPORTED_PROTOCOL
+  267: 'tls_protocol_mismatch', // SSL_R_WRONG_VERSION_NUMBER
+  [TLS_ALERT_REASON + 42]: 'client_certificate_untrusted', // bad_certificate
+  [TLS_ALERT_REASON + 43]: 'client_certificate_untrusted', // unsupported_certificate
+  [TLS_ALERT_REASON + 44]: 'client_certificate_revoked', // certificate_revoked
+  [TLS_ALERT_REASON + 45]: 'client_certificate_expired', // certificate_expired
+  [TLS_ALERT_REASON + 48]: 'client_certificate_untrusted', // unknown_ca
+  [TLS_ALERT_REASON + 49]: 'client_certificate_untrusted', // access_denied
+  [TLS_ALERT_REASON + 51]: 'client_certificate_untrusted', // decrypt_error
+  [TLS_ALERT_REASON + 70]: 'tls_version_rejected', // protocol_version
+  [TLS_ALERT_REASON + 116]: 'client_certificate_required', // certificate_required
+};
+
+// Node names an OpenSSL error after its reason text, and OpenSSL 3.2 renamed the alerts that
+// date from SSLv3 ("sslv3 alert certificate expired" became "ssl/tls alert certificate
+// expired"): Node 20 (OpenSSL 3.0) and Node 22 and later (OpenSSL 3.5) spell the same alert
+// differently, so both spellings are listed.
+const SSL_REASON_OF_CODE: Readonly<Record<string, number>> = {
+  ERR_SSL_HTTP_REQUEST: 156,
+  ERR_SSL_NO_PROTOCOLS_AVAILABLE: 191,
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: 198,
+  ERR_SSL_UNSUPPORTED_PROTOCOL: 258,
+  ERR_SSL_WRONG_VERSION_NUMBER: 267,
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: HANDSHAKE_FAILURE,
+  'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE': HANDSHAKE_FAILURE,
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: TLS_ALERT_REASON + 42,
+  'ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE': TLS_ALERT_REASON + 42,
+  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: TLS_ALERT_REASON + 43,
+  'ERR_SSL_SSL/TLS_ALERT_UNSUPPORTED_CERTIFICATE': TLS_ALERT_REASON + 43,
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: TLS_ALERT_REASON + 44,
+  'ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_REVOKED': TLS_ALERT_REASON + 44,
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: TLS_ALERT_REASON + 45,
+  'ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED': TLS_ALERT_REASON + 45,
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: TLS_ALERT_REASON + 48,
+  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: TLS_ALERT_REASON + 49,
+  ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: TLS_ALERT_REASON + 51,
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: TLS_ALERT_REASON + 70,
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: TLS_ALERT_REASON + 116,
+};
+
+const ERR_LIB_SSL = 20;
+// The OpenSSL error line Node puts in a message: `<thread>:error:<packed code>:SSL routines:...`.
+const OPENSSL_ERROR_LINE = /(?:^|[\s:])error:([0-9A-F]{8}):/;
+
+/**
+ * The reason number of the OpenSSL SSL-library error quoted in `message`. Node keeps only the
+ * text when it meets the error while writing: it raises `EPROTO` ("write EPROTO <error line>"),
+ * as it does when a TLS 1.2 broker refuses the certificate while the CONNECT is being sent.
+ */
+function sslReasonInMessage(message: string): number | undefined {
+  const packed = OPENSSL_ERROR_LINE.exec(message)?.[1];
+  if (packed === undefined) return undefined;
+  const value = Number.parseInt(packed, 16);
+  // OpenSSL 3 packs the library into bits 23-30 and the reason into bits 0-22.
+  if (((value >>> 23) & 0xff) !== ERR_LIB_SSL) return undefined;
+  return value & 0x7fffff;
+}
+
+// Certificate verification (the client checking the broker) and socket errors: Node's own codes.
+const BY_NODE_CODE: Readonly<Record<string, MqttConnectionErrorCode>> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'server_certificate_untrusted',
   UNABLE_TO_GET_ISSUER_CERT: 'server_certificate_untrusted',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'server_certificate_untrusted',
@@ -68,12 +127,6 @@ const ALERTS: Record<string, MqttConnectionErrorCode> = {
   CERT_NOT_YET_VALID: 'server_certificate_not_yet_valid',
   CERT_REVOKED: 'server_certificate_revoked',
   ERR_TLS_CERT_ALTNAME_INVALID: 'server_hostname_mismatch',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'tls_protocol_mismatch',
-  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'tls_protocol_mismatch',
-  ERR_SSL_HTTP_REQUEST: 'tls_protocol_mismatch',
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'tls_version_rejected',
-  ERR_SSL_UNSUPPORTED_PROTOCOL: 'tls_version_rejected',
-  ERR_SSL_NO_PROTOCOLS_AVAILABLE: 'tls_version_rejected',
   ECONNREFUSED: 'connection_refused',
   ECONNRESET: 'connection_reset',
   EPIPE: 'connection_reset',
@@ -83,6 +136,18 @@ const ALERTS: Record<string, MqttConnectionErrorCode> = {
   EHOSTUNREACH: 'host_unreachable',
   ENETUNREACH: 'host_unreachable',
 };
+
+/** The typed code for an OpenSSL reason, when it is one this package names. */
+function fromSslReason(
+  reason: number,
+  context: FailureContext,
+): MqttConnectionErrorCode | undefined {
+  if (reason === HANDSHAKE_FAILURE) {
+    // TLS 1.2 brokers answer a missing client certificate with a generic handshake failure.
+    return context.sentCertificate ? 'tls_handshake_failed' : 'client_certificate_required';
+  }
+  return BY_SSL_REASON[reason];
+}
 
 /** True for codes that come from TLS (published on `bulwark:mqtt:tls-error`). */
 export function isTlsFailure(code: MqttConnectionErrorCode): boolean {
@@ -115,12 +180,12 @@ export function toConnectionError(
   const nodeCode = typeof error?.code === 'string' ? error.code : undefined;
   const message = typeof error?.message === 'string' ? error.message : '';
   if (nodeCode) {
-    let code = ALERTS[nodeCode];
-    if (!code && nodeCode === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE') {
-      // TLS 1.2 brokers answer a missing client certificate with a generic handshake failure.
-      code = context.sentCertificate ? 'tls_handshake_failed' : 'client_certificate_required';
+    const reason = SSL_REASON_OF_CODE[nodeCode] ?? sslReasonInMessage(message);
+    let code = reason === undefined ? undefined : fromSslReason(reason, context);
+    code ??= BY_NODE_CODE[nodeCode];
+    if (!code && (/^(ERR_SSL_|ERR_TLS_|ERR_OSSL_)/.test(nodeCode) || reason !== undefined)) {
+      code = 'tls_handshake_failed';
     }
-    if (!code && /^(ERR_SSL_|ERR_TLS_|ERR_OSSL_)/.test(nodeCode)) code = 'tls_handshake_failed';
     if (!code && nodeCode === 'EPROTO') code = 'tls_protocol_mismatch';
     if (code) return connectionError(code, { cause: err, tlsCode: nodeCode });
   }
