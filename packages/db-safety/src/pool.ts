@@ -9,6 +9,7 @@ import { DbConfigError, DbSafetyError } from './errors.js';
 import { CheckoutTracker, captureSite } from './leaks.js';
 import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
 import { instrumentClient } from './slow-queries.js';
+import { crlReader, tlsConnectError, withCrl } from './tls.js';
 
 /** Options of {@link createPool}. Connection fields not given fall back to `pg`'s `PG*` variables. */
 export interface CreatePoolOptions {
@@ -33,6 +34,12 @@ export interface CreatePoolOptions {
   ssl?: boolean | 'verify-full' | ConnectionOptions;
   /** A CA bundle (PEM) to verify the server's certificate against. */
   sslCaFile?: string;
+  /**
+   * A CRL (PEM) from the server certificate's CA: a certificate it lists is refused
+   * (`ERR_BULWARK_DB_SSL_CERT_REVOKED`). Read again for every new connection, so a CRL the CA
+   * publishes anew is picked up without a restart. Turns verified TLS on, like `sslCaFile`.
+   */
+  sslCrlFile?: string;
   /** Most connections the pool opens. Default 10. */
   max?: number;
   /** How long a checkout waits for a free connection before failing. Default 5000. Never infinite. */
@@ -101,6 +108,7 @@ const OPTION_NAMES = [
   'passwordFile',
   'ssl',
   'sslCaFile',
+  'sslCrlFile',
   'max',
   'connectionTimeoutMs',
   'idleTimeoutMs',
@@ -199,16 +207,17 @@ function resolveSsl(
   logger: DbLogger | undefined,
   facts: ConnectionStringFacts,
 ): pg.PoolConfig['ssl'] {
-  const { ssl, sslCaFile } = options;
+  const { ssl, sslCaFile, sslCrlFile } = options;
   // pg connects to the connection string's host when it names one, whatever the host option says.
   const host = facts.host ?? options.host;
   const ca = sslCaFile === undefined ? undefined : readCaFile(sslCaFile);
+  const crl = sslCrlFile === undefined ? undefined : crlReader(WHERE, sslCrlFile, logger);
   if (facts.tls !== undefined) {
     // pg replaces the ssl option with what the connection string says, so only one may speak.
-    if (ssl !== undefined || ca !== undefined) {
+    if (ssl !== undefined || ca !== undefined || crl !== undefined) {
       throw new DbConfigError(
         'ERR_BULWARK_DB_SSL_CONFLICT',
-        `${WHERE}: the connection string sets TLS (${facts.tlsParameters}) and the ssl or sslCaFile option is set too; pg lets the connection string win, so the option would be ignored. Keep one: remove those parameters from the connection string, or drop the option.`,
+        `${WHERE}: the connection string sets TLS (${facts.tlsParameters}) and the ssl, sslCaFile or sslCrlFile option is set too; pg lets the connection string win, so the option would be ignored. Keep one: remove those parameters from the connection string, or drop the option.`,
       );
     }
     const weakMode =
@@ -232,13 +241,23 @@ function resolveSsl(
     }
     return undefined;
   }
+  const verified = (): ConnectionOptions =>
+    withCrl(
+      ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca },
+      crl,
+    );
   if (ssl === undefined) {
-    if (!production) return ca === undefined ? undefined : { rejectUnauthorized: true, ca };
-    return ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca };
+    if (!production && ca === undefined && crl === undefined) return undefined;
+    return verified();
   }
   if (ssl === false) {
-    if (ca !== undefined) {
-      invalidOption(WHERE, 'ssl', ssl, 'sslCaFile is set but ssl is false. Remove one of them.');
+    if (ca !== undefined || crl !== undefined) {
+      invalidOption(
+        WHERE,
+        'ssl',
+        ssl,
+        `${ca !== undefined ? 'sslCaFile' : 'sslCrlFile'} is set but ssl is false. Remove one of them.`,
+      );
     }
     if (production && !isLoopback(host)) {
       warn(
@@ -249,9 +268,7 @@ function resolveSsl(
     }
     return false;
   }
-  if (ssl === true || ssl === 'verify-full') {
-    return ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca };
-  }
+  if (ssl === true || ssl === 'verify-full') return verified();
   if (typeof ssl !== 'object' || ssl === null || Array.isArray(ssl)) {
     invalidOption(
       WHERE,
@@ -273,9 +290,17 @@ function resolveSsl(
       `${WHERE}: ssl.rejectUnauthorized is false; the server's certificate is not checked.`,
     );
   }
+  if (crl !== undefined && ssl.crl !== undefined) {
+    invalidOption(
+      WHERE,
+      'sslCrlFile',
+      sslCrlFile,
+      'ssl.crl is set too, and only one of them can be checked against. Keep sslCrlFile, which is read again for new connections.',
+    );
+  }
   const merged: ConnectionOptions = { rejectUnauthorized: true, ...ssl };
   if (ca !== undefined && merged.ca === undefined) merged.ca = ca;
-  return merged;
+  return withCrl(merged, crl);
 }
 
 function resolvePassword(
@@ -560,6 +585,8 @@ export class SafePool extends pg.Pool {
 
   #explain(err: Error | undefined): Error {
     if (!err) return new Error('The pool returned no client.');
+    const tls = tlsConnectError(err);
+    if (tls) return tls;
     if (err.message === 'timeout exceeded when trying to connect') {
       return new DbSafetyError(
         'ERR_BULWARK_DB_ACQUIRE_TIMEOUT',
@@ -684,7 +711,10 @@ function describe(ms: number): string {
  * `ERR_BULWARK_DB_INVALID_POOL_SIZE`, `ERR_BULWARK_DB_INVALID_OPTION`,
  * `ERR_BULWARK_DB_PASSWORD_CONFLICT`, `ERR_BULWARK_DB_PASSWORD_FILE`,
  * `ERR_BULWARK_DB_SSL_INSECURE`, `ERR_BULWARK_DB_SSL_CONFLICT`, `ERR_BULWARK_DB_SSL_CA_FILE`,
- * `ERR_BULWARK_DB_CONNECTION_PARAMETER`.
+ * `ERR_BULWARK_DB_SSL_CRL_FILE`, `ERR_BULWARK_DB_CONNECTION_PARAMETER`. When TLS refuses the
+ * server's certificate, checkouts, queries and `verify()` reject with a {@link DbSafetyError}:
+ * `ERR_BULWARK_DB_SSL_CERT_EXPIRED`, `..._CERT_NOT_YET_VALID`, `..._CERT_REVOKED`,
+ * `..._CERT_UNTRUSTED`, `..._HOSTNAME_MISMATCH` or `..._CRL_UNUSABLE`.
  * @example
  * const pool = createPool({
  *   connectionString: process.env.DATABASE_URL,
