@@ -1,4 +1,4 @@
-// readSecret() with real files: NAME_FILE, permissions, both set, short and placeholder values.
+// readSecret() with real files: NAME_FILE, permissions, both set, short, placeholder and guessable values.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,6 +94,130 @@ describe('readSecret', () => {
     expect(() =>
       readSecret('SECRET_KEY', { env: { SECRET_KEY: 'a'.repeat(40) }, production: true }),
     ).toThrow(/too few distinct/);
+  });
+
+  it('refuses guessable secrets of 32 or more characters in production (runs, repeats, sequences, keyboard walks, words, the app name, years)', () => {
+    for (const guessable of [
+      '12345678901234567890123456789012',
+      'abcdefghabcdefghabcdefghabcdefgh',
+      'passwordpasswordpassword12345678',
+      'iot-app-jwt-secret-for-production-2024',
+      'IotApp_JwtSecret_Production_2024!',
+      'qwertyuiopasdfghjklzxcvbnm123456',
+      '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,',
+      'Summer2024!Summer2024!Summer2024!',
+      'P@ssw0rdP@ssw0rdP@ssw0rd!2024xyz',
+      'ThisIsMyVeryLongAndSecureSecretKey2024',
+      'zyxwvutsrqponmlkjihgfedcba987654',
+    ]) {
+      let thrown: unknown;
+      try {
+        readSecret('JWT_SECRET', {
+          env: { JWT_SECRET: guessable, NODE_ENV: 'production' },
+          appName: 'iot-app',
+        });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, guessable).toMatchObject({ code: 'ERR_BULWARK_PERIMETER_SECRET_WEAK' });
+      const message = (thrown as Error).message;
+      expect(message, guessable).toContain('JWT_SECRET is built from guessable parts');
+      expect(message, guessable).toContain(
+        "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
+      );
+      expect(message, guessable).not.toContain(guessable);
+      expect(secretWeakness(guessable, 32, { name: 'JWT_SECRET', appName: 'iot-app' })).toBe(
+        'guessable',
+      );
+    }
+  });
+
+  it('says which kinds of parts made a secret guessable, never the parts themselves', () => {
+    expect(() =>
+      readSecret('JWT_SECRET', {
+        env: { JWT_SECRET: 'iot-app-jwt-secret-for-production-2024' },
+        production: true,
+        appName: 'iot-app',
+      }),
+    ).toThrow(
+      /\(common words, the app's or the variable's own name, a year, separators between words\): a guesser would need about 2\^\d+ tries, and at least 2\^100 are required/,
+    );
+  });
+
+  it("counts the app's name from package.json in the working directory, or from appName, as a guess", () => {
+    const secret = 'fleet-portal-jwt-secret-for-production-2024';
+    const env = { JWT_SECRET: secret };
+    expect(readSecret('JWT_SECRET', { env, production: true, appName: 'billing' })).toBe(secret);
+    expect(() =>
+      readSecret('JWT_SECRET', { env, production: true, appName: '@acme/fleet-portal' }),
+    ).toThrow(/guessable/);
+    const app = join(dir, 'fleet-portal-app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: '@acme/fleet-portal' }));
+    const cwd = process.cwd();
+    process.chdir(app);
+    try {
+      expect(() => readSecret('JWT_SECRET', { env, production: true })).toThrow(
+        expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_SECRET_WEAK' }),
+      );
+      expect(secretWeakness(secret)).toBe('guessable');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('accepts base64, base64url and hex of 32 random bytes every time, in production', () => {
+    const encodings = ['base64', 'base64url', 'hex'] as const;
+    for (let i = 0; i < 600; i++) {
+      const value = randomBytes(32).toString(encodings[i % 3]!);
+      expect(
+        readSecret('JWT_SECRET', { env: { JWT_SECRET: value }, production: true }),
+        value,
+      ).toBe(value);
+    }
+    for (let i = 0; i < 400; i++) {
+      const value = randomBytes(24).toString('base64');
+      expect(secretWeakness(value, 32, { name: 'JWT_SECRET', appName: 'iot-app' }), value).toBe(
+        undefined,
+      );
+    }
+  });
+
+  it('warns about a guessable secret in development, naming the variable but not the value', () => {
+    const { warnings, logger } = collect();
+    const guessable = 'passwordpasswordpassword12345678';
+    expect(
+      readSecret('SECRET_KEY', { env: { SECRET_KEY: guessable, NODE_ENV: 'development' }, logger }),
+    ).toBe(guessable);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/SECRET_KEY is built from guessable parts/);
+    expect(warnings[0]?.message).not.toContain(guessable);
+    expect(warnings[0]?.meta).toMatchObject({
+      code: 'ERR_BULWARK_PERIMETER_SECRET_WEAK',
+      weakness: 'guessable',
+    });
+  });
+
+  it('asks 4 bits a character of a minLength under 25, so short random values pass and short guessable ones do not', () => {
+    for (let i = 0; i < 200; i++) {
+      const value = randomBytes(12).toString('base64url');
+      expect(
+        readSecret('API_TOKEN', { env: { API_TOKEN: value }, minLength: 16, production: true }),
+      ).toBe(value);
+    }
+    expect(() =>
+      readSecret('API_TOKEN', {
+        env: { API_TOKEN: 'password12345678' },
+        minLength: 16,
+        production: true,
+      }),
+    ).toThrow(/at least 2\^64 are required/);
+  });
+
+  it('refuses an appName that is not a string', () => {
+    expect(() => readSecret('JWT_SECRET', { env: {}, appName: 42 as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION' }),
+    );
   });
 
   it('only warns about weak values in development', () => {

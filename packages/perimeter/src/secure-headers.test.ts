@@ -45,6 +45,101 @@ describe('secureHeaders', () => {
     expect(cookie.headers['cache-control']).toBe('no-store');
   });
 
+  it('marks the answer to an X-API-Key caller as no-store and names the key header in Vary', async () => {
+    const app = appWith();
+    const keyed = await request(app).get('/data').set('X-API-Key', 'k_live_1').expect(200);
+    expect(keyed.headers['cache-control']).toBe('no-store');
+    expect(keyed.headers.vary).toBe('Authorization, Cookie, X-API-Key');
+    const anonymous = await request(app).get('/data').expect(200);
+    expect(anonymous.headers['cache-control']).toBeUndefined();
+    expect(anonymous.headers.vary).toBe('Authorization, Cookie, X-API-Key');
+  });
+
+  it('marks a response as no-store when an authenticator mounted after it sets req.auth', async () => {
+    const app = express();
+    app.use(secureHeaders());
+    // Authenticates by something that is not a credential header, as a client certificate would.
+    app.use((req, _res, next) => {
+      if (req.query.device === 'd1') (req as { auth?: unknown }).auth = { subject: 'd1' };
+      next();
+    });
+    app.get('/json', (_req, res) => {
+      res.json({ tenant: 'acme' });
+    });
+    app.get('/stream', (_req, res) => {
+      res.write('{"tenant":');
+      res.end('"acme"}');
+    });
+    app.get('/head', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+    app.get('/cached', (_req, res) => {
+      res.set('Cache-Control', 'private, max-age=60').json({ tenant: 'acme' });
+    });
+    for (const path of ['/json', '/stream', '/head']) {
+      const authenticated = await request(app).get(`${path}?device=d1`).expect(200);
+      expect(authenticated.headers['cache-control'], path).toBe('no-store');
+      const anonymous = await request(app).get(path).expect(200);
+      expect(anonymous.headers['cache-control'], path).toBeUndefined();
+    }
+    const chosen = await request(app).get('/cached?device=d1').expect(200);
+    expect(chosen.headers['cache-control']).toBe('private, max-age=60');
+  });
+
+  it('marks an error answered after authentication as no-store too', async () => {
+    const app = express();
+    app.use(secureHeaders());
+    app.use((req, _res, next) => {
+      (req as { auth?: unknown }).auth = { subject: 'u1' };
+      next();
+    });
+    app.get('/data', () => {
+      throw Object.assign(new Error('Forbidden'), { status: 403, expose: true });
+    });
+    const res = await request(app).get('/data').expect(403);
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('treats the configured credential headers as credentials and lists them in Vary', async () => {
+    const app = appWith({
+      credentialHeaders: ['Authorization', 'x-device-token', 'X-Device-Token'],
+    });
+    const device = await request(app).get('/data').set('X-Device-Token', 't').expect(200);
+    expect(device.headers['cache-control']).toBe('no-store');
+    expect(device.headers.vary).toBe('Authorization, x-device-token');
+    const cookie = await request(app).get('/data').set('Cookie', 'sid=1').expect(200);
+    expect(cookie.headers['cache-control']).toBeUndefined();
+  });
+
+  it('adds the credential headers to a Vary set before it and keeps what later middleware adds', async () => {
+    const app = express();
+    app.use((_req, res, next) => {
+      res.setHeader('Vary', 'Accept-Encoding, cookie');
+      next();
+    });
+    app.use(secureHeaders());
+    app.get('/data', (_req, res) => {
+      res.vary('Origin').json({ ok: true });
+    });
+    const res = await request(app).get('/data').expect(200);
+    expect(res.headers.vary).toBe('Accept-Encoding, cookie, Authorization, X-API-Key, Origin');
+  });
+
+  it('refuses credential headers that are not header names, or that nothing would use', () => {
+    for (const credentialHeaders of [['X API Key'], [], ['Authorization', ''], 'Authorization']) {
+      expect(
+        () => secureHeaders({ credentialHeaders: credentialHeaders as never }),
+        JSON.stringify(credentialHeaders),
+      ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION' }));
+    }
+    expect(() => secureHeaders({ credentialHeaders: ['X API Key'] })).toThrow(
+      /"X API Key" is not a header name/,
+    );
+    expect(() =>
+      secureHeaders({ noStore: 'always', credentialHeaders: ['Authorization'] }),
+    ).toThrow(/only used with noStore: 'authenticated'/);
+  });
+
   it('sends no-store on every response when asked', async () => {
     const res = await request(appWith({ noStore: 'always' }))
       .get('/data')

@@ -91,10 +91,19 @@ export interface SecureHeadersOptions {
   permissionsPolicy?: CspDirectives | false;
   /**
    * When to send `Cache-Control: no-store`. Default `'authenticated'`: on responses to requests
-   * that carry an `Authorization` or `Cookie` header, so no shared or browser cache keeps
-   * personal data. `'always'` for every response; `false` to leave caching to the routes.
+   * that carry one of `credentialHeaders`, or that an authenticator marked as authenticated by
+   * setting `req.auth` (as `@bulwark/rbac`'s `authenticate()` does) by the time the response is
+   * written, so no shared or browser cache keeps personal data; every response then also names
+   * `credentialHeaders` in `Vary`. `'always'` for every response; `false` to leave caching to the
+   * routes.
    */
   noStore?: 'authenticated' | 'always' | false;
+  /**
+   * Request headers that carry credentials, for `noStore: 'authenticated'` and `Vary`. Default
+   * `['Authorization', 'Cookie', 'X-API-Key']`. The list replaces the default, so keep those
+   * three in it when you add your own (`['Authorization', 'Cookie', 'X-API-Key', 'X-Device-Token']`).
+   */
+  credentialHeaders?: readonly string[];
   /** `Cross-Origin-Resource-Policy`. Default `'same-origin'`. */
   crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin';
 }
@@ -106,8 +115,15 @@ const KNOWN = [
   'docsContentSecurityPolicy',
   'permissionsPolicy',
   'noStore',
+  'credentialHeaders',
   'crossOriginResourcePolicy',
 ] as const;
+
+const DEFAULT_CREDENTIAL_HEADERS = ['Authorization', 'Cookie', 'X-API-Key'] as const;
+// RFC 9110 section 5.1: a field name is a token.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// The writeHead a response had before secureHeaders asked to see it, kept on the response.
+const ORIGINAL_WRITE_HEAD = Symbol('bulwark.secureHeaders.writeHead');
 
 const DIRECTIVE_NAME = /^[a-z][a-z-]*$/;
 // A source may not contain characters that end a directive or the header.
@@ -164,6 +180,48 @@ function helmetFor(
   return helmet(options);
 }
 
+/** Adds the credential header names to `Vary`, keeping whatever an earlier middleware put there. */
+function addVary(res: ServerResponse, value: string, names: readonly string[]): void {
+  const existing = res.getHeader('Vary');
+  if (existing === undefined) {
+    res.setHeader('Vary', value);
+    return;
+  }
+  const text = Array.isArray(existing) ? existing.join(', ') : String(existing);
+  const present = text.split(',').map((v) => v.trim().toLowerCase());
+  if (present.includes('*')) return;
+  const missing = names.filter((name) => !present.includes(name.toLowerCase()));
+  if (missing.length > 0)
+    res.setHeader('Vary', text ? `${text}, ${missing.join(', ')}` : missing.join(', '));
+}
+
+type WatchedResponse = ServerResponse & {
+  [ORIGINAL_WRITE_HEAD]?: ServerResponse['writeHead'];
+};
+
+/**
+ * Stands in for `res.writeHead`, which Node also calls for an implicit header (`res.end()`,
+ * `res.write()`), so it runs once, just before the head goes out: by then an authenticator
+ * mounted after secureHeaders has run. A `Cache-Control` the route set itself is kept.
+ */
+function writeHeadNoStoreIfAuthenticated(
+  this: WatchedResponse,
+  ...args: Parameters<ServerResponse['writeHead']>
+): ServerResponse {
+  const auth = (this.req as { auth?: unknown } | undefined)?.auth;
+  if (auth !== undefined && auth !== null && !this.hasHeader('Cache-Control')) {
+    this.setHeader('Cache-Control', 'no-store');
+  }
+  return (this[ORIGINAL_WRITE_HEAD] as (...a: typeof args) => ServerResponse).apply(this, args);
+}
+
+function watchForAuthentication(res: WatchedResponse): void {
+  // Mounted twice (an app and a router), the first one already watches.
+  if (res[ORIGINAL_WRITE_HEAD]) return;
+  res[ORIGINAL_WRITE_HEAD] = res.writeHead;
+  res.writeHead = writeHeadNoStoreIfAuthenticated as ServerResponse['writeHead'];
+}
+
 function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
@@ -178,12 +236,16 @@ function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
  * 'none'; frame-ancestors 'none'`, HSTS for one year with subdomains, `X-Frame-Options: DENY`,
  * `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, COOP and CORP
  * `same-origin`, a restrictive `Permissions-Policy`, no `X-Powered-By`, and
- * `Cache-Control: no-store` on authenticated responses. Header values are computed once, here.
+ * `Cache-Control: no-store` on authenticated responses: those to requests carrying a credential
+ * header (`Authorization`, `Cookie`, `X-API-Key`), and those whose `req.auth` an authenticator
+ * mounted later has set by the time the response is written. Header values are computed once, here.
  *
  * @param options See {@link SecureHeadersOptions}; every field has a safe default.
  * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_INVALID_HSTS` for a short `maxAge` or a
  *   `preload` without `includeSubDomains` and a year; `ERR_BULWARK_PERIMETER_INVALID_CSP` for a
- *   malformed directive map; `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION` for a misspelled option.
+ *   malformed directive map; `ERR_BULWARK_PERIMETER_INVALID_OPTION` for a bad `noStore`,
+ *   `credentialHeaders` or `crossOriginResourcePolicy`; `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION`
+ *   for a misspelled option.
  * @example
  * app.use(secureHeaders({ docsPaths: ['/docs'] }));
  */
@@ -253,6 +315,32 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
     );
   }
 
+  if (opts.credentialHeaders !== undefined && noStore !== 'authenticated') {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+      `secureHeaders: credentialHeaders is only used with noStore: 'authenticated', not with noStore: ${describe(noStore)}. Remove credentialHeaders, or use noStore: 'authenticated'.`,
+    );
+  }
+  const credentialList: readonly unknown[] = opts.credentialHeaders ?? DEFAULT_CREDENTIAL_HEADERS;
+  const badHeader = Array.isArray(credentialList)
+    ? credentialList.find((h) => typeof h !== 'string' || !HEADER_NAME.test(h))
+    : credentialList;
+  if (!Array.isArray(credentialList) || credentialList.length === 0 || badHeader !== undefined) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+      `secureHeaders: credentialHeaders: ${Array.isArray(credentialList) && credentialList.length > 0 ? `${describe(badHeader)} is not a header name` : `${describe(credentialList)} is not a list of header names`}. Use an array of header names, such as ['Authorization', 'Cookie', 'X-API-Key'].`,
+    );
+  }
+  // Header names are case-insensitive; each is listed once, in the spelling first given.
+  const credentialNames: string[] = [];
+  for (const name of credentialList as readonly string[]) {
+    if (!credentialNames.some((n) => n.toLowerCase() === name.toLowerCase())) {
+      credentialNames.push(name);
+    }
+  }
+  const credentialKeys = credentialNames.map((n) => n.toLowerCase());
+  const vary = credentialNames.join(', ');
+
   let permissions: string | undefined;
   if (opts.permissionsPolicy !== false) {
     const features = opts.permissionsPolicy ?? defaultPermissionsPolicy;
@@ -265,14 +353,20 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   const apiHelmet = helmetFor(apiCsp, hsts, corp);
   const docsHelmet = prefixes.length > 0 ? helmetFor(docsCsp, hsts, corp) : apiHelmet;
 
+  const carriesCredentials = (req: IncomingMessage): boolean => {
+    for (const key of credentialKeys) if (req.headers[key] !== undefined) return true;
+    return false;
+  };
+
   const extras = (req: IncomingMessage, res: ServerResponse) => {
     if (permissions) res.setHeader('Permissions-Policy', permissions);
-    if (
-      noStore === 'always' ||
-      (noStore === 'authenticated' &&
-        (req.headers.authorization !== undefined || req.headers.cookie !== undefined))
-    ) {
+    if (noStore === 'always') {
       res.setHeader('Cache-Control', 'no-store');
+    } else if (noStore === 'authenticated') {
+      // Whether the response may be shared depends on these headers, credentials or not.
+      addVary(res, vary, credentialNames);
+      if (carriesCredentials(req)) res.setHeader('Cache-Control', 'no-store');
+      else watchForAuthentication(res);
     }
   };
 

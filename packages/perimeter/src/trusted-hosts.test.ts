@@ -1,11 +1,11 @@
-// trustedHosts() over real HTTP: Host header injection and X-Forwarded-Host with and without a trusted proxy.
+// trustedHosts() over real HTTP: Host header injection, and Host and X-Forwarded-Host with and without a trusted proxy.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { type Listening, listen } from '@bulwark/test-utils';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonErrors, rawExchange, rawRequest } from '../test/app.js';
-import { trustedHosts } from './trusted-hosts.js';
+import { type TrustedHostsOptions, trustedHosts } from './trusted-hosts.js';
 
 let server: Listening | undefined;
 afterEach(async () => {
@@ -26,10 +26,14 @@ afterEach(() => {
   reached = [];
 });
 
-async function serve(hosts: Parameters<typeof trustedHosts>[0], trustProxy?: string) {
+async function serve(
+  hosts: Parameters<typeof trustedHosts>[0],
+  trustProxy?: string,
+  options?: TrustedHostsOptions,
+) {
   const app = express();
   if (trustProxy) app.set('trust proxy', trustProxy);
-  app.use(trustedHosts(hosts));
+  app.use(trustedHosts(hosts, options));
   app.get(['/', '/reset'], (req, res) => {
     reached.push({ host: req.get('host'), originalUrl: req.originalUrl });
     res.json({ host: req.hostname });
@@ -89,7 +93,7 @@ describe('trustedHosts', () => {
   });
 
   it('checks X-Forwarded-Host when the peer is a trusted proxy', async () => {
-    const port = await serve(['api.example.com'], 'loopback');
+    const port = await serve(['api.example.com'], 'loopback', { upstreamHosts: ['backend'] });
     const ok = await rawRequest({
       port,
       headers: { Host: 'backend:3000', 'X-Forwarded-Host': 'api.example.com' },
@@ -100,6 +104,85 @@ describe('trustedHosts', () => {
       headers: { Host: 'api.example.com', 'X-Forwarded-Host': 'evil.example' },
     });
     expect(spoofed.status).toBe(400);
+  });
+
+  it('refuses a Host that is not listed behind a trusted proxy, even with an allowed X-Forwarded-Host (Host: evil.com)', async () => {
+    const port = await serve(['api.example.com'], 'loopback');
+    for (const host of ['evil.com', 'evil.com:443', 'backend:3000', 'api.example.com.evil.com']) {
+      const answer = await send(
+        port,
+        '/reset',
+        `Host: ${host}\r\nX-Forwarded-Host: api.example.com\r\n`,
+      );
+      expect(statusOf(answer), host).toBe(400);
+      expect(answer).toContain('invalid_host');
+      expect(answer).not.toContain('evil');
+    }
+    expect(reached).toEqual([]);
+  });
+
+  it('lets a route behind a trusted proxy read a listed Host from req.get and the forwarded host from req.hostname', async () => {
+    const port = await serve(['api.example.com', 'www.example.com'], 'loopback');
+    const res = await rawRequest({
+      port,
+      path: '/reset',
+      headers: { Host: 'www.example.com', 'X-Forwarded-Host': 'api.example.com' },
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ host: 'api.example.com' });
+    expect(reached).toEqual([{ host: 'www.example.com', originalUrl: '/reset' }]);
+  });
+
+  it("accepts the proxy's upstream name in Host only from a trusted proxy that forwards the host", async () => {
+    const proxied = await serve(['api.example.com'], 'loopback', {
+      upstreamHosts: '127.0.0.1, backend',
+    });
+    const res = await rawRequest({
+      port: proxied,
+      path: '/reset',
+      headers: { Host: `127.0.0.1:${proxied}`, 'X-Forwarded-Host': 'api.example.com' },
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ host: 'api.example.com' });
+    expect(reached).toEqual([{ host: `127.0.0.1:${proxied}`, originalUrl: '/reset' }]);
+    // Without X-Forwarded-Host, Host is the host Express uses, so it must be one of the hosts.
+    const unforwarded = await rawRequest({ port: proxied, headers: { Host: 'backend:3000' } });
+    expect(unforwarded.status).toBe(400);
+    // An upstream name never makes an unlisted forwarded host acceptable.
+    const forwardedEvil = await rawRequest({
+      port: proxied,
+      headers: { Host: 'backend:3000', 'X-Forwarded-Host': 'evil.example' },
+    });
+    expect(forwardedEvil.status).toBe(400);
+    await server?.close();
+
+    // From a peer that is not a trusted proxy, the upstream name is just an unlisted Host.
+    const direct = await serve(['api.example.com'], undefined, { upstreamHosts: ['backend'] });
+    const spoofed = await rawRequest({
+      port: direct,
+      headers: { Host: 'backend:3000', 'X-Forwarded-Host': 'api.example.com' },
+    });
+    expect(spoofed.status).toBe(400);
+    expect(reached).toHaveLength(1);
+  });
+
+  it('publishes host_not_listed with the refused Host when a trusted proxy forwards an allowed host', async () => {
+    const events: unknown[] = [];
+    const onReject = (m: unknown) => events.push(m);
+    subscribe('bulwark:perimeter:host-rejected', onReject);
+    try {
+      const port = await serve(['api.example.com'], 'loopback');
+      await send(port, '/reset', 'Host: evil.example\r\nX-Forwarded-Host: api.example.com\r\n');
+      expect(events).toEqual([
+        expect.objectContaining({
+          reason: 'host_not_listed',
+          host: 'evil.example',
+          forwarded: true,
+        }),
+      ]);
+    } finally {
+      unsubscribe('bulwark:perimeter:host-rejected', onReject);
+    }
   });
 
   it('matches subdomain patterns, not the bare domain nor a suffix trick', async () => {
@@ -156,7 +239,7 @@ describe('trustedHosts', () => {
   });
 
   it('holds a trusted X-Forwarded-Host and the Host beside it to the same form', async () => {
-    const port = await serve(['api.example.com'], 'loopback');
+    const port = await serve(['api.example.com'], 'loopback', { upstreamHosts: ['backend'] });
     const poisoned = await send(
       port,
       '/reset',
@@ -251,6 +334,21 @@ describe('trustedHosts', () => {
     );
     expect(() => trustedHosts('')).toThrow(
       expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_NO_HOSTS' }),
+    );
+  });
+
+  it('refuses bad upstream names and misspelled options at construction', () => {
+    for (const upstreamHosts of [['*'], ['backend:3000'], ['http://backend'], [42], 42]) {
+      expect(
+        () => trustedHosts(['api.example.com'], { upstreamHosts: upstreamHosts as never }),
+        JSON.stringify(upstreamHosts),
+      ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_HOST' }));
+    }
+    expect(() => trustedHosts(['api.example.com'], { upstreamHosts: ['backend:3000'] })).toThrow(
+      /upstreamHosts: "backend:3000" has a port/,
+    );
+    expect(() => trustedHosts(['api.example.com'], { upstreamHost: ['backend'] } as never)).toThrow(
+      /Did you mean `upstreamHosts`/,
     );
   });
 });

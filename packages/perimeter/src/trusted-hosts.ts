@@ -1,7 +1,20 @@
-// trustedHosts(): refuse requests whose Host (or trusted X-Forwarded-Host) is not one of ours.
+// trustedHosts(): refuse requests whose Host (and trusted X-Forwarded-Host) is not one of ours.
 import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
-import { describe, httpError, PerimeterConfigError, publish } from './errors.js';
+import { checkOptions, describe, httpError, PerimeterConfigError, publish } from './errors.js';
+
+export interface TrustedHostsOptions {
+  /**
+   * Names a trusted reverse proxy writes into `Host` in place of the client's, when it forwards
+   * the client's host in `X-Forwarded-Host`: its own name for the app (nginx's default
+   * `proxy_pass http://127.0.0.1:3000` sends `Host: 127.0.0.1:3000`). Same forms as `hosts`.
+   * Accepted in `Host` only on requests from a peer `trust proxy` trusts that carry
+   * `X-Forwarded-Host`. Default `[]`: behind a proxy, `Host` must be one of `hosts` too.
+   */
+  upstreamHosts?: string | readonly string[];
+}
+
+const KNOWN = ['upstreamHosts'] as const;
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
@@ -113,59 +126,27 @@ function targetProblem(
   return undefined;
 }
 
-/**
- * Answers 400 `invalid_host` when the request's host is not listed, so links built from the
- * Host header (password resets, redirects, absolute URLs) cannot point at an attacker's domain,
- * and DNS-rebinding pages cannot reach the API. The host checked is the one Express uses: the
- * `Host` header, or `X-Forwarded-Host` only when the app's `trust proxy` setting trusts the
- * peer. It must be exactly `host[:port]` (a host name, IPv4 address or bracketed IPv6 address;
- * a port of up to 5 digits, at most 65535), so nothing rides along after the name; the port
- * itself is not compared. `Host` is held to that form even when `X-Forwarded-Host` is checked.
- * An absolute-form request target (`GET http://api.example.com/path`) is accepted only when it
- * is `http(s)`, has no user info and names a listed host spelled exactly as `Host`.
- *
- * @param hosts Hostnames (`api.example.com`), IP addresses (`127.0.0.1`, `[::1]`), subdomain
- *   patterns (`*.example.com`: one or more labels, not the bare domain), or a comma-separated
- *   string such as `process.env.ALLOWED_HOSTS`. Required.
- * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_NO_HOSTS` for an empty list,
- *   `ERR_BULWARK_PERIMETER_INVALID_HOST` for `*`, a port, a URL or a malformed name.
- * @example
- * app.use(trustedHosts(process.env.ALLOWED_HOSTS)); // "api.example.com,*.api.example.com"
- */
-export function trustedHosts(hosts: string | readonly string[] | undefined): RequestHandler {
-  const list =
-    typeof hosts === 'string'
-      ? hosts
-          .split(/[\s,]+/)
-          .map((h) => h.trim())
-          .filter(Boolean)
-      : Array.isArray(hosts)
-        ? [...hosts]
-        : [];
-  if (list.length === 0) {
-    throw new PerimeterConfigError(
-      'ERR_BULWARK_PERIMETER_NO_HOSTS',
-      `trustedHosts: the host list is ${hosts === undefined ? 'not set' : `empty (${describe(hosts)})`}. Pass the names clients use, such as trustedHosts(['api.example.com']) or ALLOWED_HOSTS='api.example.com'.`,
-    );
-  }
+/** Host names, IP addresses and `*.` patterns, checked and compiled into one membership test. */
+function compileHosts(option: string, list: readonly unknown[]): (host: string) => boolean {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   for (const entry of list) {
-    if (typeof entry !== 'string') throw hostError(`${describe(entry)} is not a host name.`);
+    if (typeof entry !== 'string')
+      throw hostError(`${option}${describe(entry)} is not a host name.`);
     if (entry === '*') {
       throw hostError(
-        "'*' accepts every Host header, which is what this middleware exists to prevent. List your host names; leave trustedHosts() out only where no host is known (local tools).",
+        `${option}'*' accepts every Host header, which is what this middleware exists to prevent. List your host names; leave trustedHosts() out only where no host is known (local tools).`,
       );
     }
     if (entry.includes('/') || entry.includes('@')) {
       throw hostError(
-        `${describe(entry)} looks like a URL. Give only the host name, such as 'api.example.com'.`,
+        `${option}${describe(entry)} looks like a URL. Give only the host name, such as 'api.example.com'.`,
       );
     }
     const bracketed = /^\[([0-9a-f:.]+)\]$/i.exec(entry);
     if (bracketed) {
       if (!ipaddr.IPv6.isValid(bracketed[1]!))
-        throw hostError(`${describe(entry)} is not an IPv6 address.`);
+        throw hostError(`${option}${describe(entry)} is not an IPv6 address.`);
       exact.add(`[${ipaddr.IPv6.parse(bracketed[1]!).toString()}]`);
       continue;
     }
@@ -175,7 +156,7 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
         continue;
       }
       throw hostError(
-        `${describe(entry)} has a port. Ports are not compared; give the host name alone, such as '${entry.split(':')[0]}'.`,
+        `${option}${describe(entry)} has a port. Ports are not compared; give the host name alone, such as '${entry.split(':')[0]}'.`,
       );
     }
     const host = normalizeHost(entry);
@@ -183,34 +164,96 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
       const suffix = host.slice(2);
       if (!suffix.includes('.') && suffix !== 'localhost') {
         throw hostError(
-          `${describe(entry)} matches a whole top-level domain. Use a pattern under a domain you own, such as '*.example.com'.`,
+          `${option}${describe(entry)} matches a whole top-level domain. Use a pattern under a domain you own, such as '*.example.com'.`,
         );
       }
-      if (!isHostname(suffix)) throw hostError(`${describe(entry)} is not a valid host pattern.`);
+      if (!isHostname(suffix))
+        throw hostError(`${option}${describe(entry)} is not a valid host pattern.`);
       suffixes.push(`.${suffix}`);
       continue;
     }
     if (!isHostname(host)) {
       throw hostError(
-        `${describe(entry)} is not a valid host name. Use letters, digits, '-' and '.', an IP address, or a leading '*.' for subdomains.`,
+        `${option}${describe(entry)} is not a valid host name. Use letters, digits, '-' and '.', an IP address, or a leading '*.' for subdomains.`,
       );
     }
     exact.add(host);
   }
-
-  const allowed = (host: string): boolean => {
+  return (host: string): boolean => {
     if (exact.has(host)) return true;
     for (const suffix of suffixes) {
       if (host.length > suffix.length && host.endsWith(suffix) && isHostname(host)) return true;
     }
     return false;
   };
+}
+
+function hostList(hosts: unknown): unknown[] {
+  return typeof hosts === 'string'
+    ? hosts
+        .split(/[\s,]+/)
+        .map((h) => h.trim())
+        .filter(Boolean)
+    : Array.isArray(hosts)
+      ? [...hosts]
+      : [];
+}
+
+/**
+ * Answers 400 `invalid_host` when the request's host is not listed, so links built from the
+ * Host header (password resets, redirects, absolute URLs) cannot point at an attacker's domain,
+ * and DNS-rebinding pages cannot reach the API. The host checked is the one Express uses: the
+ * `Host` header, or `X-Forwarded-Host` only when the app's `trust proxy` setting trusts the
+ * peer. It must be exactly `host[:port]` (a host name, IPv4 address or bracketed IPv6 address;
+ * a port of up to 5 digits, at most 65535), so nothing rides along after the name; the port
+ * itself is not compared. When `X-Forwarded-Host` is checked, `Host` is held to the same form and
+ * must be listed as well, or be one of `upstreamHosts`: Express takes `req.hostname` from the
+ * forwarded host but leaves `req.get('host')` as the client or proxy sent it, and code that builds
+ * links from either must not see a name an attacker chose.
+ * An absolute-form request target (`GET http://api.example.com/path`) is accepted only when it
+ * is `http(s)`, has no user info and names a listed host spelled exactly as `Host`.
+ *
+ * @param hosts Hostnames (`api.example.com`), IP addresses (`127.0.0.1`, `[::1]`), subdomain
+ *   patterns (`*.example.com`: one or more labels, not the bare domain), or a comma-separated
+ *   string such as `process.env.ALLOWED_HOSTS`. Required.
+ * @param options See {@link TrustedHostsOptions}.
+ * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_NO_HOSTS` for an empty list,
+ *   `ERR_BULWARK_PERIMETER_INVALID_HOST` for `*`, a port, a URL or a malformed name (in `hosts` or
+ *   `upstreamHosts`), `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION` for a misspelled option.
+ * @example
+ * app.use(trustedHosts(process.env.ALLOWED_HOSTS)); // "api.example.com,*.api.example.com"
+ * // Behind nginx's default `proxy_pass http://127.0.0.1:3000`, which sends Host: 127.0.0.1:3000:
+ * app.use(trustedHosts(process.env.ALLOWED_HOSTS, { upstreamHosts: ['127.0.0.1'] }));
+ */
+export function trustedHosts(
+  hosts: string | readonly string[] | undefined,
+  options?: TrustedHostsOptions,
+): RequestHandler {
+  const list = hostList(hosts);
+  if (list.length === 0) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_NO_HOSTS',
+      `trustedHosts: the host list is ${hosts === undefined ? 'not set' : `empty (${describe(hosts)})`}. Pass the names clients use, such as trustedHosts(['api.example.com']) or ALLOWED_HOSTS='api.example.com'.`,
+    );
+  }
+  const allowed = compileHosts('', list);
+  const opts = checkOptions('trustedHosts', options, KNOWN) as TrustedHostsOptions;
+  const upstream = opts.upstreamHosts ?? [];
+  if (typeof upstream !== 'string' && !Array.isArray(upstream)) {
+    throw hostError(
+      `upstreamHosts: ${describe(upstream)} is not a list. Pass the names your proxy sends in Host, such as ['127.0.0.1'].`,
+    );
+  }
+  const upstreamList = hostList(upstream);
+  const isUpstream =
+    upstreamList.length > 0 ? compileHosts('upstreamHosts: ', upstreamList) : undefined;
 
   return function trustedHosts(req, _res, next) {
     const checked = checkedHostValue(req);
-    // Host is held to its syntax even when a trusted X-Forwarded-Host is what gets compared:
-    // apps read req.get('host') directly, and RFC 9112 section 3.2 requires a 400 for an
-    // invalid Host. (Only an HTTP/1.0 request may leave it out, if a trusted proxy names the host.)
+    // Behind a trusted proxy, Host is held to its syntax and must be listed too (or be the
+    // proxy's upstream name): apps read req.get('host') directly, which X-Forwarded-Host does not
+    // change, and RFC 9112 section 3.2 requires a 400 for an invalid Host. (Only an HTTP/1.0
+    // request may leave Host out, if a trusted proxy names the host.)
     const hostHeader = parseAuthority(req.headers.host);
     const parsed = checked.forwarded ? parseAuthority(checked.value) : hostHeader;
     const reason = repeatedHost(req.rawHeaders)
@@ -221,13 +264,21 @@ export function trustedHosts(hosts: string | readonly string[] | undefined): Req
           ? 'malformed'
           : !allowed(parsed.host)
             ? 'not_listed'
-            : targetProblem(req.originalUrl ?? req.url, hostHeader, allowed);
+            : checked.forwarded &&
+                hostHeader &&
+                !allowed(hostHeader.host) &&
+                !isUpstream?.(hostHeader.host)
+              ? 'host_not_listed'
+              : targetProblem(req.originalUrl ?? req.url, hostHeader, allowed);
     if (reason === undefined) {
       next();
       return;
     }
     publish('hostRejected', () => ({
-      host: (checked.value ?? '').slice(0, 200),
+      host: (reason === 'host_not_listed' ? (req.headers.host ?? '') : (checked.value ?? '')).slice(
+        0,
+        200,
+      ),
       forwarded: req.headers['x-forwarded-host'] !== undefined,
       reason,
       method: req.method,
