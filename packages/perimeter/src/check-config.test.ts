@@ -57,6 +57,17 @@ describe('checkConfig', () => {
     expect(report.banner).not.toContain(strong);
   });
 
+  it('says a secret built from words and sequences is guessable, naming the variable and not the value', () => {
+    const guessable = 'passwordpasswordpassword12345678';
+    const report = checkConfig({ env: 'production', secrets: { JWT_SECRET: guessable } });
+    const finding = report.findings.find((f) => f.id === 'secret_weak');
+    expect(finding?.message).toContain(
+      'JWT_SECRET is built from words, names, sequences or repeats',
+    );
+    expect(report.banner).toContain('JWT_SECRET WEAK (guessable)');
+    expect(JSON.stringify(report)).not.toContain(guessable);
+  });
+
   it('lists every unsafe setting as an error in production', () => {
     const report = checkConfig(unsafe('production'));
     expect(report.ok).toBe(false);

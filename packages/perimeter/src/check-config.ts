@@ -240,7 +240,7 @@ export function checkConfig(config: SafeConfigInput): ConfigReport {
   if (c.secrets) {
     const parts: string[] = [];
     for (const [name, value] of Object.entries(c.secrets)) {
-      const weakness = secretWeakness(value, minLength);
+      const weakness = secretWeakness(value, minLength, { name });
       parts.push(`${name} ${weakness ? `WEAK (${weakness})` : 'ok'}`);
       if (weakness) {
         const why =
@@ -250,7 +250,9 @@ export function checkConfig(config: SafeConfigInput): ConfigReport {
               ? `is shorter than ${minLength} characters`
               : weakness === 'placeholder'
                 ? 'is a known placeholder or default'
-                : 'has too few distinct characters';
+                : weakness === 'guessable'
+                  ? 'is built from words, names, sequences or repeats that a guesser tries first'
+                  : 'has too few distinct characters';
         add(
           'secret_weak',
           `${name} ${why}. Generate at least ${minLength} random characters and load them with readSecret('${name}').`,

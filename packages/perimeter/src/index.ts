@@ -20,6 +20,7 @@ export { type IpAllowlistOptions, ipAllowlist } from './ip-allowlist.js';
 export {
   type ReadSecretOptions,
   readSecret,
+  type SecretContext,
   type SecretWeakness,
   secretWeakness,
 } from './read-secret.js';
@@ -33,4 +34,4 @@ export {
   type SecureHeadersOptions,
   secureHeaders,
 } from './secure-headers.js';
-export { trustedHosts } from './trusted-hosts.js';
+export { type TrustedHostsOptions, trustedHosts } from './trusted-hosts.js';
