@@ -1,4 +1,5 @@
-// Database-backed API keys: issue once, store only an HMAC, verify in constant time, rotate with grace, revoke.
+// Database-backed API keys: issue once, store only an HMAC, verify in constant time, rotate with grace, revoke,
+// and keep a key issued for a caller within that caller's permissions and lifetime.
 import {
   createHmac,
   createSecretKey,
@@ -10,8 +11,17 @@ import createError from 'http-errors';
 import { LRUCache } from 'lru-cache';
 import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
 import { type AuditSink, warn } from './events.js';
-import { isGrant } from './permissions.js';
-import type { ApiKeyIdentity, ApiKeyVerifier, Logger, Queryable } from './types.js';
+import { isGrant, isPermission, permits } from './permissions.js';
+import type { ApiKeyIdentity, ApiKeyVerifier, AuthContext, Logger, Queryable } from './types.js';
+
+/**
+ * Who asks for a key to be issued, rotated or revoked: pass `req.auth`, with its permissions
+ * loaded (a permission guard before the route does that).
+ */
+export type ApiKeyCaller = Pick<
+  AuthContext,
+  'subject' | 'tenantId' | 'scope' | 'via' | 'permissions' | 'apiKeyId'
+>;
 
 export interface ApiKeysOptions {
   /** A `pg.Pool` or anything with `query(text, values)`, after `migrate(db)`. */
@@ -24,6 +34,23 @@ export interface ApiKeysOptions {
   audit?: AuditSink;
   /** Least time between two `last_used_at` writes for one key, in seconds. Default `60`. */
   lastUsedIntervalSec?: number;
+  /**
+   * Let an API key, as the caller (`by`), issue, rotate and revoke keys, within its own scopes and
+   * expiry. Default `false`: only users may, so a leaked key cannot mint its own successors. A key
+   * in the grace period after a rotation (or otherwise revoked) never may.
+   */
+  keysMayManageKeys?: boolean;
+  /**
+   * Longest lifetime, in seconds, of a key issued or rotated for a caller (`by`); such a key given
+   * no `expiresAt` expires after exactly this. Default `7_776_000` (90 days). Calls without `by`
+   * (your own scripts) are not bounded.
+   */
+  maxLifetimeSec?: number;
+  /**
+   * Permissions no key may carry, such as the operator-only ones of your app: keys act for one
+   * tenant. A scope that would grant one (`*`, `system:*`) is refused too. Default `[]`.
+   */
+  operatorPermissions?: string[];
   logger?: Logger;
 }
 
@@ -32,10 +59,19 @@ export interface IssueOptions {
   name?: string;
   /** Grants the key carries, such as `['devices:read']`. At least one. */
   scopes: string[];
-  /** When the key stops working. Default: never. */
+  /**
+   * When the key stops working. Default: never, or with `by`, `maxLifetimeSec` from now (and never
+   * after the calling key's own expiry).
+   */
   expiresAt?: Date;
-  /** Who issued it, for the record. */
+  /** Who issued it, for the record. Default: the subject of `by`. */
   createdBy?: string;
+  /**
+   * The caller, `req.auth`. The key is then refused (403) if it would carry a permission the
+   * caller lacks, or (422) outlive the caller's key or `maxLifetimeSec`; an API key caller is
+   * refused unless `keysMayManageKeys`, and always while it is in a rotation's grace period.
+   */
+  by?: ApiKeyCaller;
 }
 
 export interface RotateOptions {
@@ -50,10 +86,13 @@ export interface RotateOptions {
   /**
    * When the new key stops working; `null` for never. Default: the newest replaced key's
    * `expiresAt`, so a key that expires stays one that expires (never, when rotating with
-   * `scopes` and no active key).
+   * `scopes` and no active key). With `by`, bounded as for `issue()`; `null` is then refused.
    */
   expiresAt?: Date | null;
+  /** Who rotated, for the record. Default: the subject of `by`. */
   createdBy?: string;
+  /** The caller, `req.auth`, checked as for `issue()`; the new key's scopes must be its own. */
+  by?: ApiKeyCaller;
 }
 
 /** Which key `revoke()` may stop: one in a named tenant, or, explicitly, in any tenant. */
@@ -62,14 +101,20 @@ export type RevokeOptions =
       /** The tenant the key must belong to; a key of another tenant is left alone. */
       tenantId: string;
       allTenants?: false;
-      /** Who revoked it, for the audit row. */
+      /** Who revoked it, for the audit row. Default: the subject of `by`. */
       actor?: string;
+      /**
+       * The caller, `req.auth`: an API key caller is refused unless `keysMayManageKeys`, and
+       * always while it is in a rotation's grace period.
+       */
+      by?: ApiKeyCaller;
     }
   | {
       /** Revoke the key whatever its tenant: only for platform operators' tools. */
       allTenants: true;
       tenantId?: undefined;
       actor?: string;
+      by?: undefined;
     };
 
 /** A newly issued key: `key` is the only time the plaintext is available. */
@@ -125,6 +170,9 @@ const NAMES = [
   'previousPeppers',
   'audit',
   'lastUsedIntervalSec',
+  'keysMayManageKeys',
+  'maxLifetimeSec',
+  'operatorPermissions',
   'logger',
 ] as const;
 const S = 'bulwark_rbac';
@@ -197,11 +245,42 @@ function toInfo(row: Record<string, unknown>): ApiKeyInfo {
 const ACTIVE =
   '(revoked_at IS NULL OR revoked_at > now()) AND (expires_at IS NULL OR expires_at > now())';
 
+/** What a caller may hand on to a key: its permissions, and the time its own key expires. */
+interface CallerBounds {
+  subject: string;
+  scopes: readonly string[];
+  expiresAt: Date | null;
+}
+
+const cannotManageKeys = (message: string) =>
+  createError(403, message, { code: 'api_key_cannot_manage_keys', expose: true });
+
+function checkCaller(where: string, by: unknown): asserts by is ApiKeyCaller {
+  const caller = by as Partial<ApiKeyCaller> | null;
+  if (
+    typeof caller !== 'object' ||
+    caller === null ||
+    typeof caller.subject !== 'string' ||
+    !['jwt', 'api-key', 'basic'].includes(caller.via as string)
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_ARGUMENT',
+      `${where}: by ${show(by)} is not an authenticated caller. Pass req.auth.`,
+    );
+  }
+}
+
 /**
  * API keys in PostgreSQL. Keys look like `bwk_<prefix>_<secret>`: the public prefix finds the
  * row, and only an HMAC-SHA-256 of the whole key under a server-side pepper is stored.
  *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_PEPPER` for a pepper under 32 bytes, `ERR_BULWARK_RBAC_DB` without `db.query`.
+ * Give `issue`, `rotate` and `revoke` the caller (`by: req.auth`) on request paths: a key is then
+ * never wider than its issuer's permissions, never outlives the issuer's own key or
+ * `maxLifetimeSec`, never carries an `operatorPermissions` name, and an API key may manage keys
+ * only with `keysMayManageKeys` (never while in a rotation's grace period).
+ *
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_PEPPER` for a pepper under 32 bytes, `ERR_BULWARK_RBAC_DB` without `db.query`,
+ *   `ERR_BULWARK_RBAC_OPTIONS` for a bad `keysMayManageKeys`, `maxLifetimeSec` or `operatorPermissions`.
  * @example
  * const apiKeys = createApiKeys({ db: pool, pepper: readSecret('API_KEY_PEPPER')! });
  * const { key } = await apiKeys.issue('acme', { name: 'ingest', scopes: ['telemetry:write'] });
@@ -229,6 +308,31 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_OPTIONS',
       `createApiKeys: lastUsedIntervalSec ${show(interval)} is not valid. Use 0 or more seconds.`,
+    );
+  }
+  const keysMayManageKeys = options.keysMayManageKeys ?? false;
+  if (typeof keysMayManageKeys !== 'boolean') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `createApiKeys: keysMayManageKeys ${show(keysMayManageKeys)} must be true or false.`,
+    );
+  }
+  const maxLifetimeSec = options.maxLifetimeSec ?? 90 * 86_400;
+  if (
+    typeof maxLifetimeSec !== 'number' ||
+    !Number.isFinite(maxLifetimeSec) ||
+    maxLifetimeSec <= 0
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `createApiKeys: maxLifetimeSec ${show(maxLifetimeSec)} is not valid. Use a positive number of seconds, such as 7776000 (90 days).`,
+    );
+  }
+  const operatorPermissions = options.operatorPermissions ?? [];
+  if (!Array.isArray(operatorPermissions) || !operatorPermissions.every(isPermission)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `createApiKeys: operatorPermissions ${show(operatorPermissions)} must be a list of permissions such as 'system:read'.`,
     );
   }
   const audit = options.audit;
@@ -314,10 +418,107 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
     return { name, expiresAt: expiresAt as Date | null, createdBy: createdBy as string | null };
   };
 
+  /** The caller's permissions and key expiry, or a 403 when it may not manage this tenant's keys. */
+  const boundsOf = async (
+    where: string,
+    tenantId: string,
+    by: ApiKeyCaller,
+  ): Promise<CallerBounds> => {
+    checkCaller(where, by);
+    if (by.scope !== 'operator' && by.tenantId !== tenantId) {
+      throw cannotManageKeys('A caller can manage the API keys of its own tenant only.');
+    }
+    if (by.via !== 'api-key') {
+      if (!Array.isArray(by.permissions)) {
+        throw new RbacConfigError(
+          'ERR_BULWARK_RBAC_ARGUMENT',
+          `${where}: the permissions of by (${by.subject}) are not loaded, so nothing could be granted. Put requirePermission() before the route, or call loadPermissions(req) first.`,
+        );
+      }
+      return { subject: by.subject, scopes: by.permissions, expiresAt: null };
+    }
+    if (!keysMayManageKeys) {
+      throw cannotManageKeys(
+        "An API key cannot issue, rotate or revoke API keys. Use a user's token.",
+      );
+    }
+    const { rows } =
+      typeof by.apiKeyId === 'string' && UUID.test(by.apiKeyId)
+        ? await db.query(
+            `SELECT scopes, expires_at, revoked_at, ${ACTIVE} AS active FROM ${S}.api_keys
+              WHERE id = $1 AND tenant_id = $2`,
+            [by.apiKeyId, tenantId],
+          )
+        : { rows: [] };
+    const row = rows[0];
+    // A key in the grace period of a rotation still authenticates, but its holder may be the one
+    // the rotation evicts: it must not mint the keys that would outlive it.
+    if (row?.active !== true || row.revoked_at != null) {
+      throw cannotManageKeys(
+        'This API key has been rotated or revoked, so it cannot issue, rotate or revoke API keys.',
+      );
+    }
+    return {
+      subject: by.subject,
+      scopes: (row.scopes as string[]) ?? [],
+      expiresAt: (row.expires_at as Date | null) ?? null,
+    };
+  };
+
+  /** Refuses scopes beyond the caller's permissions, and any that would grant an operator permission. */
+  const checkGrants = (scopes: readonly string[], bounds: CallerBounds | undefined) => {
+    if (scopes.some((scope) => operatorPermissions.some((name) => permits([scope], name)))) {
+      throw createError(403, 'A key cannot carry operator permissions.', {
+        code: 'api_key_scope_reserved',
+        expose: true,
+      });
+    }
+    if (bounds && scopes.some((scope) => !permits(bounds.scopes, scope))) {
+      throw createError(403, 'A key cannot carry permissions its issuer does not hold.', {
+        code: 'api_key_scope_exceeds_issuer',
+        expose: true,
+      });
+    }
+  };
+
+  /**
+   * The expiry of a key made for a caller: `wanted` when it is within the caller's own expiry and
+   * `maxLifetimeSec`, the latest allowed time when nothing was asked for, else a 422.
+   */
+  const boundedExpiry = (
+    bounds: CallerBounds,
+    wanted: Date | null | undefined,
+    inherited: Date | null,
+  ): Date => {
+    const ceiling = Date.now() + maxLifetimeSec * 1000;
+    const latest = new Date(Math.min(ceiling, bounds.expiresAt?.getTime() ?? ceiling));
+    if (wanted === undefined) {
+      return inherited && inherited.getTime() < latest.getTime() ? inherited : latest;
+    }
+    if (wanted === null || wanted.getTime() > latest.getTime()) {
+      throw createError(
+        422,
+        `A key issued by this caller must expire by ${latest.toISOString()}.`,
+        {
+          code: 'api_key_lifetime_exceeded',
+          expose: true,
+          details: { latest: latest.toISOString() },
+        },
+      );
+    }
+    return wanted;
+  };
+
   return {
     async issue(tenantId, o) {
       checkTenant('issue', tenantId);
       const checked = { ...checkIssue('issue', o ?? {}), scopes: checkScopes('issue', o?.scopes) };
+      const bounds = o?.by === undefined ? undefined : await boundsOf('issue', tenantId, o.by);
+      checkGrants(checked.scopes, bounds);
+      if (bounds) {
+        checked.expiresAt = boundedExpiry(bounds, o?.expiresAt, null);
+        checked.createdBy ??= bounds.subject;
+      }
       const issued = await insert(tenantId, checked);
       audit?.record({
         action: 'CREATE',
@@ -403,14 +604,21 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
       if ((o.keyId !== undefined && !newest) || (!newest && o.scopes === undefined)) {
         throw createError(404, 'API key not found.', { code: 'api_key_not_found', expose: true });
       }
+      const inherited = (newest?.expires_at as Date | null | undefined) ?? null;
       const checked = checkIssue('rotate', {
         name: o.name ?? newest?.name,
         // Rotation replaces the secret, not the policy: a 7-day key must not come back as a
         // key that never expires.
-        expiresAt: o.expiresAt === undefined ? (newest?.expires_at ?? null) : o.expiresAt,
+        expiresAt: o.expiresAt === undefined ? inherited : o.expiresAt,
         createdBy: o.createdBy,
       });
       const scopes = checkScopes('rotate', o.scopes ?? newest?.scopes);
+      const bounds = o.by === undefined ? undefined : await boundsOf('rotate', tenantId, o.by);
+      checkGrants(scopes, bounds);
+      if (bounds) {
+        checked.expiresAt = boundedExpiry(bounds, o.expiresAt, inherited);
+        checked.createdBy ??= bounds.subject;
+      }
       const issued = await insert(tenantId, { ...checked, scopes });
       const ids = current.map((row) => String(row.id));
       const { rows: revoked } = await db.query(
@@ -448,6 +656,8 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
         );
       }
       if (!allTenants) checkTenant('revoke', o.tenantId);
+      const bounds =
+        !allTenants && o.by !== undefined ? await boundsOf('revoke', o.tenantId, o.by) : undefined;
       if (typeof id !== 'string' || !UUID.test(id)) return false;
       const { rows } = await db.query(
         `UPDATE ${S}.api_keys SET revoked_at = now()
@@ -461,7 +671,7 @@ export function createApiKeys(input: ApiKeysOptions): ApiKeys {
           action: 'DELETE',
           resourceType: 'api_key',
           resourceId: id,
-          actor: o.actor ?? null,
+          actor: o.actor ?? bounds?.subject ?? null,
           tenantId: String(row.tenant_id),
           status: 'success',
           details: allTenants ? { revoked: true, allTenants: true } : { revoked: true },

@@ -1,4 +1,5 @@
 export {
+  type ApiKeyCaller,
   type ApiKeyInfo,
   type ApiKeys,
   type ApiKeysOptions,
