@@ -3,8 +3,8 @@ import { Agent, IncomingMessage, request } from 'node:http';
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ErrorHandlerConfigError } from './config.js';
-import { redact } from './redact.js';
-import { deepFreeze } from './test-helpers.js';
+import { DEFAULT_REDACT_KEYS, redact } from './redact.js';
+import { captureLogger, deepFreeze } from './test-helpers.js';
 
 const JWT =
   'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJkZXZpY2UtNDIiLCJpYXQiOjE3MDAwMDAwMDB9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk8';
@@ -128,6 +128,20 @@ describe('redact by key name', () => {
     );
     expect(out).toEqual({ ssn: '[REDACTED]', 'x-internal-sig': '[REDACTED]', name: 'ada' });
   });
+
+  it('applies user key names to key=value pairs in text too', () => {
+    expect(redact('lookup ssn=123-45-6789 name=ada', { keys: ['SSN'] })).toBe(
+      'lookup ssn=[REDACTED] name=ada',
+    );
+    expect(redact('{"tax_id":"DE123"}', { keys: [/^tax_id$/] })).toBe('{"tax_id":"[REDACTED]"}');
+  });
+
+  it('writes a custom replacement as given, also one containing $', () => {
+    expect(redact('password=hunter2 Bearer abc', { replacement: '$&' })).toBe(
+      'password=$& Bearer $&',
+    );
+    expect(redact({ token: 'x' }, { replacement: '$1' })).toEqual({ token: '$1' });
+  });
 });
 
 describe('redact by value shape', () => {
@@ -158,7 +172,7 @@ describe('redact by value shape', () => {
       'host=db user=app password=[REDACTED] dbname=iot',
     );
     expect(redact('/cb?code=1&access_token=abc123&state=x')).toBe(
-      '/cb?code=1&access_token=[REDACTED]&state=x',
+      '/cb?code=[REDACTED]&access_token=[REDACTED]&state=x',
     );
     expect(redact('body {"user":"ada","password":"hunter 2"}')).toBe(
       'body {"user":"ada","password":"[REDACTED]"}',
@@ -233,6 +247,218 @@ describe('redact by value shape', () => {
   it('leaves ordinary text alone', () => {
     const text = 'Device 42 sent 17 readings to /api/v1/telemetry at 12:00';
     expect(redact(text)).toBe(text);
+  });
+});
+
+// The shape @bulwark/rbac issues: bwk_<12-character public prefix>_<32-character secret>.
+const API_KEY_PREFIX = 'Q7rT2mXk9LpA';
+const API_KEY_SECRET = 'f3Vd8sKq1ZyNw6HbR0cJtUe5GxMi4PoL';
+const API_KEY = `bwk_${API_KEY_PREFIX}_${API_KEY_SECRET}`;
+
+/** Writes `text` as a message, as a metadata string and as an error message, and reads it back. */
+function throughLogger(text: string) {
+  const { logger, raw, lines } = captureLogger();
+  logger.info(text);
+  logger.info('note', { note: text });
+  logger.error('failed', { err: new Error(text) });
+  const [asMessage, asField, asError] = lines();
+  const err = asError!.err as Record<string, unknown>;
+  return {
+    raw: raw(),
+    texts: [asMessage!.message, asField!.note, err.message],
+    stack: String(err.stack),
+  };
+}
+
+describe('redaction through createLogger: what must be hidden', () => {
+  it.each<[string, unknown]>([
+    ['pepper', 'pepper-0c1d2e3f4a5b6c7d8e9f'],
+    ['apiKeyPepper', 'pepper-9f8e7d6c5b4a3f2e1d0c'],
+    ['API_KEY_PEPPER', 'pepper-5b4a3f2e1d0c9f8e7d6c'],
+    ['secretValue', 'sv-Zx81Kq0Lm2Nn'],
+    ['privateKeyPem', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC'],
+    ['jwt', 'hdr.payload-7Hq.sig-3Kd'],
+    ['signature', 'c2lnbmF0dXJlLWJ5dGVz'],
+    ['X-Hub-Signature-256', 'sha256=4f3a9c0d1e2b'],
+    ['hmac', '9d1e2b4f3a9c0d1e2b4f'],
+    ['bodyHmac', '2b4f3a9c0d1e2b4f3a9c'],
+    ['passcode', '482913'],
+    ['pw', 'hunter2-pw'],
+    ['dbPw', 'hunter3-pw'],
+    ['smtp_pass', 'hunter4-pass'],
+    ['otp', 739201],
+    ['totpCode', '552901'],
+    ['authCode', 'SplxlOBeZQQYbYS6WxSbIA'],
+    ['passwordHash', '$scrypt$ln=15$abc$def'],
+    ['url_sig', 'sig-6c7d8e9f0a1b'],
+    ['password2', 'second-password-value'],
+  ])('hides the value of a %s field', (key, value) => {
+    const { logger, raw, lines } = captureLogger();
+    logger.info('stored', { [key]: value, nested: { [key]: value } });
+    const [line] = lines();
+    expect(line![key]).toBe('[REDACTED]');
+    expect((line!.nested as Record<string, unknown>)[key]).toBe('[REDACTED]');
+    expect(raw()).not.toContain(String(value));
+  });
+
+  it.each<[string, string, string, string]>([
+    [
+      'a Bulwark API key, keeping its public prefix',
+      `authentication failed for ${API_KEY}`,
+      `authentication failed for bwk_${API_KEY_PREFIX}_[REDACTED]`,
+      API_KEY_SECRET,
+    ],
+    [
+      'a malformed Bulwark API key',
+      `refused bwk_${API_KEY_SECRET}`,
+      'refused [REDACTED]',
+      API_KEY_SECRET,
+    ],
+    [
+      'an OAuth code in a callback URL',
+      'GET /oauth/callback?state=af0ifjsldkj&code=SplxlOBeZQQYbYS6WxSbIA',
+      'GET /oauth/callback?state=af0ifjsldkj&code=[REDACTED]',
+      'SplxlOBeZQQYbYS6WxSbIA',
+    ],
+    [
+      'the sig of an Azure SAS URL',
+      'fetch https://acct.blob.core.windows.net/c/a.pdf?sv=2024-11-04&sp=r&sig=Kq8%2Bz1Nw%3D failed',
+      'fetch https://acct.blob.core.windows.net/c/a.pdf?sv=2024-11-04&sp=r&sig=[REDACTED] failed',
+      'Kq8%2Bz1Nw',
+    ],
+    [
+      'the signature and token of an S3 presigned URL',
+      'GET https://b.s3.amazonaws.com/k?X-Amz-Date=20260101T000000Z&X-Amz-Security-Token=FwoGZXIvYXdz&X-Amz-Signature=4f3a9c0d1e2b',
+      'GET https://b.s3.amazonaws.com/k?X-Amz-Date=20260101T000000Z&X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]',
+      '4f3a9c0d1e2b',
+    ],
+    [
+      'the Signature of a CloudFront signed URL',
+      'https://d1.cloudfront.net/v.mp4?Expires=1767225600&Signature=Rm9vQmFy~x&Key-Pair-Id=K2JCJMDEHXQW5F',
+      'https://d1.cloudfront.net/v.mp4?Expires=1767225600&Signature=[REDACTED]&Key-Pair-Id=K2JCJMDEHXQW5F',
+      'Rm9vQmFy',
+    ],
+    [
+      'a URL password containing a slash',
+      'connect postgres://u:pa/ss@db.internal:5432/iot failed',
+      'connect postgres://u:[REDACTED]@db.internal:5432/iot failed',
+      'pa/ss',
+    ],
+    [
+      'a URL password made of slashes and digits',
+      'redis://:12ab/34/56@cache:6379/0',
+      'redis://:[REDACTED]@cache:6379/0',
+      '12ab/34/56',
+    ],
+    [
+      'pepper, pw, otp, passcode and hmac pairs',
+      'API_KEY_PEPPER=pepper-0c1d2e3f pw=hunter2 otp: 739201 passcode=4829 hmac=9d1e2b4f',
+      'API_KEY_PEPPER=[REDACTED] pw=[REDACTED] otp: [REDACTED] passcode=[REDACTED] hmac=[REDACTED]',
+      '739201',
+    ],
+    [
+      'secretValue, privateKeyPem, jwt and signature in JSON text',
+      'body {"secretValue":"sv-Zx81","privateKeyPem":"MIIEvQIB","jwt":"a.b.c","signature":"c2ln"}',
+      'body {"secretValue":"[REDACTED]","privateKeyPem":"[REDACTED]","jwt":"[REDACTED]","signature":"[REDACTED]"}',
+      'sv-Zx81',
+    ],
+    [
+      'a value in util.inspect output',
+      "config { apiKeyPepper: 'pepper-5b4a3f2e', port: 3000 }",
+      "config { apiKeyPepper: '[REDACTED]', port: 3000 }",
+      'pepper-5b4a3f2e',
+    ],
+    [
+      'a value after a secret key and a colon',
+      'secret: hunter2 was rejected',
+      'secret: [REDACTED] was rejected',
+      'hunter2',
+    ],
+    [
+      'an ordinary word after a secret key and a colon',
+      'readSecret: sunshine was the value',
+      'readSecret: [REDACTED] was the value',
+      'sunshine',
+    ],
+  ])('hides %s', (_name, input, expected, secret) => {
+    const out = throughLogger(input);
+    expect(out.texts).toEqual([expected, expected, expected]);
+    expect(out.stack).toContain(expected);
+    expect(out.raw).not.toContain(secret);
+  });
+
+  it('hides name=value in text for every default key name', () => {
+    for (const key of DEFAULT_REDACT_KEYS) {
+      expect(redact(`${key}=v4lue-${key}`)).toBe(`${key}=[REDACTED]`);
+      expect(redact({ [key]: 'v' })).toEqual({ [key]: '[REDACTED]' });
+    }
+  });
+});
+
+describe('redaction through createLogger: what must be kept', () => {
+  it.each<[string, unknown]>([
+    ['code', 'ECONNREFUSED'],
+    ['errorCode', 'E42'],
+    ['statusCode', 503],
+    ['keyId', 'kid-1'],
+    ['accessKeyId', 'AKID-shown'],
+    ['secretName', 'prod/jwt'],
+    ['passwordFile', '/run/secrets/db_password'],
+    ['signatureAlgorithm', 'RS256'],
+    ['bypass', 'cache'],
+    ['compass', 'north'],
+    ['author', 'ada'],
+    ['max_tokens', 5],
+    ['token_count', 3],
+    ['pepperId', 4711],
+  ])('keeps the value of a %s field', (key, value) => {
+    const { logger, lines } = captureLogger();
+    logger.info('stored', { [key]: value });
+    expect(lines()[0]![key]).toEqual(value);
+  });
+
+  it.each<[string, string]>([
+    [
+      "readSecret's message for an unreadable file",
+      'readSecret: the file named by JWT_SECRET_FILE could not be read (ENOENT). Check that JWT_SECRET_FILE points at a readable regular file mounted into the container.',
+    ],
+    [
+      "readSecret's message when both variables are set",
+      'readSecret: both JWT_SECRET and JWT_SECRET_FILE are set. Keep one: prefer JWT_SECRET_FILE with a file readable only by the app, and unset JWT_SECRET.',
+    ],
+    [
+      "readSecret's message when neither variable is set",
+      'readSecret: neither API_KEY_PEPPER_FILE nor API_KEY_PEPPER is set. Mount the secret as a file and set API_KEY_PEPPER_FILE to its path.',
+    ],
+    [
+      "readSecret's message for a short secret",
+      'readSecret: JWT_SECRET is 12 characters; at least 32 are required. (refused when NODE_ENV=production)',
+    ],
+    [
+      "hashSecret's message for a short secret",
+      'hashSecret: the secret is 12 bytes; SHA-256 is only safe for random keys of 22 characters or more. Use scrypt for passwords.',
+    ],
+    [
+      "createApiKeys' message for a short pepper",
+      'createApiKeys: the pepper is 12 bytes; at least 32 random bytes are needed. Generate one with generateSecret() and keep it in a secret file.',
+    ],
+    ["PostgreSQL's failed login", 'password authentication failed for user "app"'],
+    ["jsonwebtoken's bad signature", 'JsonWebTokenError: invalid signature'],
+    ["jsonwebtoken's expiry", 'TokenExpiredError: jwt expired'],
+    [
+      'a URL with a port and an e-mail address in its path',
+      'GET http://localhost:3000/users/ada@example.org',
+    ],
+    ['an exit code and an error code', 'worker exited with code=1, errorCode=E42 after 3 retries'],
+    [
+      'the word secret in prose',
+      'the secret is rotated every 90 days; the token count is in max_tokens=5',
+    ],
+    ['a query string without secrets', '/devices?page=2&sort=name&codec=h264'],
+  ])('keeps %s', (_name, input) => {
+    const out = throughLogger(input);
+    expect(out.texts).toEqual([input, input, input]);
+    expect(out.raw).not.toContain('[REDACTED]');
   });
 });
 

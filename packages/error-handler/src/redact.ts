@@ -4,7 +4,11 @@ import { Socket } from 'node:net';
 import { describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
 import type { RedactOptions } from './types.js';
 
-/** Key names always redacted (compared lowercase, ignoring `-` and `_`). */
+/**
+ * Key names always redacted. A key is compared by its words (split at `-`, `_`, `.`, spaces and
+ * camelCase humps, lowercased, a trailing number dropped), so `X-Api-Key`, `x_api_key` and
+ * `xApiKey` are the same key.
+ */
 export const DEFAULT_REDACT_KEYS: readonly string[] = [
   'authorization',
   'proxy-authorization',
@@ -13,31 +17,42 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   'password',
   'passwd',
   'pwd',
+  'pw',
+  'pass',
   'passphrase',
+  'passcode',
+  'otp',
   'secret',
   'token',
   'access_token',
   'refresh_token',
   'id_token',
+  'jwt',
   'api_key',
   'apikey',
   'x-api-key',
   'client_secret',
   'private_key',
+  'pepper',
+  'signature',
+  'sig',
+  'hmac',
   'credentials',
   'session_id',
   'auth',
 ];
 
-// A key ending in one of these (after normalising) is secret too: dbPassword, x-auth-token,
-// clientSecret, sessionCookie, secretAccessKey, SECRET_KEY. `max_tokens` or `token_count` do
-// not end in one.
+// A key whose words, joined, end in one of these is secret too: dbPassword, x-auth-token,
+// clientSecret, sessionCookie, secretAccessKey, SECRET_KEY, apiKeyPepper, X-Hub-Signature-256.
+// `max_tokens` or `token_count` do not end in one.
 const SECRET_SUFFIXES = [
   'password',
   'passwd',
   'passphrase',
+  'passcode',
   'secret',
   'token',
+  'jwt',
   'apikey',
   'privatekey',
   'secretkey',
@@ -45,69 +60,171 @@ const SECRET_SUFFIXES = [
   'signingkey',
   'encryptionkey',
   'sessionkey',
+  'pepper',
+  'signature',
+  'hmac',
   'authorization',
   'cookie',
+  'credential',
   'credentials',
 ];
 
-const KEY_WORDS =
-  'pass(?:word|wd|phrase)|pwd|secret|token|(?:api|private|secret|access|signing|encryption|session)[_-]?key|credentials?|authorization|cookie';
+// Short names that are secret only as a whole last word (`dbPw`, `user_otp`, `url-sig`), since as
+// a suffix of letters they end ordinary words (`bypass`, `compass`).
+const SECRET_LAST_WORDS = new Set(['pw', 'pwd', 'pass', 'otp', 'totp', 'hotp', 'sig']);
+
+// Words that say how a secret is held, not what it is: a key ending in one is judged without it,
+// so `secretValue`, `privateKeyPem`, `passwordHash`, `tokenB64` and `authCode` are secret while
+// `errorCode` and `statusCode` are not.
+const QUALIFIER_WORDS = new Set([
+  'value',
+  'pem',
+  'der',
+  'b64',
+  'base64',
+  'hex',
+  'raw',
+  'bytes',
+  'buffer',
+  'string',
+  'text',
+  'plain',
+  'plaintext',
+  'data',
+  'hash',
+  'code',
+]);
+
+const KEY_WORD = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
+
+/** The words of a key name, lowercased, without a trailing number. */
+function keyWords(key: string): string[] {
+  const words = (key.match(KEY_WORD) ?? []).map((word) => word.toLowerCase());
+  while (words.length > 1 && /^[0-9]+$/.test(words[words.length - 1]!)) words.pop();
+  return words;
+}
+
+const normaliseKey = (key: string) => keyWords(key).join('');
+const DEFAULT_KEY_SET = new Set(DEFAULT_REDACT_KEYS.map(normaliseKey));
+
+// Query parameters that carry a secret only in a URL: an OAuth authorization code or assertion, a
+// CAS ticket, a SAML response, an API key (`?key=`). Secret-named parameters (`access_token`,
+// `sig`, `X-Amz-Signature`, `X-Amz-Security-Token`) are covered by the key rules.
+const QUERY_SECRETS =
+  /([?&;])(code|code_verifier|assertion|client_assertion|ticket|samlresponse|samlart|key)=[^&#\s"'<>]+/gi;
+
+// A password in a URL may contain `/` (`postgres://u:pa/ss@db/app`), so it runs to the `@`; a
+// number right after the host, followed by a path, is a port (`http://localhost:3000/users/a@b`).
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)([^\s:@/?#"'<>]*):([^\s@"'<>]*)@/gi;
+const PORT_AND_PATH = /^[0-9]{1,5}(?:[/?#]|$)/;
+
+type Replacer = (match: string, ...groups: string[]) => string;
 
 /** The value shapes always redacted inside strings, with what each match becomes. */
-const DEFAULT_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
-  // PEM blocks, also when cut off before their END line.
-  [/-----BEGIN ([A-Z0-9 ]{1,64})-----[\s\S]*?(?:-----END \1-----|$)/g, '[REDACTED]'],
-  // Credentials inside URLs: scheme://user:password@host keeps the user.
-  [/\b([a-z][a-z0-9+.-]{0,30}:\/\/)([^\s:@/?#]*):[^\s/?#]*@/gi, '$1$2:[REDACTED]@'],
-  // Authorization schemes.
-  [/\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, 'Bearer [REDACTED]'],
-  [
-    /\bBasic\s+(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z0-9+/])[A-Za-z0-9+/]{6,}=*/g,
-    'Basic [REDACTED]',
-  ],
-  // JWT (JWS and JWE compact forms): base64url of '{"' starts every header.
-  [/\beyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}/g, '[REDACTED]'],
-  // Raw header lines (a request's or response's head quoted in a message): the rest of the line.
-  [
-    /(?<![\w-])((?:proxy-)?authorization|(?:set-)?cookie)([ \t]*:[ \t]*)[^\s][^\r\n]*/gi,
-    '$1$2[REDACTED]',
-  ],
-  // key=value and "key": "value" pairs in text: connection strings, query strings, JSON in messages,
-  // also JSON escaped inside a string (`{\"password\":\"x\"}`). A key starts where a run of key
-  // characters starts, so a long run of them is tried once, not at each of its positions.
-  [
-    new RegExp(
-      `((?:\\\\?["'])?)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]*?(?:${KEY_WORDS}))\\1(\\s*[:=]\\s*)(?:(\\\\")(?:[^"\\\\]|\\\\[^"])*\\\\"|(")(?:[^"\\\\]|\\\\.)*"|(')[^']*'|[^\\s"'&,;]+)`,
-      'gi',
-    ),
-    '$1$2$1$3$4$5$6[REDACTED]$4$5$6',
-  ],
-  // Well-known token formats.
-  [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, '[REDACTED]'],
-  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, '[REDACTED]'],
-  [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, '[REDACTED]'],
-  [/\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}/g, '[REDACTED]'],
-  [/\bAIza[0-9A-Za-z_-]{35}/g, '[REDACTED]'],
-  [/\bnpm_[A-Za-z0-9]{36}\b/g, '[REDACTED]'],
-];
+function defaultShapes(replacement: string): Array<readonly [RegExp, string | Replacer]> {
+  // As a replacement string `$` is special; a custom replacement is written as given.
+  const literal = replacement.replace(/\$/g, '$$$$');
+  const hide = (to: string) => to.replace('[REDACTED]', () => literal);
+  return [
+    // PEM blocks, also when cut off before their END line.
+    [/-----BEGIN ([A-Z0-9 ]{1,64})-----[\s\S]*?(?:-----END \1-----|$)/g, hide('[REDACTED]')],
+    // Credentials inside URLs: scheme://user:password@host keeps the user.
+    [
+      URL_CREDENTIALS,
+      (match, scheme, user, password) =>
+        PORT_AND_PATH.test(password!) ? match : `${scheme}${user}:${replacement}@`,
+    ],
+    // Authorization schemes.
+    [/\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, hide('Bearer [REDACTED]')],
+    [
+      /\bBasic\s+(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z0-9+/])[A-Za-z0-9+/]{6,}=*/g,
+      hide('Basic [REDACTED]'),
+    ],
+    // JWT (JWS and JWE compact forms): base64url of '{"' starts every header.
+    [/\beyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}/g, hide('[REDACTED]')],
+    // Raw header lines (a request's or response's head quoted in a message): the rest of the line.
+    [
+      /(?<![\w-])((?:proxy-)?authorization|(?:set-)?cookie)([ \t]*:[ \t]*)[^\s][^\r\n]*/gi,
+      hide('$1$2[REDACTED]'),
+    ],
+    [QUERY_SECRETS, hide('$1$2=[REDACTED]')],
+    // Bulwark API keys (@bulwark/rbac): bwk_<12-character public prefix>_<secret>. The prefix only
+    // names the key, and is what support needs to find it.
+    [/\bbwk_([A-Za-z0-9]{12})_[A-Za-z0-9]+/g, hide('bwk_$1_[REDACTED]')],
+    [/\bbwk_[A-Za-z0-9_]{20,}/g, hide('[REDACTED]')],
+    // Well-known token formats.
+    [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, hide('[REDACTED]')],
+    [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, hide('[REDACTED]')],
+    [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, hide('[REDACTED]')],
+    [/\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}/g, hide('[REDACTED]')],
+    [/\bAIza[0-9A-Za-z_-]{35}/g, hide('[REDACTED]')],
+    [/\bnpm_[A-Za-z0-9]{36}\b/g, hide('[REDACTED]')],
+  ];
+}
 
-// Every built-in shape contains one of these; a string with none of them skips the shape scan,
-// which keeps redaction cheap for the ids, routes and numbers most log lines are made of.
+// key=value and "key": "value" pairs in text: connection strings, query strings, environment
+// dumps, JSON in messages, also JSON escaped inside a string (`{\"password\":\"x\"}`). The key is
+// judged by the same rules as an object key. A key starts where a run of key characters starts,
+// so a long run of them is tried once, not at each of its positions.
+const PAIR_KEY = /((?:\\?["'])?)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)\1(\s*[:=]\s*)/g;
+// The same, for the built-in rules only: a key without one of these word stems cannot be secret,
+// so it is passed over inside the regex.
+const BUILT_IN_PAIR_KEY =
+  /((?:\\?["'])?)(?<![A-Za-z0-9_.-])(?=[A-Za-z0-9_.-]*?(?:pass|pw|secret|token|key|credential|auth|cookie|session|pepper|jwt|sig|hmac|otp))([A-Za-z0-9_.-]+)\1(\s*[:=]\s*)/gi;
+const PAIR_VALUE = /(\\")(?:[^"\\]|\\[^"])*\\"|(")(?:[^"\\]|\\.)*"|(')[^']*'|[^\s"'&,;]+/y;
+
+// `readSecret: the file named by JWT_SECRET_FILE could not be read` is a sentence, not a pair:
+// after an unquoted `key: `, one of these words, or an environment variable's name, followed by
+// more words is kept. Anything else there is a value, and hidden.
+const PROSE_WORDS = new Set([
+  'a',
+  'an',
+  'the',
+  'this',
+  'that',
+  'these',
+  'those',
+  'it',
+  'its',
+  'they',
+  'their',
+  'both',
+  'neither',
+  'either',
+  'each',
+  'every',
+  'all',
+  'any',
+  'some',
+  'no',
+  'none',
+  'not',
+]);
+const VARIABLE_NAME = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
+const MORE_WORDS = /^ [A-Za-z]/;
+
+function isProse(text: string, separator: string, value: string, end: number): boolean {
+  if (!/^\s*:\s/.test(separator)) return false;
+  if (!PROSE_WORDS.has(value.toLowerCase()) && !VARIABLE_NAME.test(value)) return false;
+  return MORE_WORDS.test(text.slice(end, end + 2));
+}
+
+// Every built-in shape and secret key contains one of these; a string with none of them skips the
+// scan, which keeps redaction cheap for the ids, routes and numbers most log lines are made of.
 const SHAPE_TRIGGER =
-  /-----BEGIN|:\/\/|bearer|basic|eyJ|pass|pwd|secret|token|key|credential|authorization|cookie|gh[pousr]_|github_pat_|AKIA|ASIA|xox|[rs]k_|AIza|npm_/i;
+  /-----BEGIN|:\/\/|bearer|basic|eyJ|pass|pw|secret|token|key|credential|auth|cookie|session|pepper|jwt|sig|hmac|otp|code|assertion|ticket|saml|gh[pousr]_|github_pat_|AKIA|ASIA|xox|[rs]k_|AIza|npm_|bwk_/i;
 
-const normaliseKey = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '');
-const DEFAULT_KEY_SET = new Set(DEFAULT_REDACT_KEYS.map(normaliseKey));
 const BODY_PARSER_TYPES = /^(entity|request|charset|encoding|parameters|stream|querystring)\./;
 
 interface Compiled {
   keySet: ReadonlySet<string>;
   /** Verdicts for keys already seen; log lines repeat the same few keys. */
   keyCache: Map<string, boolean>;
-  /** Shapes given by the user, which the trigger test cannot know about. */
-  customShapes: boolean;
+  /** Keys or shapes given by the user, which the trigger test cannot know about. */
+  alwaysScan: boolean;
   keyPatterns: readonly RegExp[];
-  shapes: ReadonlyArray<readonly [RegExp, string]>;
+  shapes: ReadonlyArray<readonly [RegExp, string | Replacer]>;
+  customShapes: ReadonlyArray<readonly [RegExp, string]>;
   replacement: string;
   maxDepth: number;
   maxArrayLength: number;
@@ -163,10 +280,11 @@ export function compileRedaction(options: RedactOptions = {}): Compiled {
       patterns,
       'Pass an array of RegExps, such as [/\\bacct_[0-9]+/].',
     );
-  const shapes: Array<readonly [RegExp, string]> = [...DEFAULT_SHAPES];
+  const customShapes: Array<readonly [RegExp, string]> = [];
   const replacement = options.replacement ?? '[REDACTED]';
   if (typeof replacement !== 'string')
     invalidOption('redact', 'replacement', replacement, 'Use a string such as "[REDACTED]".');
+  const literal = replacement.replace(/\$/g, '$$$$');
   for (const pattern of patterns) {
     if (!(pattern instanceof RegExp) || pattern.test('')) {
       throw new ErrorHandlerConfigError(
@@ -175,20 +293,18 @@ export function compileRedaction(options: RedactOptions = {}): Compiled {
       );
     }
     // Always global, so every occurrence in a string is replaced.
-    shapes.push([
+    customShapes.push([
       new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`),
-      replacement,
+      literal,
     ]);
   }
   return {
     keySet,
     keyCache: new Map(),
-    customShapes: patterns.length > 0,
+    alwaysScan: patterns.length > 0 || keys.length > 0,
     keyPatterns,
-    shapes: shapes.map(
-      ([re, to]) =>
-        [re, to === '[REDACTED]' ? replacement : to.replace('[REDACTED]', replacement)] as const,
-    ),
+    shapes: defaultShapes(replacement),
+    customShapes,
     replacement,
     maxDepth: positiveInteger('maxDepth', options.maxDepth, 10),
     maxArrayLength: positiveInteger('maxArrayLength', options.maxArrayLength, 100),
@@ -197,9 +313,15 @@ export function compileRedaction(options: RedactOptions = {}): Compiled {
 }
 
 function classifyKey(key: string, c: Compiled): boolean {
-  const normalised = normaliseKey(key);
-  if (c.keySet.has(normalised)) return true;
-  for (const suffix of SECRET_SUFFIXES) if (normalised.endsWith(suffix)) return true;
+  const words = keyWords(key);
+  // The whole key first, then without each qualifier word at its end.
+  for (let end = words.length; end > 0; end--) {
+    const joined = words.slice(0, end).join('');
+    if (c.keySet.has(joined)) return true;
+    for (const suffix of SECRET_SUFFIXES) if (joined.endsWith(suffix)) return true;
+    if (SECRET_LAST_WORDS.has(words[end - 1]!)) return true;
+    if (end === 1 || !QUALIFIER_WORDS.has(words[end - 1]!)) break;
+  }
   for (const pattern of c.keyPatterns) if (pattern.test(key)) return true;
   return false;
 }
@@ -214,16 +336,47 @@ function isSecretKey(key: string, c: Compiled): boolean {
   return secret;
 }
 
-/** Replaces every secret-shaped part of `text`, then cuts it to the length limit. */
-export function redactString(text: string, c: Compiled): string {
+function replaceAll(text: string, shapes: Compiled['shapes']): string {
   let out = text;
-  const scan = c.customShapes || SHAPE_TRIGGER.test(text);
-  for (const [pattern, to] of scan ? c.shapes : []) {
+  for (const [pattern, to] of shapes) {
     pattern.lastIndex = 0;
     if (pattern.test(out)) {
       pattern.lastIndex = 0;
-      out = out.replace(pattern, to);
+      out = typeof to === 'string' ? out.replace(pattern, to) : out.replace(pattern, to);
     }
+  }
+  return out;
+}
+
+/** Hides the value of every `key=value` or `key: value` pair in `text` whose key is secret. */
+function redactPairs(text: string, c: Compiled): string {
+  let out = '';
+  let copied = 0;
+  const pairKey = c.alwaysScan ? PAIR_KEY : BUILT_IN_PAIR_KEY;
+  pairKey.lastIndex = 0;
+  for (let match = pairKey.exec(text); match !== null; match = pairKey.exec(text)) {
+    const [, quote, key, separator] = match as unknown as [string, string, string, string];
+    if (!isSecretKey(key, c)) continue;
+    const start = pairKey.lastIndex;
+    PAIR_VALUE.lastIndex = start;
+    const value = PAIR_VALUE.exec(text);
+    if (value === null) continue;
+    const end = PAIR_VALUE.lastIndex;
+    const valueQuote = value[1] ?? value[2] ?? value[3] ?? '';
+    if (quote === '' && valueQuote === '' && isProse(text, separator, value[0], end)) continue;
+    out += `${text.slice(copied, start)}${valueQuote}${c.replacement}${valueQuote}`;
+    copied = end;
+    pairKey.lastIndex = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** Replaces every secret-shaped part of `text`, then cuts it to the length limit. */
+export function redactString(text: string, c: Compiled): string {
+  let out = text;
+  if (c.alwaysScan || SHAPE_TRIGGER.test(text)) {
+    out = redactPairs(replaceAll(out, c.shapes), c);
+    out = replaceAll(out, c.customShapes);
   }
   if (out.length > c.maxStringLength) {
     out = `${out.slice(0, c.maxStringLength)}… [${out.length - c.maxStringLength} more characters]`;
@@ -390,15 +543,22 @@ export function applyRedaction(value: unknown, compiled: Compiled): unknown {
 /**
  * Returns a redacted deep copy of `value`; `value` itself is never changed.
  *
- * - By key name, at any depth: `authorization`, `cookie`, `set-cookie`, `password`, `passwd`,
- *   `secret`, `token`, `access_token`, `refresh_token`, `api_key`, `apikey`, `x-api-key`,
- *   `client_secret`, `private_key` and more (see `DEFAULT_REDACT_KEYS`), compared lowercase and
- *   ignoring `-` and `_`, plus any key ending in password, secret, token, apikey, privatekey,
- *   secretkey, accesskey, signingkey, encryptionkey, sessionkey, authorization, cookie or
- *   credentials (`dbPassword`, `x-auth-token`, `secretAccessKey`), plus `options.keys`.
+ * - By key name, at any depth, and as the key of a `key=value` or `"key": "value"` pair in text.
+ *   A key is read as words (split at `-`, `_`, `.` and camelCase, lowercased, a trailing number
+ *   dropped). It is secret when its words joined are one of `DEFAULT_REDACT_KEYS` or
+ *   `options.keys`, or end in password, passwd, passphrase, passcode, secret, token, jwt, apikey,
+ *   privatekey, secretkey, accesskey, signingkey, encryptionkey, sessionkey, pepper, signature,
+ *   hmac, authorization, cookie or credential(s) (`dbPassword`, `apiKeyPepper`,
+ *   `X-Hub-Signature-256`), or when its last word is pw, pwd, pass, otp, totp, hotp or sig
+ *   (`dbPw`, `url_sig`). A last word such as value, pem, hash or code is set aside first
+ *   (`secretValue`, `privateKeyPem`, `authCode`). `options.keys` RegExps test the key as written.
+ * - In text, an unquoted `key: ` followed by a sentence (`readSecret: the file named by …`) is
+ *   kept: the word after the colon is an article, a determiner or a negation, or an environment
+ *   variable's name, and more words follow.
  * - By value shape, inside every string: Bearer and Basic credentials, JWTs, PEM blocks,
- *   passwords in connection URLs, `password=...`-style pairs in text (escaped JSON included),
- *   Cookie/Authorization header lines, common vendor token formats, plus `options.patterns`.
+ *   passwords in URLs (`/` included), OAuth `code`, `assertion` and similar query parameters,
+ *   Bulwark API keys (the public prefix is kept), Cookie/Authorization header lines, common
+ *   vendor token formats, plus `options.patterns`.
  * - Node's `ClientRequest`, `IncomingMessage`, sockets and agents become one-line summaries:
  *   their internals hold raw request heads.
  * - Errors become `{ name, message, stack, ...fields, cause }`; cycles become `'[Circular]'`;

@@ -1,4 +1,6 @@
-// Recognises a file's type from its leading bytes (magic numbers), never from what the client says.
+// Recognises a file's type from its leading bytes (magic numbers), never from what the client says,
+// and finds markup or script hidden in a file that claims to be an image or plain text.
+import { Buffer } from 'node:buffer';
 
 /** The types `detectFileType` recognises, and so the types `uploadLimits` can allow. */
 export const SUPPORTED_FILE_TYPES = [
@@ -96,4 +98,81 @@ export function detectFileType(buffer: Uint8Array): DetectedFileType | undefined
     }
   }
   return { type: 'text/plain', extension: 'txt' };
+}
+
+/** How much of a file `findMarkup` reads: the first 64 KiB. */
+export const MARKUP_SCAN_BYTES = 64 * 1024;
+
+// Tags that run script, load or frame content, restyle or redirect a page, or start an SVG or
+// MathML island, as an HTML parser reads them: the name ends at a space, `/` or `>`.
+const TAGS = [
+  'script',
+  'html',
+  'head',
+  'body',
+  'svg',
+  'math',
+  'iframe',
+  'frame',
+  'frameset',
+  'object',
+  'embed',
+  'applet',
+  'meta',
+  'link',
+  'style',
+  'base',
+  'form',
+  'img',
+];
+// Browsers ignore tabs and line breaks inside a URL scheme: `java\tscript:` still runs.
+const scheme = (name: string) => name.split('').join('[\\t\\n\\r]*');
+const MARKERS = new RegExp(
+  [
+    `<(${TAGS.join('|')})(?=[\\s/>]|$)`,
+    '<!doctype\\s+html',
+    '<\\?xml-stylesheet',
+    'w3\\.org/1999/xhtml',
+    `(${scheme('javascript:')}|${scheme('vbscript:')}|data:text/html)`,
+  ].join('|'),
+);
+// An attribute such as ` onerror=` or `/onload=`; only looked for inside a tag.
+const EVENT_HANDLER = /[\s/"'`]on[a-z]+\s*=/;
+const TAG_START = /<[a-z]/g;
+// A document that starts as HTML, SVG or XML does: `<` then a name, `!` or `?`, after any
+// byte-order mark and white space.
+const MARKUP_DOCUMENT = /^(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)?\s*<[a-z!?]/;
+
+/**
+ * What makes `bytes` markup a browser could run, or `undefined`: a document that starts as
+ * HTML, SVG or XML does; a tag that runs script, loads or frames content or starts an SVG
+ * (`<script`, `<svg`, `<iframe`, `<img`, ...); `<!doctype html`; an event-handler attribute
+ * inside a tag (`onerror=`); a `javascript:`, `vbscript:` or `data:text/html` URL. Only the
+ * first `MARKUP_SCAN_BYTES` are read, as single bytes with NULs removed (so UTF-16 text is read
+ * too) and case ignored, in time linear in their length. The answer names what was found, for
+ * logs: `'<script'`, `'an event-handler attribute'`, `'a markup document'`.
+ * @example findMarkup(Buffer.from('GIF89a<svg onload=alert(1)>')) // '<svg'
+ */
+export function findMarkup(bytes: Uint8Array): string | undefined {
+  const prefix = Buffer.from(
+    bytes.buffer,
+    bytes.byteOffset,
+    Math.min(bytes.length, MARKUP_SCAN_BYTES),
+  );
+  const text = prefix.toString('latin1').replace(/\0/g, '').toLowerCase();
+  if (MARKUP_DOCUMENT.test(text)) return 'a markup document';
+  const marker = MARKERS.exec(text);
+  if (marker) {
+    if (marker[1]) return `<${marker[1]}`;
+    if (marker[2]) return marker[2].replace(/[\t\n\r]/g, '');
+    return marker[0].startsWith('w3') ? 'the XHTML namespace' : marker[0].replace(/\s+/g, ' ');
+  }
+  // Each tag is read up to the next `<`, so no byte is read twice.
+  for (const start of text.matchAll(TAG_START)) {
+    const end = text.indexOf('<', start.index + 1);
+    if (EVENT_HANDLER.test(text.slice(start.index, end === -1 ? undefined : end))) {
+      return 'an event-handler attribute';
+    }
+  }
+  return undefined;
 }

@@ -11,6 +11,8 @@ export type { RejectedEvent } from './events.js';
 export {
   type DetectedFileType,
   detectFileType,
+  findMarkup,
+  MARKUP_SCAN_BYTES,
   SUPPORTED_FILE_TYPES,
   type SupportedFileType,
 } from './file-type.js';
@@ -39,6 +41,7 @@ export { type Page, type PaginateOptions, paginate } from './paginate.js';
 export { type QueryLimitsOptions, queryLimits } from './query-limits.js';
 export type { ValidRequestData } from './request.js';
 export { formats } from './schemas.js';
+export { type ServeUploadOptions, serveUpload } from './serve-upload.js';
 export { type UploadInfo, type UploadLimitsOptions, uploadLimits } from './upload-limits.js';
 export {
   type RequestLocation,

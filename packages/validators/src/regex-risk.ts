@@ -6,6 +6,8 @@ interface CharNode {
   source: string;
   /** The single literal character this atom matches, when it is one. */
   literal: string | undefined;
+  /** The flags in force where the atom stands: the pattern's, changed by `(?i:…)` groups. */
+  flags: string;
 }
 
 /** `^`, `$`, `\b`, `\B`: they consume nothing. */
@@ -38,6 +40,27 @@ const SYNTAX = new Set(['.', '^', '$', '|', '(', ')', '[', ']', '{', '}', '*', '
 function parse(source: string, flags: string): Node[][] {
   const unicode = flags.includes('u') || flags.includes('v');
   let i = 0;
+  let current = flags;
+
+  // The length of the escape at `i`, as the engine reads it with these flags; every escape that
+  // is not an assertion or a backreference matches exactly one character.
+  const escapeLength = (): number => {
+    const rest = source.slice(i);
+    const next = rest[1] ?? '';
+    if (next === 'u') {
+      if (unicode && rest[2] === '{') return rest.indexOf('}') + 1;
+      // With `u`, an escaped surrogate pair is one character.
+      if (unicode && /^\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}/.test(rest))
+        return 12;
+      return /^\\u[0-9a-fA-F]{4}/.test(rest) ? 6 : 2;
+    }
+    if (next === 'x') return /^\\x[0-9a-fA-F]{2}/.test(rest) ? 4 : 2;
+    if (next === 'c') return /^\\c[a-zA-Z]/.test(rest) ? 3 : 1;
+    if ((next === 'p' || next === 'P') && unicode && rest[2] === '{') return rest.indexOf('}') + 1;
+    // Without `u`, `\01` and `\012` are octal escapes (`\0` then `8` or `9` is not).
+    if (next === '0' && !unicode) return /^\\0[0-7]{0,2}/.exec(rest)?.[0].length ?? 2;
+    return 2;
+  };
 
   const escapeAtom = (): Node => {
     const next = source[i + 1] ?? '';
@@ -46,17 +69,16 @@ function parse(source: string, flags: string): Node[][] {
       i += 2;
       return { kind: 'assert' };
     }
-    let length = 2;
-    if (next === 'u' && source[i + 2] === '{' && unicode) length = source.indexOf('}', i) - i + 1;
-    else if (next === 'u') length = 6;
-    else if (next === 'x') length = 4;
-    else if (next === 'c') length = 3;
-    else if ((next === 'p' || next === 'P') && source[i + 2] === '{' && unicode)
-      length = source.indexOf('}', i) - i + 1;
+    const length = escapeLength();
+    if (length === 1) {
+      // Without `u`, a `\c` not followed by a letter is a backslash, then the letter c.
+      i++;
+      return { kind: 'char', source: '\\\\', literal: '\\', flags: current };
+    }
     const text = source.slice(i, i + Math.max(length, 2));
     i += Math.max(length, 2);
     const literal = text.length === 2 && !/[a-zA-Z0-9]/.test(next) ? next : undefined;
-    return { kind: 'char', source: text, literal };
+    return { kind: 'char', source: text, literal, flags: current };
   };
 
   const charClass = (): Node => {
@@ -77,7 +99,7 @@ function parse(source: string, flags: string): Node[][] {
         depth--;
       } else i++;
     }
-    return { kind: 'char', source: source.slice(start, i), literal: undefined };
+    return { kind: 'char', source: source.slice(start, i), literal: undefined, flags: current };
   };
 
   const alternatives = (): Node[][] => {
@@ -123,18 +145,22 @@ function parse(source: string, flags: string): Node[][] {
       }
       if (c === '(') {
         let lookaround = false;
+        const outside = current;
         if (/^\(\?<?[=!]/.test(source.slice(i))) {
           lookaround = true;
           i += source[i + 2] === '<' ? 4 : 3;
         } else if (source[i + 1] === '?') {
           // (?:...), (?<name>...) and modifier groups such as (?i:...)
-          const prefix = /^\(\?(?:<[^>]*>|[a-zA-Z-]*:)/.exec(source.slice(i));
+          const prefix = /^\(\?(?:<[^>]*>|([a-zA-Z]*)(?:-([a-zA-Z]*))?:)/.exec(source.slice(i));
           if (!prefix) throw new Refused('it has a group this check cannot read');
+          const [, add = '', remove = ''] = prefix;
+          current = [...new Set(current + add)].filter((flag) => !remove.includes(flag)).join('');
           i += prefix[0].length;
         } else {
           i++;
         }
         const inner = alternatives();
+        current = outside;
         if (source[i] !== ')') throw new Refused('it has an unbalanced parenthesis');
         i++;
         sequence.push({ kind: 'group', alternatives: inner, lookaround });
@@ -145,8 +171,15 @@ function parse(source: string, flags: string): Node[][] {
         i++;
         continue;
       }
-      sequence.push({ kind: 'char', source: c, literal: SYNTAX.has(c) ? undefined : c });
-      i++;
+      // With `u` or `v` an atom is a code point; without, a UTF-16 code unit.
+      const char = unicode ? String.fromCodePoint(source.codePointAt(i) as number) : c;
+      sequence.push({
+        kind: 'char',
+        source: char,
+        literal: SYNTAX.has(char) ? undefined : char,
+        flags: current,
+      });
+      i += char.length;
     }
     return result;
   };
@@ -156,82 +189,160 @@ function parse(source: string, flags: string): Node[][] {
   return top;
 }
 
-/** Characters tried when asking whether two atoms can match the same character. */
-const SAMPLES: string[] = (() => {
-  const samples: string[] = [];
-  for (let code = 0; code < 0x250; code++) samples.push(String.fromCodePoint(code));
-  // Unicode case foldings (ſ, K, Å, ẞ, Ω), spaces and separators, digits, letters and symbols
-  // of other scripts, a combining mark, an emoji, a lone surrogate.
-  for (const code of [
-    0x17f, 0x212a, 0x212b, 0x1e9e, 0x2126, 0x130, 0x131, 0x1680, 0x2000, 0x2007, 0x200a, 0x200b,
-    0x200d, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff, 0x0301, 0x0370, 0x03b1, 0x03c9, 0x0391,
-    0x0410, 0x044f, 0x05d0, 0x0627, 0x0660, 0x0966, 0x0905, 0x0e01, 0x10a0, 0x1100, 0x3042, 0x30a2,
-    0x4e00, 0x4e2d, 0x9fa5, 0xac00, 0xff10, 0xff21, 0xff41, 0xfffd, 0x1f600, 0x1d400, 0xd800,
-  ]) {
-    samples.push(String.fromCodePoint(code));
+/** A stretch of the alphabet as one string: BMP characters take one code unit, others two. */
+interface Stretch {
+  start: number;
+  width: 1 | 2;
+  text: string;
+}
+
+// Surrogates get stretches of their own so that, with `u`, a high one never pairs with the low
+// one after it and turns into a different character.
+const BMP_STRETCHES: [number, number][] = [
+  [0, 0xd800],
+  [0xd800, 0xdc00],
+  [0xdc00, 0xe000],
+  [0xe000, 0x10000],
+];
+
+function buildStretch(start: number, end: number): Stretch {
+  const parts: string[] = [];
+  const codes: number[] = [];
+  for (let code = start; code < end; code++) {
+    codes.push(code);
+    if (codes.length === 4096) {
+      parts.push(String.fromCodePoint(...codes));
+      codes.length = 0;
+    }
   }
-  return samples;
-})();
+  parts.push(String.fromCodePoint(...codes));
+  return { start, width: start >= 0x10000 ? 2 : 1, text: parts.join('') };
+}
 
-/** Answers whether atoms can match a character, with the pattern's own flags. */
-class CharSets {
-  private readonly flags: string;
-  private readonly tests = new Map<string, RegExp | undefined>();
+// Every code point written out takes about 4 MB; it is rebuilt if the collector took it.
+let alphabetRef: WeakRef<Stretch[]> | undefined;
 
-  constructor(flags: string) {
-    // Without `g`/`y`, `test()` keeps no state; `i`, `s`, `u`, `v` change what an atom matches.
-    this.flags = flags.replace(/[gyd]/g, '');
+/** Every code point (with `u` or `v`) or every UTF-16 code unit (without), in stretches. */
+function alphabet(unicode: boolean): Stretch[] {
+  let stretches = alphabetRef?.deref();
+  if (!stretches) {
+    stretches = BMP_STRETCHES.map(([start, end]) => buildStretch(start, end));
+    for (let plane = 1; plane <= 0x10; plane++) {
+      stretches.push(buildStretch(plane * 0x10000, (plane + 1) * 0x10000));
+    }
+    alphabetRef = new WeakRef(stretches);
   }
+  return unicode ? stretches : stretches.slice(0, BMP_STRETCHES.length);
+}
 
-  private matches(source: string, char: string): boolean {
-    let test = this.tests.get(source);
-    if (!this.tests.has(source)) {
-      try {
-        test = new RegExp(`^(?:${source})$`, this.flags);
-      } catch {
-        test = undefined;
+/** Sorted, disjoint, half-open ranges of code points: `[start0, end0, start1, end1, ...]`. */
+type Ranges = number[];
+
+// In `v` mode a class can match strings of several characters (`\q{ab}`, `\p{RGI_Emoji}`): one
+// atom is then not one character, and its characters cannot be listed.
+const STRINGS = /\\q\{|\\p\{(?:Basic_Emoji|Emoji_Keycap_Sequence|RGI_Emoji\w*)\}/;
+
+/**
+ * The exact set of characters `source` (one atom) matches with `flags`, asked of the engine
+ * itself over the whole alphabet, so Unicode properties, case folding and `v`-mode set
+ * operations are as the pattern will run them. `undefined` when the atom does not compile on
+ * its own or can match something other than one character.
+ */
+function listCharacters(source: string, flags: string): Ranges | undefined {
+  const unicode = flags.includes('u') || flags.includes('v');
+  if (flags.includes('v') && STRINGS.test(source)) return undefined;
+  let matching: RegExp;
+  let other: RegExp;
+  try {
+    matching = new RegExp(`(?:${source})+`, `${flags}y`);
+    other = new RegExp(`(?:(?!${source})[^])+`, `${flags}y`);
+  } catch {
+    return undefined;
+  }
+  const ranges: Ranges = [];
+  for (const { start, width, text } of alphabet(unicode)) {
+    let at = 0;
+    while (at < text.length) {
+      matching.lastIndex = at;
+      const run = matching.exec(text)?.[0].length ?? 0;
+      // Every match must cover whole characters of this stretch, one or more of them.
+      if (run % width !== 0) return undefined;
+      if (run > 0) {
+        const from = start + at / width;
+        const to = from + run / width;
+        if (ranges[ranges.length - 1] === from) ranges[ranges.length - 1] = to;
+        else ranges.push(from, to);
+        at += run;
       }
-      this.tests.set(source, test);
+      other.lastIndex = at;
+      const gap = other.exec(text)?.[0].length ?? 0;
+      if (gap % width !== 0 || (run === 0 && gap === 0)) return undefined;
+      at += gap;
     }
-    // An atom that does not compile on its own is assumed to match anything.
-    return test ? test.test(char) : true;
   }
+  return ranges;
+}
 
-  /**
-   * Whether some character matches both atoms. Tried: a fixed sample, and every character the
-   * two atoms name (range ends included), its neighbours and its case forms, so two ranges that
-   * overlap always share a tried character.
-   */
-  overlap(a: CharNode, b: CharNode): boolean {
-    if (a.literal !== undefined && b.literal !== undefined && !this.flags.includes('i')) {
-      return a.literal === b.literal;
-    }
-    for (const char of this.candidates(a.source + b.source)) {
-      if (this.matches(a.source, char) && this.matches(b.source, char)) return true;
-    }
-    return false;
+/** The first code point in both range lists, or `undefined`. */
+function firstCommon(a: Ranges, b: Ranges): number | undefined {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const start = Math.max(a[i] as number, b[j] as number);
+    const end = Math.min(a[i + 1] as number, b[j + 1] as number);
+    if (start < end) return start;
+    if ((a[i + 1] as number) < (b[j + 1] as number)) i += 2;
+    else j += 2;
   }
+  return undefined;
+}
 
-  private candidates(text: string): Set<string> {
-    const named = new Set<number>();
-    for (const char of text) named.add(char.codePointAt(0) as number);
-    for (const match of text.matchAll(
-      /\\u\{([0-9a-fA-F]+)\}|\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})/g,
-    )) {
-      named.add(Number.parseInt(match[1] ?? match[2] ?? match[3] ?? '0', 16));
-    }
-    const out = new Set<string>(SAMPLES);
-    for (const code of named) {
-      for (const near of [code - 1, code, code + 1]) {
-        if (near < 0 || near > 0x10ffff) continue;
-        const char = String.fromCodePoint(near);
-        out.add(char);
-        out.add(char.toLowerCase());
-        out.add(char.toUpperCase());
-      }
-    }
-    return out;
+// Atoms recur across the schemas of one app (`[a-z]`, `\d`, `\p{L}`); each is listed once.
+const LISTED = new Map<string, Ranges | undefined>();
+const LISTED_MAX = 512;
+
+/** What two atoms have in common: a character both match, or the atom that cannot be listed. */
+type Common = { code: number } | { unlisted: string };
+
+/** The characters `atom` matches, with the flags in force where it stands. */
+function characters(atom: CharNode): Ranges | undefined {
+  // `g`, `y` and `d` change how a match is reported, `m` only what `^` and `$` mean.
+  const flags = [...new Set(atom.flags.replace(/[gydm]/g, ''))].sort().join('');
+  if (atom.literal !== undefined && !flags.includes('i')) {
+    const code = atom.literal.codePointAt(0) as number;
+    return [code, code + 1];
   }
+  const key = `${flags}/${atom.source}`;
+  if (LISTED.has(key)) return LISTED.get(key);
+  const ranges = listCharacters(atom.source, flags);
+  if (LISTED.size >= LISTED_MAX) LISTED.delete(LISTED.keys().next().value as string);
+  LISTED.set(key, ranges);
+  return ranges;
+}
+
+/**
+ * A character both atoms match, or `undefined` when there is none. An atom whose characters
+ * cannot be listed is taken to match every character, so the answer is never "none" wrongly.
+ */
+function common(a: CharNode, b: CharNode): Common | undefined {
+  const left = characters(a);
+  if (!left) return { unlisted: a.source };
+  const right = characters(b);
+  if (!right) return { unlisted: b.source };
+  const code = firstCommon(left, right);
+  return code === undefined ? undefined : { code };
+}
+
+/** Names the character two atoms share, for a message: `U+0531 "Ա"`, or the unlisted atom. */
+function describeCommon(common: Common): string {
+  if ('unlisted' in common) {
+    return `as far as this check can tell: it cannot list the characters ${common.unlisted} matches, so it counts it as matching any character`;
+  }
+  const hex = common.code.toString(16).toUpperCase().padStart(4, '0');
+  const char = String.fromCodePoint(common.code);
+  return /^[\p{L}\p{N}\p{P}\p{S}]$/u.test(char)
+    ? `for example U+${hex} "${char}"`
+    : `for example U+${hex}`;
 }
 
 interface Info {
@@ -339,7 +450,7 @@ function flatten(node: Node): Node[] {
   return [node];
 }
 
-function alternativesRisk(body: Node, sets: CharSets): string | undefined {
+function alternativesRisk(body: Node): string | undefined {
   if (body.kind !== 'group' || body.lookaround || body.alternatives.length < 2) return undefined;
   const seen: CharNode[] = [];
   for (const alternative of body.alternatives) {
@@ -347,19 +458,30 @@ function alternativesRisk(body: Node, sets: CharSets): string | undefined {
     if (first?.kind !== 'char' || first.literal === undefined) {
       return 'a repeated group has alternatives that do not each start with a distinct literal character';
     }
-    if (seen.some((other) => sets.overlap(other, first)))
-      return 'a repeated group has alternatives that start with the same character';
+    for (const other of seen) {
+      const shared = common(other, first);
+      if (shared) {
+        return `a repeated group has alternatives that start with the same character (${describeCommon(shared)})`;
+      }
+    }
     seen.push(first);
   }
   return undefined;
 }
 
-function nestedRisk(body: Node, sets: CharSets): string | undefined {
+function nestedRisk(body: Node): string | undefined {
   const inner = innerLoops(body).flatMap((loop) => charsOf(loop.node));
   if (inner.length === 0) return undefined;
   // Each pass of the outer repetition must consume one character that nothing repeated inside
   // can match; then there is one way to split the input, and matching stays linear.
-  const free = (char: CharNode) => inner.every((other) => !sets.overlap(char, other));
+  let clash: string | undefined;
+  const free = (char: CharNode) =>
+    inner.every((other) => {
+      const shared = common(char, other);
+      if (shared)
+        clash ??= `${char.source} is also matched by ${other.source}, ${describeCommon(shared)}`;
+      return shared === undefined;
+    });
   const anchored =
     body.kind === 'group' && !body.lookaround && body.alternatives.length > 1
       ? body.alternatives.every((alternative) => {
@@ -367,9 +489,8 @@ function nestedRisk(body: Node, sets: CharSets): string | undefined {
           return first?.kind === 'char' && free(first);
         })
       : flatten(body).some((part) => part.kind === 'char' && free(part));
-  return anchored
-    ? undefined
-    : 'a repeated group repeats something inside it with no separator it cannot match (nested quantifiers)';
+  if (anchored) return undefined;
+  return `a repeated group repeats something inside it with no separator it cannot match (nested quantifiers${clash ? `; ${clash}` : ''})`;
 }
 
 /**
@@ -377,7 +498,7 @@ function nestedRisk(body: Node, sets: CharSets): string | undefined {
  * character: `(a?a)+` and `([a-z]+A)+` with the `i` flag can split `aaaa…` in exponentially many
  * ways. The next atom after the last one of a pass is the first of the next pass.
  */
-function ambiguityRisk(loop: RepeatNode, automaton: Automaton, sets: CharSets): string | undefined {
+function ambiguityRisk(loop: RepeatNode, automaton: Automaton): string | undefined {
   const inside = new Set(charsOf(loop.node));
   const choices = [automaton.info(loop.node).first];
   for (const char of inside) choices.push([...(automaton.follow.get(char) ?? [])]);
@@ -386,8 +507,9 @@ function ambiguityRisk(loop: RepeatNode, automaton: Automaton, sets: CharSets): 
     for (let a = 0; a < next.length; a++) {
       for (let b = a + 1; b < next.length; b++) {
         const [x, y] = [next[a] as CharNode, next[b] as CharNode];
-        if (x !== y && sets.overlap(x, y)) {
-          return `inside a repeated group, ${x.source} and ${y.source} can both match the next character (overlapping optional or repeated parts)`;
+        const shared = x === y ? undefined : common(x, y);
+        if (shared) {
+          return `inside a repeated group, ${x.source} and ${y.source} can both match the next character, ${describeCommon(shared)} (overlapping optional or repeated parts)`;
         }
       }
     }
@@ -396,10 +518,15 @@ function ambiguityRisk(loop: RepeatNode, automaton: Automaton, sets: CharSets): 
 }
 
 /**
- * Why `source` may take exponential time on a short input, or `undefined`. A heuristic: it
- * refuses some safe patterns, and a linear-time engine such as RE2 is the only guarantee.
- * `flags` are the pattern's own (ajv compiles schema patterns with `u`); `i` makes `A` and `a`
- * the same character. Refused, for every repetition that can go round more than once:
+ * Why `source` may take exponential time on a short input, or `undefined`. The shapes below are
+ * judged conservatively (some safe patterns are refused, and a linear-time engine such as RE2 is
+ * the only guarantee), but whether two parts can match the same character is decided exactly:
+ * each part's characters are listed by the engine itself over every code point, with the flags
+ * in force where the part stands (`flags`, the pattern's own: ajv compiles schema patterns with
+ * `u`; and `(?i:…)` groups), so Unicode properties, case folding and `v`-mode classes count as
+ * the pattern will run them. A part whose characters cannot be listed (a `v`-mode class of
+ * strings) counts as matching every character. Refused, for every repetition that can go round
+ * more than once:
  * - a body that can match the empty string (`(a?)+`, `(?:a?){30}`);
  * - alternatives that do not start with distinct literal characters (`(a|a)*`, `(\w|_)+`);
  * - something repeated inside with no separator it cannot match (`(a+)+`, `(\w+\s?)*`,
@@ -415,7 +542,6 @@ export function regexRisk(source: string, flags = 'u'): string | undefined {
     if (err instanceof Refused) return err.message;
     throw err;
   }
-  const sets = new CharSets(/\(\?[a-z-]*i[a-z-]*:/.test(source) ? `${flags}i` : flags);
   const automaton = new Automaton();
   automaton.info({ kind: 'group', alternatives: tree, lookaround: false });
   for (const loop of automaton.loops) {
@@ -423,9 +549,7 @@ export function regexRisk(source: string, flags = 'u'): string | undefined {
       return 'a repeated group can match the empty string, so each pass can match in more than one way';
     }
     const risk =
-      alternativesRisk(loop.node, sets) ??
-      nestedRisk(loop.node, sets) ??
-      ambiguityRisk(loop, automaton, sets);
+      alternativesRisk(loop.node) ?? nestedRisk(loop.node) ?? ambiguityRisk(loop, automaton);
     if (risk) return risk;
   }
   return undefined;

@@ -120,6 +120,75 @@ describe('uploadLimits', () => {
     );
   });
 
+  it('answers 415 file_contains_markup for an image header followed by HTML or script (regression: only the leading magic bytes were checked)', async () => {
+    const app = createApp();
+    app.put(
+      '/images/:id',
+      uploadLimits({ maxBytes: '100kb', allowedTypes: ['image/gif', 'image/png', 'image/jpeg'] }),
+      (req, res) => {
+        res.status(201).json({ upload: req.valid?.upload });
+      },
+    );
+    finish(app);
+    for (const [type, file] of [
+      ['image/gif', Buffer.concat([SAMPLES.gif, Buffer.from('<script>alert(1)</script>')])],
+      ['image/gif', Buffer.concat([SAMPLES.gif, Buffer.from('/*<svg/onload=alert(1)>*/')])],
+      ['image/png', Buffer.concat([SAMPLES.png, Buffer.from('<\0h\0t\0m\0l\0>')])],
+      [
+        'image/jpeg',
+        Buffer.concat([
+          SAMPLES.jpeg,
+          Buffer.alloc(4000),
+          Buffer.from('<a href=x OnClick=alert(1)>'),
+        ]),
+      ],
+    ] as const) {
+      const res = await request(app).put('/images/1').set('content-type', type).send(file);
+      expect(res.status, type).toBe(415);
+      expect(res.body).toMatchObject({
+        code: 'file_contains_markup',
+        details: { maxBytes: 102400 },
+      });
+      expect(res.text).not.toContain('alert');
+    }
+    const clean = Buffer.concat([SAMPLES.gif, Buffer.alloc(200)]);
+    await request(app).put('/images/1').set('content-type', 'image/gif').send(clean).expect(201);
+  });
+
+  it('answers 415 file_contains_markup for HTML, SVG or XML with script sent as plain text (regression: they were accepted as text/plain)', async () => {
+    const app = createApp();
+    app.put(
+      '/notes/:id',
+      uploadLimits({ maxBytes: '10kb', allowedTypes: ['text/plain'] }),
+      (req, res) => {
+        res.status(201).json({ upload: req.valid?.upload });
+      },
+    );
+    finish(app);
+    for (const text of [
+      '<!DOCTYPE html><html><body><script>alert(1)</script></body></html>',
+      '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+      '<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>',
+      'reading,value\n1,<img src=x onerror=alert(1)>\n',
+    ]) {
+      for (const declared of ['text/plain', 'application/octet-stream']) {
+        const res = await request(app)
+          .put('/notes/1')
+          .set('content-type', declared)
+          .send(Buffer.from(text));
+        expect(res.status, text).toBe(415);
+        expect(res.body.code).toBe('file_contains_markup');
+      }
+    }
+    const csv = 'temperature,humidity\n21.5,40\n';
+    const res = await request(app)
+      .put('/notes/1')
+      .set('content-type', 'text/plain')
+      .send(Buffer.from(csv))
+      .expect(201);
+    expect(res.body.upload).toEqual({ type: 'text/plain', extension: 'txt', size: csv.length });
+  });
+
   it('refuses missing or unknown settings at construction', () => {
     expect(() => uploadLimits({ allowedTypes: ['image/png'] } as never)).toThrow(
       /maxBytes is required/,

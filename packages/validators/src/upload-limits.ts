@@ -2,7 +2,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requestError, ValidatorsConfigError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
-import { detectFileType, SUPPORTED_FILE_TYPES, type SupportedFileType } from './file-type.js';
+import {
+  detectFileType,
+  findMarkup,
+  SUPPORTED_FILE_TYPES,
+  type SupportedFileType,
+} from './file-type.js';
 import { parseContentType } from './json-body.js';
 import { byteSizeOption, checkOptions, describe } from './options.js';
 import { hasBody, readBody } from './read-body.js';
@@ -42,8 +47,10 @@ const ALIASES: Record<string, string> = {
  * `maxBytes` with 413 `upload_too_large` as soon as the Content-Length or the bytes received
  * pass it; a type not recognised from the bytes, or not allowed, with 415
  * `unsupported_file_type`; a declared Content-Type that contradicts the bytes with 415
- * `file_type_mismatch`; multipart or compressed bodies with 415; an empty body with 400
- * `upload_missing`.
+ * `file_type_mismatch`; an image or text file with HTML, SVG or XML markup or script in its
+ * first 64 KiB (see `findMarkup`: a GIF header followed by `<script>`, an SVG sent as text) with
+ * 415 `file_contains_markup`; multipart or compressed bodies with 415; an empty body with 400
+ * `upload_missing`. Serve what it accepted with `serveUpload`.
  *
  * No defaults: both options are required, so a route's limits are always stated.
  * @throws {ValidatorsConfigError} `ERR_BULWARK_VALIDATORS_INVALID_OPTION` when `maxBytes` is
@@ -139,6 +146,17 @@ export function uploadLimits(options: UploadLimitsOptions): RequestHandler {
         }
         if (declared !== '' && declared !== 'application/octet-stream' && declared !== type) {
           refuse(415, 'file_type_mismatch', 'The Content-Type does not match the file');
+          return;
+        }
+        // An image or a text file a browser would render as a page if it ever sniffed it: a GIF
+        // header followed by HTML, or an SVG sent as text. JSON is data; archives and PDFs are
+        // compressed or hold their own kinds of content, and are not read.
+        if ((type.startsWith('image/') || type === 'text/plain') && findMarkup(buffer)) {
+          refuse(
+            415,
+            'file_contains_markup',
+            'The file contains HTML, SVG or XML markup or script, which is not accepted in an image or a text file',
+          );
           return;
         }
         req.body = buffer;
