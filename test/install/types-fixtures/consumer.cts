@@ -59,9 +59,10 @@ app.post(
   }),
 );
 
+// Route parameters reach an async handler through the request type it names (as the README says).
 app.get(
   '/devices/:id',
-  errors.asyncHandler(async (req, res) => {
+  errors.asyncHandler<express.Request<{ id: string }>>(async (req, res) => {
     const param: Same<typeof req.params.id, string> = true;
     const device = await db.maybeOne(
       dbSafety.sql`SELECT * FROM device WHERE id = ${req.params.id}`,

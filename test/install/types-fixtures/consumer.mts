@@ -7,7 +7,7 @@ import { requestTimeout, secureHeaders, trustedHosts } from '@bulwark/perimeter'
 import { createRateLimits } from '@bulwark/rate-limit';
 import { type AuthContext, authenticate, requirePermission } from '@bulwark/rbac';
 import { type Page, paginate, type ValidRequestData, validate } from '@bulwark/validators';
-import express from 'express';
+import express, { type Request } from 'express';
 
 // `true` only when the two types are identical (`any` or a wider union is not); otherwise the
 // compiler's message shows both.
@@ -66,7 +66,7 @@ app.get(
 
 app.get(
   '/devices/:id',
-  asyncHandler(async (req, res) => {
+  asyncHandler<Request<{ id: string }>>(async (req, res) => {
     const param: Same<typeof req.params.id, string> = true;
     const device = await db.maybeOne(sql`SELECT * FROM device WHERE id = ${req.params.id}`, {
       signal: req.signal,
@@ -78,7 +78,7 @@ app.get(
 app.post(
   '/devices/:id/readings',
   requirePermission('devices:write'),
-  asyncHandler(async (req, res, next) => {
+  asyncHandler<Request<{ id: string }>>(async (req, res, next) => {
     const client = await connectSecure({ url: 'mqtts://broker.example.com', caFile: 'ca.pem' });
     await publishSafe(client, deviceTopic(req.params.id, 'telemetry'), JSON.stringify(req.body));
     if (req.signal.aborted) return next(req.signal.reason);
