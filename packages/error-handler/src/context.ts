@@ -11,9 +11,9 @@ declare global {
   namespace Express {
     interface Request {
       /**
-       * The request's trace id, set by `requestContext()` from `@bulwark/error-handler`: the
-       * inbound `X-Request-Id` when it is safe, the trace id of a valid `traceparent`, or a new
-       * UUID. The same id is in every log line and error response of the request.
+       * The request's trace id, set by `requestContext()` from `@bulwark/error-handler`: a new
+       * UUID, or, from a trusted proxy, its safe `X-Request-Id` or the trace id of its valid
+       * `traceparent`. The same id is in every log line and error response of the request.
        */
       id?: string;
     }
@@ -23,14 +23,28 @@ declare global {
 /** What is kept for the duration of a request (or of `runWithTraceId`). */
 export interface TraceContext {
   readonly traceId: string;
+  /**
+   * The client's own safe `X-Request-Id` when it was not adopted as the trace id (it came from
+   * an untrusted peer); written to log lines as `client_request_id`.
+   */
+  readonly clientRequestId?: string;
 }
 
 // One store per process even when both the ESM and the CommonJS build are loaded (an ESM app
 // using a CommonJS library that also imports this package), so every copy sees the same id.
 const STORE_KEY = Symbol.for('@bulwark/error-handler:trace-context');
-const registry = globalThis as { [STORE_KEY]?: AsyncLocalStorage<TraceContext> };
+const CLIENT_IDS_KEY = Symbol.for('@bulwark/error-handler:client-request-ids');
+const registry = globalThis as {
+  [STORE_KEY]?: AsyncLocalStorage<TraceContext>;
+  [CLIENT_IDS_KEY]?: Map<string, string>;
+};
 registry[STORE_KEY] ??= new AsyncLocalStorage<TraceContext>();
 const storage: AsyncLocalStorage<TraceContext> = registry[STORE_KEY];
+// Client ids by trace id, for the requests in flight that have one: a line written outside the
+// request's async context (the access line of a request its client abandoned) still gets it.
+// Only ids made here are kept, which are unique (crypto.randomUUID unless `generate` is given).
+registry[CLIENT_IDS_KEY] ??= new Map<string, string>();
+const clientIds: Map<string, string> = registry[CLIENT_IDS_KEY];
 
 const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 // W3C Trace Context: version-traceid-parentid-flags, lowercase hex; version ff is invalid.
@@ -59,6 +73,33 @@ export function traceIdFromTraceparent(header: unknown): string | undefined {
 /** The trace id of the current request (or `runWithTraceId` call), if any. */
 export function currentTraceId(): string | undefined {
   return storage.getStore()?.traceId;
+}
+
+/** The whole trace context of the current request (or `runWithTraceId` call), if any. */
+export function currentTraceContext(): TraceContext | undefined {
+  return storage.getStore();
+}
+
+/** The client's own id for a request in flight with trace id `traceId`, when it kept one. */
+export function clientRequestIdOf(traceId: string): string | undefined {
+  return clientIds.get(traceId);
+}
+
+/**
+ * True when the request's immediate peer is a proxy the app trusts, by Express's own
+ * `trust proxy` setting (the same judgement that decides `req.ip`).
+ */
+function fromTrustedProxy(req: Request): boolean {
+  const trust = (req.app as { get?: (name: string) => unknown } | undefined)?.get?.(
+    'trust proxy fn',
+  );
+  const address = req.socket?.remoteAddress;
+  if (typeof trust !== 'function' || address === undefined) return false;
+  try {
+    return trust(address, 0) === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -90,15 +131,17 @@ const KNOWN = ['header', 'trustInbound', 'traceparent', 'generate'] as const;
  * including the async work it starts. Mount it first.
  *
  * - `header` (default `'X-Request-Id'`): inbound header read, and response header set.
- * - `trustInbound` (default `true`): accept an inbound id when it is 1 to 128 characters of
- *   `[A-Za-z0-9._:-]`; anything else is ignored and a new id is made.
+ * - `trustInbound` (default `'proxy'`): whose inbound ids become the trace id. `'proxy'`: only a
+ *   peer that the app's Express `trust proxy` setting trusts; `true`: any peer; `false`: none.
+ *   An inbound id must be 1 to 128 characters of `[A-Za-z0-9._:-]`. A safe id that is not
+ *   adopted is written to log lines as `client_request_id`, never echoed.
  * - `traceparent` (default `true`): when there is no acceptable inbound id, use the trace id of
- *   a valid W3C `traceparent` header.
+ *   a valid W3C `traceparent` header, from the same trusted peers.
  * - `generate` (default `crypto.randomUUID`): makes new ids; its results must match the same
  *   charset.
  *
- * @throws {ErrorHandlerConfigError} on an unknown option, a bad header name or a generator whose
- *   ids are not valid.
+ * @throws {ErrorHandlerConfigError} on an unknown option, a `trustInbound` other than `'proxy'`,
+ *   `true` or `false`, a bad header name or a generator whose ids are not valid.
  * @example
  * app.use(requestContext());
  * app.get('/', (req, res) => res.json({ id: req.id }));
@@ -119,9 +162,15 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
       `requestContext: header: ${describeValue(header)} is not a valid HTTP header name. Use a token such as "X-Request-Id".`,
     );
   }
-  const trustInbound = opts.trustInbound ?? true;
-  if (typeof trustInbound !== 'boolean')
-    invalidOption('requestContext', 'trustInbound', trustInbound, 'Use true or false.');
+  const trustInbound = opts.trustInbound === undefined ? 'proxy' : opts.trustInbound;
+  if (trustInbound !== 'proxy' && typeof trustInbound !== 'boolean') {
+    invalidOption(
+      'requestContext',
+      'trustInbound',
+      trustInbound,
+      "Use 'proxy' (adopt ids from the proxies app.set('trust proxy', ...) trusts), true (from any client) or false (never).",
+    );
+  }
   const useTraceparent = opts.traceparent ?? true;
   if (typeof useTraceparent !== 'boolean')
     invalidOption('requestContext', 'traceparent', useTraceparent, 'Use true or false.');
@@ -146,19 +195,39 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
     trackRoute(req);
     // Mounted twice (an app and a sub-app both mount it): keep the id the request already has.
     let id: string | undefined = isValidTraceId(req.id) ? req.id : undefined;
-    if (id === undefined && trustInbound) {
+    let clientRequestId: string | undefined;
+    if (id !== undefined) {
+      const outer = storage.getStore();
+      if (outer?.traceId === id) clientRequestId = outer.clientRequestId;
+    } else {
       const inbound = req.headers[inboundHeader];
-      if (isValidTraceId(inbound)) id = inbound;
+      const safe = isValidTraceId(inbound) ? inbound : undefined;
+      if (trustInbound === true || (trustInbound === 'proxy' && fromTrustedProxy(req))) {
+        id = safe;
+        if (id === undefined && useTraceparent) {
+          id = traceIdFromTraceparent(req.headers.traceparent);
+        }
+      } else {
+        clientRequestId = safe;
+      }
     }
-    if (id === undefined && useTraceparent) id = traceIdFromTraceparent(req.headers.traceparent);
     if (id === undefined) {
       const made = generate();
       // A generator that passed the construction check but later misbehaves must not put
       // arbitrary text into headers and logs.
       id = isValidTraceId(made) ? made : randomUUID();
+      if (clientRequestId !== undefined && !clientIds.has(id)) {
+        const traceId = id;
+        clientIds.set(traceId, clientRequestId);
+        // After the listeners that log the response's end, which run in the same turn.
+        res.once('close', () => setImmediate(() => clientIds.delete(traceId)));
+      }
     }
     req.id = id;
     res.setHeader(header, id);
-    storage.run({ traceId: id }, next);
+    storage.run(
+      clientRequestId === undefined ? { traceId: id } : { traceId: id, clientRequestId },
+      next,
+    );
   };
 }

@@ -1,7 +1,7 @@
 // createLogger(): a winston logger writing one redacted JSON object per line, with the trace id.
 import winston from 'winston';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
-import { currentTraceId } from './context.js';
+import { clientRequestIdOf, currentTraceContext } from './context.js';
 import { applyRedaction, compileRedaction } from './redact.js';
 import type { CreateLoggerOptions } from './types.js';
 
@@ -24,6 +24,21 @@ const KNOWN = [
 ] as const;
 
 type Fields = Record<string, unknown> & { [LEVEL]?: string };
+
+/**
+ * Adds `trace_id` from the current request when the line has none, and the client's own request
+ * id (`client_request_id`) when the line belongs to that request.
+ */
+function addTraceFields(fields: Record<string, unknown>): void {
+  const context = currentTraceContext();
+  if (context !== undefined && fields.trace_id === undefined) fields.trace_id = context.traceId;
+  if (fields.client_request_id !== undefined || typeof fields.trace_id !== 'string') return;
+  const clientId =
+    context?.traceId === fields.trace_id
+      ? context.clientRequestId
+      : clientRequestIdOf(fields.trace_id);
+  if (clientId !== undefined) fields.client_request_id = clientId;
+}
 
 // The stream behind each logger made here, so a fatal exit can wait for it to drain.
 const streams = new WeakMap<object, NodeJS.WritableStream>();
@@ -111,7 +126,8 @@ function toFields(args: readonly unknown[]): Fields {
 
 /**
  * Creates a winston logger that writes one JSON object per line: `level`, `timestamp`,
- * `message`, `trace_id` (inside a request or `runWithTraceId`), then the metadata. Every line is
+ * `message`, `trace_id` (inside a request or `runWithTraceId`), `client_request_id` (the
+ * client's own id, when `requestContext()` did not adopt it), then the metadata. Every line is
  * redacted by key name and by value shape (see `redact`); Errors anywhere in the metadata are
  * written with their stack, fields and cause chain. The caller's objects are never changed, and
  * circular references are safe.
@@ -176,15 +192,24 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
   });
 
   const jsonLine = winston.format((info) => {
-    const { level: infoLevel, timestamp: time, message, trace_id, ...rest } = info as Fields;
+    const {
+      level: infoLevel,
+      timestamp: time,
+      message,
+      trace_id,
+      client_request_id,
+      ...rest
+    } = info as Fields;
     // Entries written without the level methods (winston's profile() and startTimer()) get the
     // same fields here, read as late as it gets.
-    const traceId = trace_id ?? currentTraceId();
+    const trace: Record<string, unknown> = { trace_id, client_request_id };
+    addTraceFields(trace);
     const stamp = time ?? (timestamp ? new Date().toISOString() : undefined);
     const ordered: Record<string, unknown> = { level: infoLevel };
     if (stamp !== undefined) ordered.timestamp = stamp;
     ordered.message = message;
-    if (traceId !== undefined) ordered.trace_id = traceId;
+    if (trace.trace_id !== undefined) ordered.trace_id = trace.trace_id;
+    if (trace.client_request_id !== undefined) ordered.client_request_id = trace.client_request_id;
     Object.assign(ordered, rest);
     const clean = applyRedaction(ordered, compiled) as Record<string | symbol, unknown>;
     clean[LEVEL] = (info as Fields)[LEVEL] ?? infoLevel;
@@ -235,10 +260,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     fields.level = logLevel;
     fields[LEVEL] = logLevel;
     if (timestamp && fields.timestamp === undefined) fields.timestamp = new Date().toISOString();
-    if (fields.trace_id === undefined) {
-      const traceId = currentTraceId();
-      if (traceId !== undefined) fields.trace_id = traceId;
-    }
+    addTraceFields(fields);
     self.write(fields as winston.LogEntry);
     return self;
   };

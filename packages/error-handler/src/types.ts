@@ -9,11 +9,17 @@ export interface RequestContextOptions {
   /** Header read for an inbound id and set on the response. Default `'X-Request-Id'`. */
   header?: string;
   /**
-   * Accept an inbound id when it is 1 to 128 characters of `[A-Za-z0-9._:-]`. Set `false` when
-   * clients are untrusted and ids must always be made here. Default `true`.
+   * Whose inbound id (the `header`, or `traceparent`) becomes the trace id. `'proxy'`: only when
+   * the request's immediate peer is trusted by the app's Express `trust proxy` setting; `true`:
+   * from any client, which lets a client make its requests collide with others' in logs and
+   * audit rows; `false`: never. An id must be 1 to 128 characters of `[A-Za-z0-9._:-]`; a safe
+   * id that is not adopted is logged as `client_request_id`. Default `'proxy'`.
    */
-  trustInbound?: boolean;
-  /** Use the trace id of a valid W3C `traceparent` when no inbound id is accepted. Default `true`. */
+  trustInbound?: boolean | 'proxy';
+  /**
+   * Use the trace id of a valid W3C `traceparent` when no inbound id is accepted, from the peers
+   * `trustInbound` trusts. Default `true`.
+   */
   traceparent?: boolean;
   /** Makes a new id. Default `crypto.randomUUID`. */
   generate?: () => string;
