@@ -10,6 +10,10 @@ export const channels = {
   authenticated: channel('bulwark:rbac:authenticated'),
   authFailed: channel('bulwark:rbac:auth-failed'),
   denied: channel('bulwark:rbac:denied'),
+  /** The permission store's LISTEN connection was found dead: `{ reason, error }`. */
+  listenerLost: channel('bulwark:rbac:listener-lost'),
+  /** Caching resumed on a new LISTEN connection after a loss: `{ downMs }`. */
+  listenerRestored: channel('bulwark:rbac:listener-restored'),
 };
 
 /** Why authentication failed; appears in events, logs and audit rows, never in a response. */

@@ -1,9 +1,8 @@
 // Loads a subject's permissions from PostgreSQL with a TTL cache that LISTEN/NOTIFY clears across instances.
 import { randomBytes } from 'node:crypto';
-import { channel } from 'node:diagnostics_channel';
 import { LRUCache } from 'lru-cache';
 import { checkOptionNames, checkOptionsObject, defined, RbacConfigError, show } from './errors.js';
-import { warn } from './events.js';
+import { channels, warn } from './events.js';
 import { isGrant } from './permissions.js';
 import type { ListeningClient, Logger, PoolLike, Queryable } from './types.js';
 
@@ -74,10 +73,7 @@ const NAMES = [
   'logger',
 ] as const;
 
-/** Published when an established LISTEN connection is found dead. */
-const listenerLost = channel('bulwark:rbac:listener-lost');
-/** Published when caching resumes on a new LISTEN connection after a loss. */
-const listenerRestored = channel('bulwark:rbac:listener-restored');
+const { listenerLost, listenerRestored } = channels;
 
 /** Why the LISTEN connection was given up, as published on `bulwark:rbac:listener-lost`. */
 type ListenerLossReason = 'heartbeat_timeout' | 'error' | 'ended';
