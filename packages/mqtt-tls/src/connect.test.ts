@@ -462,6 +462,10 @@ describe('connectSecure options', () => {
     [{ url: 'mqtts://127.0.0.1', reconnect: { maxDelay: 5 } }, 'ERR_BULWARK_MQTT_UNKNOWN_OPTION'],
     [{ url: 'mqtts://127.0.0.1', keepalive: -5 }, 'ERR_BULWARK_MQTT_KEEPALIVE'],
     [{ url: 'mqtt://127.0.0.1', allowInsecure: true, caFile: '/x' }, 'ERR_BULWARK_MQTT_INSECURE'],
+    [{ url: 'mqtt://127.0.0.1', allowInsecure: true, crlFile: '/x' }, 'ERR_BULWARK_MQTT_INSECURE'],
+    [{ url: 'mqtts://127.0.0.1', crl: 'x', crlFile: '/x' }, 'ERR_BULWARK_MQTT_CONFLICT'],
+    [{ url: 'mqtts://127.0.0.1', crl: [] }, 'ERR_BULWARK_MQTT_CRL'],
+    [{ url: 'mqtts://127.0.0.1', crlFile: '/nope/ca.crl' }, 'ERR_BULWARK_MQTT_FILE_UNREADABLE'],
     [{ url: 'mqtts://127.0.0.1', allowInsecure: 'yes' }, 'ERR_BULWARK_MQTT_OPTIONS'],
   ])('refuses %j with %s', (options, code) => {
     expect(codeOf(options)).toBe(code);
@@ -477,6 +481,13 @@ describe('connectSecure options', () => {
         expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
       );
     }
+  });
+
+  it('refuses a crlFile that holds a certificate instead of a CRL', () => {
+    const { caFile } = files();
+    expect(codeOf({ url: 'mqtts://127.0.0.1', caFile, crlFile: caFile })).toBe(
+      'ERR_BULWARK_MQTT_CRL',
+    );
   });
 
   it('refuses a key that does not belong to the certificate', () => {

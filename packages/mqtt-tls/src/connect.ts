@@ -23,6 +23,13 @@ export interface ConnectSecureOptions {
   ca?: Pem | Pem[];
   /** Path of a PEM file with the CA certificate(s) to pin; re-read on every reconnect. */
   caFile?: string;
+  /**
+   * Certificate revocation list(s) (PEM) of the broker's CA: a broker certificate listed there is
+   * refused with `server_certificate_revoked`. Default: none (revocation is not checked).
+   */
+  crl?: Pem | Pem[];
+  /** Path of a PEM file with the CRL(s); re-read on every reconnect, so a new list applies. */
+  crlFile?: string;
   /** Client certificate (PEM) for mutual TLS. */
   cert?: Pem;
   /** Path of the client certificate; re-read on every reconnect, so a rotated file is picked up. */
@@ -73,6 +80,8 @@ const KNOWN = [
   'url',
   'ca',
   'caFile',
+  'crl',
+  'crlFile',
   'cert',
   'certFile',
   'key',
@@ -129,6 +138,7 @@ interface Endpoint {
 
 interface Material {
   ca?: Pem | Pem[];
+  crl?: Pem | Pem[];
   cert?: Pem;
   key?: Pem;
   password?: Buffer;
@@ -269,6 +279,7 @@ function resolveSettings(options: ConnectSecureOptions): Settings {
   }
 
   const caSource = pick(options.ca, options.caFile, 'ca', 'caFile');
+  const crlSource = pick(options.crl, options.crlFile, 'crl', 'crlFile');
   const certSource = pick(options.cert, options.certFile, 'cert', 'certFile');
   const keySource = pick(options.key, options.keyFile, 'key', 'keyFile');
   const passwordSource = pick(options.password, options.passwordFile, 'password', 'passwordFile');
@@ -282,6 +293,12 @@ function resolveSettings(options: ConnectSecureOptions): Settings {
     const list = Array.isArray(options.ca) ? options.ca : [options.ca];
     if (list.length === 0 || !list.every(isPem)) {
       fail('ERR_BULWARK_MQTT_CA', 'ca must be a PEM string or Buffer, or an array of them.');
+    }
+  }
+  if (crlSource === 'inline') {
+    const list = Array.isArray(options.crl) ? options.crl : [options.crl];
+    if (list.length === 0 || !list.every(isPem)) {
+      fail('ERR_BULWARK_MQTT_CRL', 'crl must be a PEM string or Buffer, or an array of them.');
     }
   }
   if (certSource === 'inline' && !isPem(options.cert))
@@ -306,10 +323,10 @@ function resolveSettings(options: ConnectSecureOptions): Settings {
       'A password was given without a username. Pass username too.',
     );
   }
-  if (!secure && (certSource || caSource)) {
+  if (!secure && (certSource || caSource || crlSource)) {
     fail(
       'ERR_BULWARK_MQTT_INSECURE',
-      `url: ${endpoint.protocol}:// is plaintext but TLS material (ca/cert/key) was given. Use mqtts:// or wss://.`,
+      `url: ${endpoint.protocol}:// is plaintext but TLS material (ca/crl/cert/key) was given. Use mqtts:// or wss://.`,
     );
   }
 
@@ -317,6 +334,8 @@ function resolveSettings(options: ConnectSecureOptions): Settings {
     const material: Material = {};
     if (caSource === 'inline') material.ca = options.ca as Pem | Pem[];
     if (caSource === 'file') material.ca = readOptionFile('caFile', options.caFile);
+    if (crlSource === 'inline') material.crl = options.crl as Pem | Pem[];
+    if (crlSource === 'file') material.crl = readOptionFile('crlFile', options.crlFile);
     if (certSource === 'inline') material.cert = options.cert as Pem;
     if (certSource === 'file') material.cert = readOptionFile('certFile', options.certFile);
     if (keySource === 'inline') material.key = options.key as Pem;
@@ -345,6 +364,21 @@ function resolveSettings(options: ConnectSecureOptions): Settings {
         initial.cert ? 'ERR_BULWARK_MQTT_CLIENT_CERT' : 'ERR_BULWARK_MQTT_CA',
         `The TLS material was refused: ${reason}. Check ca/caFile, cert/certFile and key/keyFile.`,
       );
+    }
+    if (initial.crl) {
+      const crls = Array.isArray(initial.crl) ? initial.crl : [initial.crl];
+      let usable = crls.every((crl) => String(crl).includes('-----BEGIN X509 CRL-----'));
+      try {
+        if (usable) createSecureContext({ crl: initial.crl });
+      } catch {
+        usable = false;
+      }
+      if (!usable) {
+        fail(
+          'ERR_BULWARK_MQTT_CRL',
+          'crl/crlFile does not hold a PEM CRL (-----BEGIN X509 CRL-----). Give the CRL your CA publishes, such as the crl.pem of bulwark-certs.',
+        );
+      }
     }
     if (initial.cert) {
       try {
@@ -491,6 +525,7 @@ function openStream(settings: Settings, client: MqttClient, material: Material):
     rejectUnauthorized: true,
     ...(servername ? { servername } : {}),
     ...(material.ca ? { ca: material.ca } : {}),
+    ...(material.crl ? { crl: material.crl } : {}),
     ...(material.cert ? { cert: material.cert, key: material.key } : {}),
   };
   switch (endpoint.protocol) {
