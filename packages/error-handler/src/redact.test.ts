@@ -439,6 +439,10 @@ describe('redaction through createLogger: what must be kept', () => {
       'hashSecret: the secret is 12 bytes; SHA-256 is only safe for random keys of 22 characters or more. Use scrypt for passwords.',
     ],
     [
+      "hashSecret's message for an algorithm it does not support",
+      "hashSecret: the algorithm 'md5' is not supported. Use 'scrypt' or 'sha256'.",
+    ],
+    [
       "createApiKeys' message for a short pepper",
       'createApiKeys: the pepper is 12 bytes; at least 32 random bytes are needed. Generate one with generateSecret() and keep it in a secret file.',
     ],

@@ -194,6 +194,7 @@ describe('readSecret', () => {
     expect(warnings[0]?.message).not.toContain(guessable);
     expect(warnings[0]?.meta).toMatchObject({
       code: 'ERR_BULWARK_PERIMETER_SECRET_WEAK',
+      variable: 'SECRET_KEY',
       weakness: 'guessable',
     });
   });

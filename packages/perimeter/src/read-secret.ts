@@ -547,7 +547,7 @@ function readSecretFile(name: string, file: string, logger: PerimeterLogger | un
       logger,
       'ERR_BULWARK_PERIMETER_SECRET_PERMISSIONS',
       `readSecret: the file named by ${variable} has mode ${octal}, so other users ${(mode & 0o044) !== 0 ? 'can read' : 'can change'} it. Run chmod 600 on it (owner only).`,
-      { secret: name, mode: octal },
+      { variable: name, mode: octal },
     );
   }
   return text.trim();
@@ -632,7 +632,7 @@ export function readSecret(name: string, options?: ReadSecretOptions): string | 
       'ERR_BULWARK_PERIMETER_SECRET_WEAK',
       `${message} (refused when NODE_ENV=production)`,
       {
-        secret: name,
+        variable: name,
         weakness,
       },
     );

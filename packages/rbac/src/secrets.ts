@@ -103,7 +103,7 @@ export async function hashSecret(secret: string, options: HashSecretOptions = {}
   if (algorithm !== 'scrypt') {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_SECRET',
-      `hashSecret: algorithm ${show(algorithm)} is not supported. Use 'scrypt' or 'sha256'.`,
+      `hashSecret: the algorithm ${show(algorithm)} is not supported. Use 'scrypt' or 'sha256'.`,
     );
   }
   const ln = options.log2Cost ?? 15;
