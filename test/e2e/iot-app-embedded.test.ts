@@ -89,7 +89,7 @@ describe('iot-app with no configuration (embedded defaults)', () => {
     const device = await connectSecure({
       url: iot.messaging.url,
       caFile: iot.pki!.caFile,
-      ...iot.pki!.identity('acme-sensor-1'),
+      ...iot.pki!.identity('acme.acme-sensor-1'),
       servername: 'localhost',
       protocolVersion: 4,
       reconnect: false,
@@ -97,13 +97,14 @@ describe('iot-app with no configuration (embedded defaults)', () => {
     try {
       const alert = new Promise<Record<string, unknown>>((resolve) =>
         device.on('message', (topic, payload) => {
-          if (topic === 'devices/acme-sensor-1/alerts') resolve(JSON.parse(payload.toString()));
+          if (topic === 'devices/acme.acme-sensor-1/alerts')
+            resolve(JSON.parse(payload.toString()));
         }),
       );
-      await device.subscribeAsync('devices/acme-sensor-1/alerts', { qos: 1 });
+      await device.subscribeAsync('devices/acme.acme-sensor-1/alerts', { qos: 1 });
       await publishSafe(
         device,
-        'devices/acme-sensor-1/telemetry',
+        'devices/acme.acme-sensor-1/telemetry',
         JSON.stringify({ metrics: { temperature: 97.5 } }),
       );
       const token = tokenFor(iot, 'viewer@acme', 'acme');
@@ -131,7 +132,7 @@ describe('iot-app with no configuration (embedded defaults)', () => {
     const device = await connectSecure({
       url: iot.messaging.url,
       caFile: iot.pki!.caFile,
-      ...iot.pki!.identity('acme-sensor-2'),
+      ...iot.pki!.identity('acme.acme-sensor-2'),
       servername: 'localhost',
       protocolVersion: 4,
       reconnect: false,
@@ -142,7 +143,7 @@ describe('iot-app with no configuration (embedded defaults)', () => {
     );
     const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
     device.publish(
-      'devices/globex-sensor-1/telemetry',
+      'devices/globex.globex-sensor-1/telemetry',
       JSON.stringify({ metrics: { battery: 5151 } }),
       { qos: 1 },
     );

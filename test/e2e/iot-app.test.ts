@@ -25,6 +25,7 @@ import {
   createApp,
   DatabaseStartupError,
   DEMO_DEVICES,
+  deviceIdentity,
   ensurePki,
   type IotApp,
   loadConfig,
@@ -60,9 +61,15 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
     admin.on('error', () => {});
     await admin.connect();
     dataDir = mkdtempSync(join(tmpdir(), 'iot-e2e-'));
-    pki = await ensurePki(dataDir, [...DEMO_DEVICES.map((d) => d.id), 'unregistered-1'], {
-      serviceId: 'iot-service',
-    });
+    pki = await ensurePki(
+      dataDir,
+      [
+        ...DEMO_DEVICES.map((d) => deviceIdentity(d.tenantId, d.id)),
+        'acme.unregistered-1',
+        'globex.moving-1',
+      ],
+      { serviceId: 'iot-service' },
+    );
     broker = await startMosquitto({
       dir: join(dataDir, 'mosquitto'),
       config: (port) => brokerConfig(pki, port),
@@ -224,21 +231,22 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       const device = await connectSecure({
         url: `mqtts://127.0.0.1:${broker.port}`,
         caFile: pki.caFile,
-        ...pki.identity('acme-sensor-1'),
+        ...pki.identity('acme.acme-sensor-1'),
         servername: 'localhost',
         reconnect: false,
       });
       try {
         const alert = new Promise<Record<string, unknown>>((resolve) =>
           device.on('message', (topic, payload) => {
-            if (topic === 'devices/acme-sensor-1/alerts') resolve(JSON.parse(payload.toString()));
+            if (topic === 'devices/acme.acme-sensor-1/alerts')
+              resolve(JSON.parse(payload.toString()));
           }),
         );
-        await device.subscribeAsync('devices/acme-sensor-1/alerts', { qos: 1 });
+        await device.subscribeAsync('devices/acme.acme-sensor-1/alerts', { qos: 1 });
         const marker = 1000 + Math.floor(Math.random() * 1000);
         await publishSafe(
           device,
-          'devices/acme-sensor-1/telemetry',
+          'devices/acme.acme-sensor-1/telemetry',
           JSON.stringify({ metrics: { temperature: marker } }),
         );
         const row = await eventually(async () => {
@@ -263,33 +271,33 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       const device = await connectSecure({
         url: `mqtts://127.0.0.1:${broker.port}`,
         caFile: pki.caFile,
-        ...pki.identity('acme-sensor-2'),
+        ...pki.identity('acme.acme-sensor-2'),
         servername: 'localhost',
         reconnect: false,
       });
       const stranger = await connectSecure({
         url: `mqtts://127.0.0.1:${broker.port}`,
         caFile: pki.caFile,
-        ...pki.identity('unregistered-1'),
+        ...pki.identity('acme.unregistered-1'),
         servername: 'localhost',
         reconnect: false,
       });
       try {
         const spoof = publishSafe(
           device,
-          'devices/globex-sensor-1/telemetry',
+          'devices/globex.globex-sensor-1/telemetry',
           JSON.stringify({ metrics: { battery: 4242 } }),
         );
         await expect(spoof).rejects.toBeInstanceOf(MqttPublishError);
         await publishSafe(
           stranger,
-          'devices/unregistered-1/telemetry',
+          'devices/acme.unregistered-1/telemetry',
           JSON.stringify({ metrics: { battery: 4343 } }),
         );
         // A valid reading published afterwards shows the ingest has processed everything before it.
         await publishSafe(
           device,
-          'devices/acme-sensor-2/telemetry',
+          'devices/acme.acme-sensor-2/telemetry',
           JSON.stringify({ metrics: { battery: 4444 } }),
         );
         await eventually(async () => {
@@ -303,6 +311,140 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       } finally {
         await device.endAsync();
         await stranger.endAsync();
+      }
+    });
+
+    it("answers 201 for a device id another tenant uses or deleted, and 409 only for the caller's own", async () => {
+      // globex holds 'shared-1' and deleted 'gone-1'; acme has never used either.
+      for (const id of ['shared-1', 'gone-1']) {
+        expect(
+          (
+            await call(url, 'POST', '/customer/devices', {
+              token: adminGlobex,
+              body: { id, name: 'G' },
+            })
+          ).status,
+        ).toBe(201);
+      }
+      expect(
+        (await call(url, 'DELETE', '/customer/devices/gone-1', { token: adminGlobex })).status,
+      ).toBe(204);
+      const answers = [];
+      for (const id of ['free-1', 'shared-1', 'gone-1']) {
+        answers.push(
+          await call(url, 'POST', '/customer/devices', {
+            token: adminAcme,
+            body: { id, name: 'A' },
+          }),
+        );
+      }
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201]);
+      const shapes = answers.map((a) => Object.keys(a.body).sort().join());
+      expect(new Set(shapes).size).toBe(1);
+      const { rows } = await admin.query(
+        "SELECT tenant_id, id, name FROM iot.devices WHERE id IN ('free-1', 'shared-1', 'gone-1') ORDER BY tenant_id, id",
+      );
+      expect(rows).toEqual([
+        { tenant_id: 'acme', id: 'free-1', name: 'A' },
+        { tenant_id: 'acme', id: 'gone-1', name: 'A' },
+        { tenant_id: 'acme', id: 'shared-1', name: 'A' },
+        { tenant_id: 'globex', id: 'shared-1', name: 'G' },
+      ]);
+      // Its own ids, live or deleted, are the only ones a tenant is told about.
+      const again = await call(url, 'POST', '/customer/devices', {
+        token: adminAcme,
+        body: { id: 'shared-1', name: 'A' },
+      });
+      expect(again.status).toBe(409);
+      const reused = await call(url, 'POST', '/customer/devices', {
+        token: adminGlobex,
+        body: { id: 'gone-1', name: 'G' },
+      });
+      expect(reused.status).toBe(409);
+      expect(reused.body.code).toBe('conflict');
+      assertNoInternals(reused.text);
+      expect(reused.text).not.toContain('acme');
+    });
+
+    it("binds a device certificate to its tenant: a deleted device's telemetry never lands in the tenant that registers its id next", async () => {
+      expect(
+        (
+          await call(url, 'POST', '/customer/devices', {
+            token: adminGlobex,
+            body: { id: 'moving-1', name: 'Globex meter' },
+          })
+        ).status,
+      ).toBe(201);
+      expect(
+        (await call(url, 'DELETE', '/customer/devices/moving-1', { token: adminGlobex })).status,
+      ).toBe(204);
+      expect(
+        (
+          await call(url, 'POST', '/customer/devices', {
+            token: adminAcme,
+            body: { id: 'moving-1', name: 'Acme meter' },
+          })
+        ).status,
+      ).toBe(201);
+      // The physical device still holds the certificate globex had issued for it.
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('globex.moving-1'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      const watcher = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme.acme-sensor-1'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        const alerts: string[] = [];
+        device.on('message', (topic) => alerts.push(topic));
+        await device.subscribeAsync('devices/globex.moving-1/alerts', { qos: 1 });
+        const rejected = iot.messaging.status().rejected;
+        // Above acme's temperature rule: stored in acme, it would raise an alert.
+        await publishSafe(
+          device,
+          'devices/globex.moving-1/telemetry',
+          JSON.stringify({ metrics: { temperature: 5151 } }),
+        );
+        // Nor can it write as acme's new device, whose identity is acme.moving-1.
+        await expect(
+          publishSafe(
+            device,
+            'devices/acme.moving-1/telemetry',
+            JSON.stringify({ metrics: { temperature: 5252 } }),
+          ),
+        ).rejects.toBeInstanceOf(MqttPublishError);
+        await eventually(async () =>
+          iot.messaging.status().rejected > rejected ? true : undefined,
+        );
+        // A later reading of another device shows everything before it was handled.
+        await publishSafe(
+          watcher,
+          'devices/acme.acme-sensor-1/telemetry',
+          JSON.stringify({ metrics: { humidity: 5353 } }),
+        );
+        await eventually(async () => {
+          const { rows } = await admin.query('SELECT 1 FROM iot.telemetry WHERE value = 5353');
+          return rows[0];
+        });
+        const stored = await admin.query(
+          'SELECT count(*)::int AS n FROM iot.telemetry WHERE value IN (5151, 5252)',
+        );
+        expect(stored.rows[0].n).toBe(0);
+        const raised = await admin.query(
+          "SELECT count(*)::int AS n FROM iot.alerts WHERE device_id = 'moving-1'",
+        );
+        expect(raised.rows[0].n).toBe(0);
+        expect(alerts).toEqual([]);
+      } finally {
+        await device.endAsync();
+        await watcher.endAsync();
       }
     });
 

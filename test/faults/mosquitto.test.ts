@@ -16,6 +16,7 @@ import {
   brokerConfig,
   createApp,
   DEMO_DEVICES,
+  deviceIdentity,
   ensurePki,
   type IotApp,
   loadConfig,
@@ -30,6 +31,8 @@ import { type CuttableProxy, eventually, startProxy } from './support.js';
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 const ready = await requireService('postgres', 'redis', 'mosquitto');
+/** acme's demo device acme-sensor-1, as its certificate names it. */
+const SENSOR = 'acme.acme-sensor-1';
 
 interface ConnectEvent {
   clientId?: string;
@@ -64,7 +67,7 @@ describe.runIf(ready)('the example app when Mosquitto restarts', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'faults-mqtt-'));
     pki = await ensurePki(
       dataDir,
-      DEMO_DEVICES.map((d) => d.id),
+      DEMO_DEVICES.map((d) => deviceIdentity(d.tenantId, d.id)),
       { serviceId: 'iot-service' },
     );
     broker = await startMosquitto({
@@ -92,14 +95,14 @@ describe.runIf(ready)('the example app when Mosquitto restarts', () => {
     // The device reaches the broker through a link the test can hold down, so it comes back
     // only after the service has, and the test does not depend on which reconnects first.
     deviceLink = await startProxy(broker.port);
-    const identity = pki.identity('acme-sensor-1');
+    const identity = pki.identity(SENSOR);
     device = await connectSecure({
       url: `mqtts://127.0.0.1:${deviceLink.port}`,
       caFile: pki.caFile,
       certFile: identity.certFile,
       keyFile: identity.keyFile,
       servername: 'localhost',
-      clientId: 'acme-sensor-1',
+      clientId: SENSOR,
       clean: false,
       protocolVersion: 5,
       properties: { sessionExpiryInterval: 300 },
@@ -144,7 +147,7 @@ describe.runIf(ready)('the example app when Mosquitto restarts', () => {
     // Published while nothing is reachable: mqtt.js keeps QoS 1 messages in its outgoing store.
     for (const value of values) {
       device.publish(
-        'devices/acme-sensor-1/telemetry',
+        `devices/${SENSOR}/telemetry`,
         JSON.stringify({ metrics: { outage: value }, ts: new Date().toISOString() }),
         { qos: 1 },
         () => {},
@@ -189,7 +192,7 @@ describe.runIf(ready)('the example app when Mosquitto restarts', () => {
     await deviceLink.restore();
     await eventually(async () => (device.connected ? true : undefined), 10_000, 'device back');
     device.publish(
-      'devices/acme-sensor-1/telemetry',
+      `devices/${SENSOR}/telemetry`,
       JSON.stringify({ metrics: { after: 7 }, ts: new Date().toISOString() }),
       { qos: 1 },
     );

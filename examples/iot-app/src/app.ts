@@ -30,6 +30,7 @@ import { Redis } from 'ioredis';
 import type { AppConfig } from './config.js';
 import { type Database, openDatabase } from './database.js';
 import { DEMO_DEVICES } from './demo-data.js';
+import { deviceIdentity } from './device-identity.js';
 import { appLogger, type Logger } from './logger.js';
 import { type Messaging, startMessaging } from './messaging.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -124,7 +125,7 @@ async function build(
     ? undefined
     : await ensurePki(
         config.dataDir,
-        DEMO_DEVICES.map((d) => d.id),
+        DEMO_DEVICES.map((d) => deviceIdentity(d.tenantId, d.id)),
         { serviceId: config.mqttServiceId, port: config.mqttPort || 8883 },
       );
   const messaging = await startMessaging(config, pki, database, logger);

@@ -19,8 +19,6 @@ export interface Database {
   notes: string[];
   /** Runs `fn` in a transaction with `app.tenant_id` set, as the app role (row-level security applies). */
   tenant<T>(tenantId: string, fn: (tx: Db) => Promise<T>, signal?: AbortSignal): Promise<T>;
-  /** The tenant a device belongs to, or `null`. */
-  deviceTenant(deviceId: string): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -241,12 +239,6 @@ export async function openDatabase(config: AppConfig): Promise<Database> {
         },
         signal ? { signal } : {},
       ),
-    deviceTenant: async (deviceId) => {
-      const row = await db.maybeOne<{ tenant: string | null }>(
-        sql`SELECT iot.device_tenant(${deviceId}) AS tenant`,
-      );
-      return row?.tenant ?? null;
-    },
     close: closeAll,
   };
 }

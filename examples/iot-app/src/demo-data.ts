@@ -17,6 +17,7 @@ export const DEMO_TENANTS = [
   { id: 'globex', name: 'Globex' },
 ] as const;
 
+/** The demo devices; each one's certificate CN is `<tenantId>.<id>` (see `deviceIdentity`). */
 export const DEMO_DEVICES = [
   { id: 'acme-sensor-1', tenantId: 'acme', name: 'Boiler room', tags: ['boiler', 'floor_1'] },
   { id: 'acme-sensor-2', tenantId: 'acme', name: 'Cold store', tags: ['cold_chain'] },
@@ -46,7 +47,11 @@ export async function seedDemoData(db: pg.Pool): Promise<void> {
     }
     for (const d of DEMO_DEVICES) {
       await client.query(
-        'INSERT INTO iot.devices (id, tenant_id, name, tags) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING',
+        // A demo device that was deleted stays deleted: its id is retired in its tenant.
+        `INSERT INTO iot.devices (id, tenant_id, name, tags)
+         SELECT $1::text, $2::text, $3::text, $4::text[] WHERE NOT EXISTS
+           (SELECT 1 FROM iot.retired_devices WHERE tenant_id = $2 AND id = $1)
+         ON CONFLICT (tenant_id, id) DO NOTHING`,
         [d.id, d.tenantId, d.name, d.tags],
       );
     }

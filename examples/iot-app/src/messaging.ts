@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:tls';
+import { sql } from '@bulwark/db-safety';
 import { runWithTraceId } from '@bulwark/error-handler';
 import {
   type AedesClientLike,
@@ -15,6 +16,7 @@ import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import type { AppConfig } from './config.js';
 import type { Database } from './database.js';
+import { deviceIdentity, parseDeviceIdentity } from './device-identity.js';
 import type { Logger } from './logger.js';
 import type { Pki } from './pki.js';
 import { SERVICE_RIGHTS } from './pki.js';
@@ -32,7 +34,7 @@ export interface Messaging {
     rejected: number;
     stored: number;
   };
-  /** Publishes each alert on `devices/<deviceId>/alerts` (QoS 1, acknowledged). */
+  /** Publishes each alert on `devices/<tenant>.<deviceId>/alerts` (QoS 1, acknowledged). */
   publishAlerts(alerts: FiredAlert[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -161,7 +163,7 @@ export async function startMessaging(
       try {
         await publishSafe(
           client,
-          `devices/${alert.device_id}/alerts`,
+          `devices/${deviceIdentity(alert.tenant_id, alert.device_id)}/alerts`,
           JSON.stringify({
             id: alert.id,
             severity: alert.severity,
@@ -189,24 +191,38 @@ export async function startMessaging(
     counts.received++;
     const traceId = crypto.randomUUID();
     runWithTraceId(traceId, () => {
-      const parsed = parseTopic('devices/{deviceId}/telemetry', topic);
+      const parsed = parseTopic('devices/{identity}/telemetry', topic);
       if (!parsed) return reject('topic');
-      const deviceId = parsed.deviceId as string;
+      const identity = parsed.identity as string;
       // The broker already bound the topic to the publisher's certificate; check it the same way here.
-      if (!authorizeTopic(deviceId, topic, 'write')) return reject('identity', { deviceId });
+      if (!authorizeTopic(identity, topic, 'write')) return reject('identity', { identity });
+      // The certificate names the tenant: its readings can only ever be stored in that tenant.
+      const device = parseDeviceIdentity(identity);
+      if (!device) return reject('identity', { identity });
+      const { tenantId, deviceId } = device;
       const reading = parseTelemetryPayload(payload);
-      if (!reading) return reject('payload', { deviceId });
+      if (!reading) return reject('payload', { identity });
       void (async () => {
         try {
-          const tenantId = await database.deviceTenant(deviceId);
-          if (!tenantId) return reject('unknown_device', { deviceId });
-          const fired = await database.tenant(tenantId, (tx) =>
-            storeReadings(tx, tenantId, deviceId, reading.readings, reading.recordedAt, 'mqtt'),
-          );
+          const fired = await database.tenant(tenantId, async (tx) => {
+            const known = await tx.maybeOne(
+              sql`SELECT 1 AS found FROM iot.devices WHERE id = ${deviceId}`,
+            );
+            if (!known) return null;
+            return storeReadings(
+              tx,
+              tenantId,
+              deviceId,
+              reading.readings,
+              reading.recordedAt,
+              'mqtt',
+            );
+          });
+          if (!fired) return reject('unknown_device', { identity });
           counts.stored++;
           await publishAlerts(fired);
         } catch (err) {
-          logger.error('mqtt telemetry not stored', { deviceId, err });
+          logger.error('mqtt telemetry not stored', { identity, err });
         }
       })();
     });

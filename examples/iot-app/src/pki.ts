@@ -39,7 +39,8 @@ export function aclText(serviceId: string): string {
 
 /**
  * Makes the PKI in `<dataDir>/pki` on first use and issues certificates for identities that have
- * none yet. Keys are 0600 in 0700 folders (done by `@bulwark/mqtt-tls`).
+ * none yet: the service's, and devices' `<tenant>.<deviceId>` (see `deviceIdentity`). Keys are
+ * 0600 in 0700 folders (done by `@bulwark/mqtt-tls`).
  */
 export async function ensurePki(
   dataDir: string,

@@ -135,6 +135,50 @@ GRANT SELECT, INSERT, UPDATE ON bulwark_rbac.api_keys TO ${role};
 GRANT SELECT, INSERT ON bulwark_rbac.audit_log TO ${role};
 `,
     },
+    {
+      // A device id names a device within its tenant. The MQTT identity of a device is
+      // <tenant>.<device id>, so a certificate speaks for one tenant's device only, and a deleted
+      // id stays retired in its tenant so a device still holding its certificate cannot come back.
+      name: '002_device_ids_per_tenant',
+      sql: `
+ALTER TABLE iot.device_group_members DROP CONSTRAINT device_group_members_device_id_fkey;
+ALTER TABLE iot.maintenance_windows DROP CONSTRAINT maintenance_windows_device_id_fkey;
+ALTER TABLE iot.alert_rules DROP CONSTRAINT alert_rules_device_id_fkey;
+ALTER TABLE iot.alerts DROP CONSTRAINT alerts_device_id_fkey;
+ALTER TABLE iot.telemetry DROP CONSTRAINT telemetry_device_id_fkey;
+ALTER TABLE iot.devices DROP CONSTRAINT devices_pkey;
+DROP INDEX iot.devices_tenant;
+ALTER TABLE iot.devices ADD PRIMARY KEY (tenant_id, id);
+-- With the tenant in every reference, a row can point at a device of its own tenant only.
+ALTER TABLE iot.device_group_members ADD FOREIGN KEY (tenant_id, device_id)
+  REFERENCES iot.devices (tenant_id, id) ON DELETE CASCADE;
+ALTER TABLE iot.maintenance_windows ADD FOREIGN KEY (tenant_id, device_id)
+  REFERENCES iot.devices (tenant_id, id) ON DELETE CASCADE;
+ALTER TABLE iot.alert_rules ADD FOREIGN KEY (tenant_id, device_id)
+  REFERENCES iot.devices (tenant_id, id) ON DELETE CASCADE;
+ALTER TABLE iot.alerts ADD FOREIGN KEY (tenant_id, device_id)
+  REFERENCES iot.devices (tenant_id, id) ON DELETE CASCADE;
+ALTER TABLE iot.telemetry ADD FOREIGN KEY (tenant_id, device_id)
+  REFERENCES iot.devices (tenant_id, id) ON DELETE CASCADE;
+DROP INDEX iot.telemetry_device_time;
+CREATE INDEX telemetry_device_time ON iot.telemetry (tenant_id, device_id, recorded_at DESC, id DESC);
+
+CREATE TABLE iot.retired_devices (
+  tenant_id text NOT NULL REFERENCES bulwark_rbac.tenants (id) ON DELETE CASCADE,
+  id text NOT NULL,
+  retired_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id)
+);
+ALTER TABLE iot.retired_devices ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON iot.retired_devices
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+GRANT SELECT, INSERT ON iot.retired_devices TO ${role};
+
+-- The ingest reads the tenant from the device's identity; nothing looks a device up across tenants.
+DROP FUNCTION iot.device_tenant(text);
+`,
+    },
   ];
 }
 

@@ -9,6 +9,7 @@ export interface Reading {
 
 export interface FiredAlert {
   id: string;
+  tenant_id: string;
   device_id: string;
   rule_id: string;
   severity: string;
@@ -103,7 +104,7 @@ export async function storeReadings(
         await tx.one<FiredAlert>(sql`
           INSERT INTO iot.alerts (tenant_id, device_id, rule_id, severity, metric, value)
           VALUES (${tenantId}, ${deviceId}, ${rule.id}, ${rule.severity}, ${reading.metric}, ${reading.value})
-          RETURNING id, device_id, rule_id, severity, metric, value, created_at`),
+          RETURNING id, tenant_id, device_id, rule_id, severity, metric, value, created_at`),
       );
     }
   }

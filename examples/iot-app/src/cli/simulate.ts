@@ -1,20 +1,21 @@
-// `pnpm --filter iot-app simulate [deviceId] [count]`: publishes telemetry over mTLS as a device.
+// `pnpm --filter iot-app simulate [<tenant>.<deviceId> | demo deviceId] [count]`: publishes telemetry over mTLS as a device.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  addDevice,
-  connectSecure,
-  deviceTopic,
-  isSafeIdentity,
-  publishSafe,
-} from '@bulwark/mqtt-tls';
+import { addDevice, connectSecure, deviceTopic, publishSafe } from '@bulwark/mqtt-tls';
 import { defaultDataDir } from '../config.js';
+import { DEMO_DEVICES } from '../demo-data.js';
+import { deviceIdentity, parseDeviceIdentity } from '../device-identity.js';
 
-const deviceId = process.argv[2] ?? 'acme-sensor-1';
+const wanted = process.argv[2] ?? 'acme-sensor-1';
+const demo = DEMO_DEVICES.find((d) => d.id === wanted);
+// A device's certificate names its tenant: `acme.acme-sensor-1` is acme's device acme-sensor-1.
+const identity = demo ? deviceIdentity(demo.tenantId, demo.id) : wanted;
 const count = Number(process.argv[3] ?? 10);
-if (!isSafeIdentity(deviceId) || !Number.isInteger(count) || count < 1 || count > 10_000) {
-  process.stderr.write('usage: pnpm --filter iot-app simulate [deviceId] [count 1-10000]\n');
+if (!parseDeviceIdentity(identity) || !Number.isInteger(count) || count < 1 || count > 10_000) {
+  process.stderr.write(
+    'usage: pnpm --filter iot-app simulate [<tenant>.<deviceId> | demo device id] [count 1-10000]\n',
+  );
   process.exit(2);
 }
 const dir = join(defaultDataDir(), 'pki');
@@ -25,13 +26,13 @@ if (!existsSync(join(dir, 'registry.json'))) {
   process.exit(2);
 }
 const files = {
-  certFile: join(dir, 'devices', deviceId, 'device.crt'),
-  keyFile: join(dir, 'devices', deviceId, 'device.key'),
+  certFile: join(dir, 'devices', identity, 'device.crt'),
+  keyFile: join(dir, 'devices', identity, 'device.key'),
 };
 if (!existsSync(files.certFile)) {
-  await addDevice({ dir, deviceId });
+  await addDevice({ dir, deviceId: identity });
   process.stdout.write(
-    `issued a certificate for ${deviceId}; register the device in the API to have its telemetry stored\n`,
+    `issued a certificate for ${identity}; register the device in that tenant to have its telemetry stored\n`,
   );
 }
 const url = process.env.MQTT_URL ?? `mqtts://127.0.0.1:${process.env.MQTT_PORT ?? 8883}`;
@@ -43,7 +44,7 @@ const client = await connectSecure({
   protocolVersion: 4,
   reconnect: false,
 });
-const topic = deviceTopic(deviceId, 'telemetry');
+const topic = deviceTopic(identity, 'telemetry');
 for (let i = 0; i < count; i++) {
   const metrics = {
     temperature: Math.round((20 + Math.random() * 70) * 10) / 10,

@@ -4,6 +4,12 @@ import { type ApiKeys, type AuditLog, isPermission, permits } from '@bulwark/rba
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import createError from 'http-errors';
 import type { Database } from '../database.js';
+import {
+  DEVICE_COLUMNS,
+  deleteDevice,
+  type NewDevice,
+  registerDevice,
+} from '../device-registry.js';
 import { type FiredAlert, recordedTime, storeReadings } from '../telemetry.js';
 import { mountRoutes, type RouteSpec, valid } from './route-table.js';
 import {
@@ -62,7 +68,6 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
     });
   const deviceExists = async (tx: Db, id: string) =>
     (await tx.maybeOne(sql`SELECT 1 AS found FROM iot.devices WHERE id = ${id}`)) !== null;
-  const DEVICE = sql`id, name, type, location, tags, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
   return [
     // Devices
@@ -80,7 +85,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
         const where = filter ? sql`WHERE ${filter} = ANY(tags)` : sql``;
         const rows = await inTenant(req, (tx) =>
           tx.many(
-            sql`SELECT ${DEVICE} FROM iot.devices ${where} ORDER BY id LIMIT ${limit} OFFSET ${offset}`,
+            sql`SELECT ${DEVICE_COLUMNS} FROM iot.devices ${where} ORDER BY id LIMIT ${limit} OFFSET ${offset}`,
           ),
         );
         res.json({ items: rows, limit, offset, capped: req.page!.capped });
@@ -109,19 +114,8 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
       success: { status: 201, description: 'The device' },
       errors: [409],
       handler: async (req, res) => {
-        const body = valid<{
-          id: string;
-          name: string;
-          type?: string;
-          location?: string;
-          tags?: string[];
-        }>(req, 'body');
-        const row = await inTenant(req, (tx) =>
-          tx.one(sql`
-            INSERT INTO iot.devices (id, tenant_id, name, type, location, tags)
-            VALUES (${body.id}, ${tenantOf(req)}, ${body.name}, ${body.type ?? 'sensor'}, ${body.location ?? ''}, ${body.tags ?? []})
-            RETURNING ${DEVICE}`),
-        );
+        const body = valid<NewDevice>(req, 'body');
+        const row = await inTenant(req, (tx) => registerDevice(tx, tenantOf(req), body));
         audit(req, 'CREATE', 'device', body.id);
         res.status(201).json(row);
       },
@@ -137,7 +131,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
         const row = await inTenant(req, (tx) =>
-          tx.maybeOne(sql`SELECT ${DEVICE} FROM iot.devices WHERE id = ${id}`),
+          tx.maybeOne(sql`SELECT ${DEVICE_COLUMNS} FROM iot.devices WHERE id = ${id}`),
         );
         if (!row) throw notFound('The device');
         res.json(row);
@@ -174,7 +168,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
               type = coalesce(${body.type ?? null}, type),
               location = coalesce(${body.location ?? null}, location),
               updated_at = now()
-            WHERE id = ${id} RETURNING ${DEVICE}`),
+            WHERE id = ${id} RETURNING ${DEVICE_COLUMNS}`),
         );
         if (!row) throw notFound('The device');
         audit(req, 'UPDATE', 'device', id, { fields: Object.keys(body) });
@@ -184,17 +178,15 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
     {
       method: 'delete',
       path: '/devices/:id',
-      summary: 'Delete a device and its telemetry',
+      summary: 'Delete a device and its telemetry; its id stays retired in the tenant',
       permission: 'devices:write',
       schemas: { params: params({ id: deviceId }), query: emptyQuery },
       success: { status: 204, description: 'Deleted' },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
-        const gone = await inTenant(req, (tx) =>
-          tx.query(sql`DELETE FROM iot.devices WHERE id = ${id}`),
-        );
-        if (!gone.rowCount) throw notFound('The device');
+        const gone = await inTenant(req, (tx) => deleteDevice(tx, tenantOf(req), id));
+        if (!gone) throw notFound('The device');
         audit(req, 'DELETE', 'device', id);
         res.status(204).end();
       },
@@ -221,7 +213,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
         const { tags } = valid<{ tags: string[] }>(req, 'body');
         const row = await inTenant(req, (tx) =>
           tx.maybeOne(
-            sql`UPDATE iot.devices SET tags = ${tags}, updated_at = now() WHERE id = ${id} RETURNING ${DEVICE}`,
+            sql`UPDATE iot.devices SET tags = ${tags}, updated_at = now() WHERE id = ${id} RETURNING ${DEVICE_COLUMNS}`,
           ),
         );
         if (!row) throw notFound('The device');
