@@ -764,6 +764,120 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       expect(answer.status).toBe(403);
     });
 
+    it("refuses a key in its rotation's grace period minting or rotating keys, so rotating a leaked key evicts its holder", async () => {
+      const leaked = await call(url, 'POST', '/customer/api-keys', {
+        token: adminAcme,
+        body: { name: 'automation', scopes: ['api_keys:write', 'api_keys:read', 'devices:read'] },
+      });
+      expect(leaked.status).toBe(201);
+      const key = leaked.body.key as string;
+      // By default no key manages keys, whatever its scopes.
+      const minted = await call(url, 'POST', '/customer/api-keys', {
+        apiKey: key,
+        body: { name: 'successor', scopes: ['devices:read'] },
+      });
+      expect(minted.status).toBe(403);
+      expect(minted.body.code).toBe('api_key_cannot_manage_keys');
+      const rotated = await call(url, 'POST', '/customer/api-keys/rotate', {
+        token: adminAcme,
+        body: { keyId: leaked.body.id, graceSec: 3600 },
+      });
+      expect(rotated.status).toBe(201);
+      // In the grace period the old key still works for what it is for...
+      expect((await call(url, 'GET', '/customer/devices', { apiKey: key })).status).toBe(200);
+      // ...but it cannot mint, rotate or revoke its way past the rotation.
+      const attempts = [
+        await call(url, 'POST', '/customer/api-keys', {
+          apiKey: key,
+          body: { name: 'successor', scopes: ['devices:read'] },
+        }),
+        await call(url, 'POST', '/customer/api-keys/rotate', { apiKey: key, body: {} }),
+        await call(url, 'DELETE', `/customer/api-keys/${rotated.body.key.id}`, { apiKey: key }),
+      ];
+      expect(attempts.map((a) => [a.status, a.body.code])).toEqual(
+        Array(3).fill([403, 'api_key_cannot_manage_keys']),
+      );
+      const { rows } = await admin.query(
+        'SELECT count(*)::int AS n FROM bulwark_rbac.api_keys WHERE created_by = $1',
+        [`api-key:${leaked.body.id}`],
+      );
+      expect(rows[0].n).toBe(0);
+      // The tenant ends the grace period at once with the revoke route.
+      expect(
+        (await call(url, 'DELETE', `/customer/api-keys/${leaked.body.id}`, { token: adminAcme }))
+          .status,
+      ).toBe(204);
+      expect((await call(url, 'GET', '/customer/devices', { apiKey: key })).status).toBe(401);
+      expect(
+        (await call(url, 'GET', '/customer/devices', { apiKey: rotated.body.key.key as string }))
+          .status,
+      ).toBe(200);
+    });
+
+    it("revokes a key with DELETE /customer/api-keys/:keyId, and answers 404 for an unknown one or another tenant's", async () => {
+      const globexKey = await call(url, 'POST', '/customer/api-keys', {
+        token: adminGlobex,
+        body: { name: 'globex', scopes: ['devices:read'] },
+      });
+      expect(globexKey.status).toBe(201);
+      for (const id of [globexKey.body.id, '6f1c2a9e-3b7d-4c1e-9f2a-8d5e4b3c2a1f']) {
+        const answer = await call(url, 'DELETE', `/customer/api-keys/${id}`, { token: adminAcme });
+        expect(answer.status).toBe(404);
+        expect(answer.text).not.toContain('globex');
+      }
+      expect(
+        (await call(url, 'GET', '/customer/devices', { apiKey: globexKey.body.key })).status,
+      ).toBe(200);
+    });
+
+    it("keeps a minted key within 90 days and its issuer's permissions, and never gives it operator permissions", async () => {
+      const issued = await call(url, 'POST', '/customer/api-keys', {
+        token: adminAcme,
+        body: { name: 'default expiry', scopes: ['devices:read'] },
+      });
+      expect(issued.status).toBe(201);
+      const lifetime = Date.parse(issued.body.expiresAt) - Date.now();
+      expect(lifetime).toBeGreaterThan(89 * 86_400_000);
+      expect(lifetime).toBeLessThanOrEqual(90 * 86_400_000);
+      const forever = await call(url, 'POST', '/customer/api-keys', {
+        token: adminAcme,
+        body: {
+          name: 'too long',
+          scopes: ['devices:read'],
+          expiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+        },
+      });
+      expect(forever.status).toBe(422);
+      expect(forever.body.code).toBe('api_key_lifetime_exceeded');
+      for (const scope of ['system:read', 'metrics:read']) {
+        const answer = await call(url, 'POST', '/customer/api-keys', {
+          token: adminAcme,
+          body: { name: 'operator rights', scopes: [scope] },
+        });
+        expect(answer.status, scope).toBe(403);
+        expect(answer.body.code).toBe('api_key_scope_reserved');
+      }
+      // A user who may manage keys but not read the audit log cannot give a key that right.
+      await admin.query(`
+        INSERT INTO bulwark_rbac.roles (name, description) VALUES ('key-manager', 'keys only') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.role_permissions (role, permission)
+          VALUES ('key-manager', 'api_keys:write'), ('key-manager', 'devices:read') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.users (subject, tenant_id) VALUES ('keys@acme', 'acme') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.user_roles (subject, role, tenant_id) VALUES ('keys@acme', 'key-manager', 'acme') ON CONFLICT DO NOTHING;`);
+      const keysUser = tokenFor(iot, 'keys@acme', 'acme');
+      const wider = await call(url, 'POST', '/customer/api-keys', {
+        token: keysUser,
+        body: { name: 'escalate', scopes: ['devices:read', 'audit:read'] },
+      });
+      expect(wider.status).toBe(403);
+      expect(wider.body.code).toBe('api_key_scope_exceeds_issuer');
+      const within = await call(url, 'POST', '/customer/api-keys', {
+        token: keysUser,
+        body: { name: 'reader', scopes: ['devices:read'] },
+      });
+      expect(within.status).toBe(201);
+    });
+
     it('reports pool and broker status to operators only', async () => {
       const customer = await call(url, 'GET', '/operator/health', { token: adminAcme });
       expect(customer.status).toBe(403);

@@ -999,6 +999,101 @@ describe.runIf(ready)('the example app under attack', () => {
     });
   });
 
+  describe('API keys minting API keys', () => {
+    const mint = (headers: Record<string, string>, body: unknown) =>
+      request({
+        method: 'POST',
+        path: '/customer/api-keys',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+
+    it("refuses a key in its rotation's grace period minting, rotating or revoking keys, and writes no key", async () => {
+      const leaked = await json(acmeAdmin, 'POST', '/customer/api-keys', {
+        name: 'leaked',
+        scopes: ['api_keys:write', 'devices:read'],
+      });
+      expect(leaked.status).toBe(201);
+      const rotated = await json(acmeAdmin, 'POST', '/customer/api-keys/rotate', {
+        keyId: leaked.body.id,
+        graceSec: 600,
+      });
+      expect(rotated.status).toBe(201);
+      written.add(rotated.body.key.id);
+      const asKey = { 'x-api-key': leaked.body.key as string };
+      const keysBefore = await target.admin.query(
+        'SELECT count(*)::int AS n FROM bulwark_rbac.api_keys',
+      );
+      for (const spec of [
+        {
+          method: 'POST',
+          path: '/customer/api-keys',
+          body: { name: 'successor', scopes: ['devices:read'] },
+        },
+        { method: 'POST', path: '/customer/api-keys/rotate', body: { keyId: leaked.body.id } },
+        { method: 'POST', path: '/customer/api-keys/rotate', body: {} },
+        { method: 'DELETE', path: `/customer/api-keys/${rotated.body.key.id}` },
+      ]) {
+        const answer = await request({
+          method: spec.method,
+          path: spec.path,
+          headers: spec.body ? { ...asKey, 'content-type': 'application/json' } : asKey,
+          ...(spec.body ? { body: JSON.stringify(spec.body) } : {}),
+        });
+        expect(answer.status, `${spec.method} ${spec.path}`).toBe(403);
+        expect(answer.body.code).toBe('api_key_cannot_manage_keys');
+        assertRefused(answer, [leaked.body.key]);
+      }
+      const keysAfter = await target.admin.query(
+        'SELECT count(*)::int AS n FROM bulwark_rbac.api_keys',
+      );
+      expect(keysAfter.rows[0].n).toBe(keysBefore.rows[0].n);
+    });
+
+    it('refuses a minted key that would outlive its issuer or never expire', async () => {
+      for (const expiresAt of [
+        new Date(Date.now() + 91 * 86_400_000).toISOString(),
+        '9999-12-31T23:59:59Z',
+      ]) {
+        const answer = await mint(as(acmeAdmin), {
+          name: 'forever',
+          scopes: ['devices:read'],
+          expiresAt,
+        });
+        expect(answer.status, expiresAt).toBe(422);
+        expect(answer.body.code).toBe('api_key_lifetime_exceeded');
+        assertRefused(answer, [expiresAt]);
+      }
+    });
+
+    it('refuses a minted key that would out-scope its issuer or carry operator permissions', async () => {
+      written.add('corpus-keys').add('keys@acme');
+      await target.admin.query(`
+        INSERT INTO bulwark_rbac.roles (name, description) VALUES ('corpus-keys', 'keys only') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.role_permissions (role, permission)
+          VALUES ('corpus-keys', 'api_keys:write'), ('corpus-keys', 'devices:read') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.users (subject, tenant_id) VALUES ('keys@acme', 'acme') ON CONFLICT DO NOTHING;
+        INSERT INTO bulwark_rbac.user_roles (subject, role, tenant_id) VALUES ('keys@acme', 'corpus-keys', 'acme') ON CONFLICT DO NOTHING;`);
+      const keysUser = target.token('keys@acme', 'acme');
+      for (const scopes of [['audit:read'], ['devices:read', 'devices:write'], ['api_keys:read']]) {
+        const answer = await mint(as(keysUser), { name: 'escalate', scopes });
+        expect(answer.status, scopes.join()).toBe(403);
+        expect(answer.body.code).toBe('api_key_scope_exceeds_issuer');
+        assertRefused(answer);
+      }
+      for (const scopes of [['system:read'], ['metrics:read'], ['devices:read', 'system:read']]) {
+        const answer = await mint(as(acmeAdmin), { name: 'operator', scopes });
+        expect(answer.status, scopes.join()).toBe(403);
+        expect(answer.body.code).toBe('api_key_scope_reserved');
+        assertRefused(answer);
+      }
+      const { rows } = await target.admin.query(
+        "SELECT count(*)::int AS n FROM bulwark_rbac.api_keys WHERE scopes && ARRAY['system:read', 'metrics:read', 'audit:read']",
+      );
+      expect(rows[0].n).toBe(0);
+    });
+  });
+
   describe('after the whole corpus', () => {
     it('holds exactly the rows it held before, except those legitimate requests wrote', async () => {
       const after = await snapshotRows(target.admin);

@@ -39,6 +39,7 @@ import { ensurePki, type Pki } from './pki.js';
 import { customerRouter, customerRoutes } from './routes/customer.js';
 import { operatorRoutes } from './routes/operator.js';
 import { mountRoutes, type RouteSpec } from './routes/route-table.js';
+import { OPERATOR_PERMISSIONS } from './schema.js';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, tokenKey } from './tokens.js';
 
 export const APP_VERSION = '0.0.0';
@@ -156,7 +157,15 @@ async function build(
   closers.push(() => permissions.close());
   const audit = createAuditLog({ db: database.pool, logger });
   closers.push(() => audit.close());
-  const apiKeys = createApiKeys({ db: database.pool, pepper: config.apiKeyPepper, audit, logger });
+  // Keys issued through the API are bounded by their issuer (rbac's default: only users issue
+  // them, for at most 90 days); operator permissions never go on a tenant's key.
+  const apiKeys = createApiKeys({
+    db: database.pool,
+    pepper: config.apiKeyPepper,
+    operatorPermissions: OPERATOR_PERMISSIONS,
+    audit,
+    logger,
+  });
   const auth = authenticate({
     jwt: {
       algorithms: ['HS256'],

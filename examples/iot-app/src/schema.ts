@@ -182,8 +182,16 @@ DROP FUNCTION iot.device_tenant(text);
   ];
 }
 
-/** Permissions this app adds to the ones `@bulwark/rbac` ships, and which built-in roles get them. */
-export const APP_PERMISSIONS: { name: string; description: string; roles: string[] }[] = [
+/**
+ * Permissions this app adds to the ones `@bulwark/rbac` ships, and which built-in roles get them.
+ * `operatorOnly` ones belong to platform staff: no tenant's API key may carry them.
+ */
+export const APP_PERMISSIONS: {
+  name: string;
+  description: string;
+  roles: string[];
+  operatorOnly?: boolean;
+}[] = [
   { name: 'telemetry:write', description: 'Send telemetry over HTTP', roles: ['operator'] },
   {
     name: 'telemetry:export',
@@ -200,6 +208,21 @@ export const APP_PERMISSIONS: { name: string; description: string; roles: string
     description: 'Create, update and delete notification channels',
     roles: ['operator'],
   },
-  { name: 'system:read', description: 'Read system health (operators)', roles: [] },
-  { name: 'metrics:read', description: 'Read Prometheus metrics (operators)', roles: [] },
+  {
+    name: 'system:read',
+    description: 'Read system health (operators)',
+    roles: [],
+    operatorOnly: true,
+  },
+  {
+    name: 'metrics:read',
+    description: 'Read Prometheus metrics (operators)',
+    roles: [],
+    operatorOnly: true,
+  },
 ];
+
+/** The permissions of platform staff, never put on a tenant's API key. */
+export const OPERATOR_PERMISSIONS = APP_PERMISSIONS.filter((p) => p.operatorOnly).map(
+  (p) => p.name,
+);

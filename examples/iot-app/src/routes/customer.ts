@@ -1,6 +1,6 @@
 // The customer API: every route scoped to the caller's tenant, guarded by a permission and validated.
 import { type Db, sql } from '@bulwark/db-safety';
-import { type ApiKeys, type AuditLog, isPermission, permits } from '@bulwark/rbac';
+import type { ApiKeys, AuditLog } from '@bulwark/rbac';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import createError from 'http-errors';
 import type { Database } from '../database.js';
@@ -11,6 +11,8 @@ import {
   registerDevice,
 } from '../device-registry.js';
 import { type FiredAlert, recordedTime, storeReadings } from '../telemetry.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditWrites, notFound, tenantOf } from './request-context.js';
 import { mountRoutes, type RouteSpec, valid } from './route-table.js';
 import {
   deviceId,
@@ -33,39 +35,16 @@ export interface CustomerContext {
   publishAlerts(alerts: FiredAlert[]): Promise<void>;
 }
 
-const notFound = (what: string) =>
-  createError(404, `${what} was not found.`, { code: 'not_found', expose: true });
-
 /** Most rows one export streams. */
 const EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
-
-function tenantOf(req: Request): string {
-  return req.auth?.tenantId as string;
-}
 
 /** The customer routes, as data: mounted by `customerRouter` and described by the OpenAPI document. */
 export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
   const { database } = ctx;
   const inTenant = <T>(req: Request, fn: (tx: Db) => Promise<T>) =>
     database.tenant(tenantOf(req), fn, req.signal);
-  const audit = (
-    req: Request,
-    action: string,
-    resourceType: string,
-    resourceId: string,
-    details = {},
-  ) =>
-    ctx.audit.record({
-      action,
-      resourceType,
-      resourceId,
-      actor: req.auth?.subject ?? null,
-      tenantId: tenantOf(req),
-      status: 'success',
-      details,
-      traceId: req.id ?? null,
-    });
+  const audit = auditWrites(ctx.audit);
   const deviceExists = async (tx: Db, id: string) =>
     (await tx.maybeOne(sql`SELECT 1 AS found FROM iot.devices WHERE id = ${id}`)) !== null;
 
@@ -779,79 +758,7 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
       },
     },
 
-    // API keys
-    {
-      method: 'get',
-      path: '/api-keys',
-      summary: "List the tenant's API keys (never their secrets)",
-      permission: 'api_keys:read',
-      schemas: { query: emptyQuery },
-      success: { status: 200, description: 'The keys' },
-      handler: async (req, res) => {
-        res.json({ items: await ctx.apiKeys.list(tenantOf(req)) });
-      },
-    },
-    {
-      method: 'post',
-      path: '/api-keys',
-      summary: 'Issue an API key (the key is shown once)',
-      permission: 'api_keys:write',
-      schemas: { query: emptyQuery, body: keyBody(true) },
-      success: { status: 201, description: 'The key, shown only in this response' },
-      errors: [403],
-      handler: async (req, res) => {
-        const b = valid<{ name: string; scopes: string[] }>(req, 'body');
-        checkScopes(req, b.scopes);
-        const issued = await ctx.apiKeys.issue(tenantOf(req), {
-          name: b.name,
-          scopes: b.scopes,
-          createdBy: req.auth?.subject ?? '',
-        });
-        audit(req, 'CREATE', 'api_key', issued.id, { scopes: issued.scopes });
-        res.setHeader('Cache-Control', 'no-store');
-        res.status(201).json(issued);
-      },
-    },
-    {
-      method: 'post',
-      path: '/api-keys/rotate',
-      summary:
-        "Rotate the tenant's API keys: issue a replacement (shown once) and revoke the old ones",
-      permission: 'api_keys:write',
-      schemas: {
-        query: emptyQuery,
-        body: {
-          type: 'object',
-          properties: {
-            keyId: uuid,
-            graceSec: { type: 'integer', minimum: 0, maximum: 604_800 },
-          },
-          additionalProperties: false,
-        },
-      },
-      success: {
-        status: 201,
-        description: 'The new key, shown only in this response, and the revoked ones',
-      },
-      errors: [404],
-      handler: async (req, res) => {
-        const b = valid<{ keyId?: string; graceSec?: number }>(req, 'body');
-        const keys = await ctx.apiKeys.list(tenantOf(req));
-        const active = keys.filter((k) => k.active && (!b.keyId || k.id === b.keyId));
-        if (active.length === 0) throw notFound('An active API key');
-        for (const key of active) checkScopes(req, key.scopes);
-        const result = await ctx.apiKeys.rotate(tenantOf(req), {
-          ...(b.keyId ? { keyId: b.keyId } : {}),
-          graceSec: b.graceSec ?? 0,
-          createdBy: req.auth?.subject ?? '',
-        });
-        audit(req, 'ROTATE', 'api_key', result.key.id, {
-          revoked: result.revoked.map((r) => r.id),
-        });
-        res.setHeader('Cache-Control', 'no-store');
-        res.status(201).json(result);
-      },
-    },
+    ...apiKeyRoutes(ctx),
 
     // Audit log
     {
@@ -937,28 +844,6 @@ function channelBody(create: boolean) {
   } as const;
 }
 
-function keyBody(create: boolean) {
-  return {
-    type: 'object',
-    properties: {
-      name,
-      scopes: {
-        type: 'array',
-        minItems: 1,
-        maxItems: 20,
-        uniqueItems: true,
-        items: {
-          type: 'string',
-          pattern: '^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_.-]*)+$',
-          maxLength: 100,
-        },
-      },
-    },
-    ...(create ? { required: ['name', 'scopes'] } : {}),
-    additionalProperties: false,
-  } as const;
-}
-
 /** A webhook must be HTTPS (no credentials in it); an email target must look like one. */
 function checkTarget(type: string, target: string): void {
   let ok = false;
@@ -985,18 +870,6 @@ function checkTarget(type: string, target: string): void {
               : 'must be an https URL without credentials',
         },
       ],
-    });
-  }
-}
-
-/** A key may carry only permissions its issuer holds, so issuing a key never widens access. */
-function checkScopes(req: Request, scopes: readonly string[]): void {
-  const grants = req.auth?.permissions ?? [];
-  const beyond = scopes.filter((scope) => !isPermission(scope) || !permits(grants, scope));
-  if (beyond.length > 0) {
-    throw createError(403, 'A key cannot carry permissions its issuer does not hold.', {
-      code: 'forbidden',
-      expose: true,
     });
   }
 }
