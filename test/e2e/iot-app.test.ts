@@ -9,6 +9,7 @@ import {
   connectSecure,
   MqttConnectionError,
   MqttPublishError,
+  mosquittoConfig,
   publishSafe,
 } from '@bulwark/mqtt-tls';
 import {
@@ -446,6 +447,51 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
         await device.endAsync();
         await watcher.endAsync();
       }
+    });
+
+    it('refuses retained telemetry at the broker, so the service never gets an old reading to store again', async () => {
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme.acme-sensor-2'),
+        servername: 'localhost',
+        protocolVersion: 4,
+        reconnect: false,
+      });
+      device.on('error', () => {});
+      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+      device.publish(
+        'devices/acme.acme-sensor-2/telemetry',
+        JSON.stringify({ metrics: { humidity: 6161 } }),
+        { qos: 1, retain: true },
+      );
+      // retain_available false: Mosquitto disconnects the client instead of keeping the message.
+      await closed;
+      await device.endAsync(true);
+      const later = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme.acme-sensor-2'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        const replayed: string[] = [];
+        later.on('message', (topic) => topic.endsWith('/telemetry') && replayed.push(topic));
+        await later.subscribeAsync('devices/acme.acme-sensor-2/#', { qos: 1 });
+        const barrier = new Promise<void>((resolve) =>
+          later.on('message', (topic) => topic.endsWith('/barrier') && resolve()),
+        );
+        await publishSafe(later, 'devices/acme.acme-sensor-2/barrier', 'x');
+        await barrier;
+        expect(replayed).toEqual([]);
+      } finally {
+        await later.endAsync();
+      }
+      const { rows } = await admin.query(
+        'SELECT count(*)::int AS n FROM iot.telemetry WHERE value = 6161',
+      );
+      expect(rows[0].n).toBe(0);
     });
 
     it('answers an unhandled error with problem+json carrying trace_id and no stack', async () => {
@@ -1040,6 +1086,76 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
         'max-age=31536000; includeSubDomains',
       );
       expect(secure.headers['content-security-policy']).toContain("default-src 'none'");
+    });
+  });
+
+  describe('with a broker that keeps retained messages', () => {
+    let keeping: RunningMosquitto;
+    let env: Record<string, string>;
+
+    beforeAll(async () => {
+      keeping = await startMosquitto({
+        dir: join(dataDir, 'mosquitto-retained'),
+        config: (port) =>
+          mosquittoConfig(
+            {
+              caFile: pki.caFile,
+              serverCertFile: pki.serverCertFile,
+              serverKeyFile: pki.serverKeyFile,
+              aclFile: pki.aclFile,
+              crlFile: pki.crlFile,
+            },
+            { port, bindAddress: '127.0.0.1', allowRetained: true },
+          ),
+      });
+      env = { ...baseEnv, MQTT_URL: `mqtts://127.0.0.1:${keeping.port}` };
+    }, 120_000);
+
+    afterAll(async () => {
+      await keeping?.stop();
+    }, 120_000);
+
+    it('stores a retained reading once, and drops it with a count when the service subscribes again', async () => {
+      const first = await createApp(loadConfig(env));
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${keeping.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme.acme-sensor-2'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        await publishSafe(
+          device,
+          'devices/acme.acme-sensor-2/telemetry',
+          // Above acme's temperature rule: each time it is stored, it raises an alert.
+          JSON.stringify({ metrics: { temperature: 7171 } }),
+          { retain: true },
+        );
+        await eventually(async () => {
+          const { rows } = await admin.query('SELECT 1 FROM iot.telemetry WHERE value = 7171');
+          return rows[0];
+        });
+      } finally {
+        await device.endAsync();
+        await first.stop();
+      }
+      // A new subscription (a restart, a reconnect without a session) is sent the retained copy.
+      const second = await createApp(loadConfig(env));
+      try {
+        await eventually(async () => (second.messaging.status().retained > 0 ? true : undefined));
+        expect(second.messaging.status()).toMatchObject({ retained: 1, rejected: 1, stored: 0 });
+        const { rows } = await admin.query(
+          "SELECT count(*)::int AS n FROM iot.telemetry WHERE value = 7171 AND device_id = 'acme-sensor-2'",
+        );
+        expect(rows[0].n).toBe(1);
+        const alerts = await admin.query(
+          'SELECT count(*)::int AS n FROM iot.alerts WHERE value = 7171',
+        );
+        expect(alerts.rows[0].n).toBe(1);
+      } finally {
+        await second.stop();
+      }
     });
   });
 });

@@ -999,6 +999,53 @@ describe.runIf(ready)('the example app under attack', () => {
     });
   });
 
+  describe('retained telemetry', () => {
+    it('refuses a retained reading at the broker and never replays it to a new subscription', async () => {
+      const pki = target.iot.pki!;
+      const device = () =>
+        connectSecure({
+          url: target.iot.messaging.url,
+          caFile: pki.caFile,
+          ...pki.identity('acme.acme-sensor-1'),
+          servername: 'localhost',
+          protocolVersion: 4,
+          reconnect: false,
+        });
+      const stored = target.iot.messaging.status().stored;
+      const publisher = await device();
+      publisher.on('error', () => {});
+      const closed = new Promise<void>((resolve) => publisher.once('close', () => resolve()));
+      publisher.publish(
+        'devices/acme.acme-sensor-1/telemetry',
+        JSON.stringify({ metrics: { temperature: 8181 } }),
+        { qos: 1, retain: true },
+      );
+      await closed;
+      await publisher.endAsync(true);
+      const subscriber = await device();
+      try {
+        const replayed: string[] = [];
+        subscriber.on('message', (topic, _payload, packet) => {
+          if (packet.retain) replayed.push(topic);
+        });
+        await subscriber.subscribeAsync('devices/acme.acme-sensor-1/#', { qos: 1 });
+        const barrier = new Promise<void>((resolve) =>
+          subscriber.on('message', (topic) => topic.endsWith('/barrier') && resolve()),
+        );
+        await publishSafe(subscriber, 'devices/acme.acme-sensor-1/barrier', 'x');
+        await barrier;
+        expect(replayed).toEqual([]);
+      } finally {
+        await subscriber.endAsync();
+      }
+      const { rows } = await target.admin.query(
+        'SELECT (SELECT count(*)::int FROM iot.telemetry WHERE value = 8181) AS readings, (SELECT count(*)::int FROM iot.alerts WHERE value = 8181) AS alerts',
+      );
+      expect(rows).toEqual([{ readings: 0, alerts: 0 }]);
+      expect(target.iot.messaging.status().stored).toBe(stored);
+    });
+  });
+
   describe('API keys minting API keys', () => {
     const mint = (headers: Record<string, string>, body: unknown) =>
       request({

@@ -31,7 +31,10 @@ export interface Messaging {
     connected: boolean;
     reconnects: number;
     received: number;
+    /** Messages dropped, for any reason (each one logged as `mqtt message rejected`). */
     rejected: number;
+    /** Of those, retained messages: a broker replays them on every subscription, so they are old. */
+    retained: number;
     stored: number;
   };
   /** Publishes each alert on `devices/<tenant>.<deviceId>/alerts` (QoS 1, acknowledged). */
@@ -69,7 +72,8 @@ async function startEmbeddedBroker(config: AppConfig, pki: Pki): Promise<Embedde
   broker.authenticate = base.authenticate as typeof broker.authenticate;
   broker.authorizePublish = ((client, packet, callback) => {
     if (isService(client as AedesClientLike | null)) {
-      callback(serviceMay('write', packet.topic) ? null : new Error('not authorized'));
+      const allowed = serviceMay('write', packet.topic) && !packet.retain;
+      callback(allowed ? null : new Error('not authorized'));
       return;
     }
     base.authorizePublish(client as AedesClientLike | null, packet, callback);
@@ -149,7 +153,7 @@ export async function startMessaging(
     await embedded?.close();
     throw err;
   }
-  const counts = { reconnects: 0, received: 0, rejected: 0, stored: 0 };
+  const counts = { reconnects: 0, received: 0, rejected: 0, retained: 0, stored: 0 };
   client.on('reconnect', () => counts.reconnects++);
   client.on('error', (err: Error) =>
     logger.warn('mqtt client error', {
@@ -187,10 +191,17 @@ export async function startMessaging(
     logger.warn('mqtt message rejected', { reason, ...meta });
   };
 
-  client.on('message', (topic, payload) => {
+  client.on('message', (topic, payload, packet) => {
     counts.received++;
     const traceId = crypto.randomUUID();
     runWithTraceId(traceId, () => {
+      // A retained message is one the broker kept and replays to each new subscription: an old
+      // reading, already stored when it was live. The generated brokers refuse them; a broker
+      // configured otherwise must not make the service store it again on every reconnect.
+      if (packet.retain) {
+        counts.retained++;
+        return reject('retained');
+      }
       const parsed = parseTopic('devices/{identity}/telemetry', topic);
       if (!parsed) return reject('topic');
       const identity = parsed.identity as string;
