@@ -50,6 +50,29 @@ describe('iot-app configuration', () => {
     });
   });
 
+  it('reads the write and export limits from RATE_LIMIT_WRITES and RATE_LIMIT_EXPORTS, and refuses values that are not whole numbers of at least 1', () => {
+    expect(loadConfig({ DATA_DIR: dataDir })).toMatchObject({
+      writeRateLimit: 60,
+      exportRateLimit: 5,
+    });
+    expect(
+      loadConfig({ DATA_DIR: dataDir, RATE_LIMIT_WRITES: '5000', RATE_LIMIT_EXPORTS: '200' }),
+    ).toMatchObject({ writeRateLimit: 5000, exportRateLimit: 200 });
+    for (const [name, value] of [
+      ['RATE_LIMIT_WRITES', '0'],
+      ['RATE_LIMIT_WRITES', 'lots'],
+      ['RATE_LIMIT_EXPORTS', '-5'],
+      ['RATE_LIMIT_EXPORTS', '2.5'],
+    ] as const) {
+      expect(() => loadConfig({ DATA_DIR: dataDir, [name]: value })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_IOT_APP_INVALID_NUMBER',
+          message: expect.stringContaining(`${name}: "${value}"`),
+        }),
+      );
+    }
+  });
+
   it('writes the service rights into the Mosquitto ACL next to the per-device rule', () => {
     const acl = aclText('iot-service');
     expect(acl).toContain('pattern readwrite devices/%u/#');

@@ -15,6 +15,7 @@ import {
 import {
   createTestDatabase,
   createTestPki,
+  freePort,
   type RunningMosquitto,
   redisPrefix,
   requireService,
@@ -31,6 +32,7 @@ import {
   type IotApp,
   loadConfig,
   type Pki,
+  RedisStartupError,
 } from 'iot-app';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -492,6 +494,58 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
         'SELECT count(*)::int AS n FROM iot.telemetry WHERE value = 6161',
       );
       expect(rows[0].n).toBe(0);
+    });
+
+    it('refuses text/plain, XML and form bodies with 415 on every JSON route, also on a route that reads no body', async () => {
+      const routes = [
+        ...routerRoutes(iot.routers.customer).map((r) => ({ ...r, path: `/customer${r.path}` })),
+        ...routerRoutes(iot.routers.operator).map((r) => ({ ...r, path: `/operator${r.path}` })),
+      ];
+      expect(routes.length).toBeGreaterThan(20);
+      const token = (path: string) => (path.startsWith('/operator') ? ops : adminAcme);
+      const refused: string[] = [];
+      for (const route of routes) {
+        for (const [type, body] of [
+          ['text/plain', '{"name":"x"}'],
+          ['application/xml', '<device><name>x</name></device>'],
+          ['application/x-www-form-urlencoded', 'name=x'],
+        ]) {
+          const answer = await call(url, route.method, fillParams(route.path), {
+            token: token(route.path),
+            headers: { 'content-type': type as string },
+            ...(route.method === 'GET' ? {} : { raw: body }),
+          });
+          if (answer.status !== 415 || answer.body?.code !== 'unsupported_media_type') {
+            refused.push(`${route.method} ${route.path} ${type}: ${answer.status}`);
+          }
+        }
+      }
+      expect(refused).toEqual([]);
+      // The body-less PUT that answered 204 to an XML body before.
+      const put = await call(
+        url,
+        'PUT',
+        '/customer/device-groups/6f1c2a9e-3b7d-4c1e-9f2a-8d5e4b3c2a1f/devices/acme-sensor-1',
+        { token: adminAcme, headers: { 'content-type': 'application/xml' }, raw: '<x/>' },
+      );
+      expect(put.status).toBe(415);
+      // A body without any Content-Type is refused the same way; JSON still works.
+      const untyped = await fetch(`${url}/customer/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminAcme}` },
+        body: new Blob(['{"id":"untyped-1","name":"x"}']),
+      });
+      expect(untyped.status).toBe(415);
+      expect(
+        (
+          await call(url, 'POST', '/customer/devices', {
+            token: adminAcme,
+            body: { id: 'typed-1', name: 'x' },
+          })
+        ).status,
+      ).toBe(201);
+      const { rows } = await admin.query("SELECT id FROM iot.devices WHERE id = 'untyped-1'");
+      expect(rows).toEqual([]);
     });
 
     it('answers an unhandled error with problem+json carrying trace_id and no stack', async () => {
@@ -1086,6 +1140,96 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
         'max-age=31536000; includeSubDomains',
       );
       expect(secure.headers['content-security-policy']).toContain("default-src 'none'");
+    });
+  });
+
+  describe('with the abuse ban and the write and export limits set from the environment', () => {
+    let iot: IotApp;
+    let url: string;
+
+    beforeAll(async () => {
+      iot = await createApp(
+        loadConfig({
+          ...baseEnv,
+          REDIS_PREFIX: redisPrefix('iot-app-tight'),
+          ABUSE_FAILURES: '3',
+          RATE_LIMIT_WRITES: '2',
+          RATE_LIMIT_EXPORTS: '1',
+        }),
+      );
+      ({ url } = await iot.start());
+    }, 120_000);
+
+    afterAll(async () => {
+      await iot?.stop();
+    }, 120_000);
+
+    // Before the ban test below: the ban covers this address for every later request.
+    it('takes the per-user write limit and the per-tenant export limit from RATE_LIMIT_WRITES and RATE_LIMIT_EXPORTS', async () => {
+      const operator = tokenFor(iot, 'operator@acme', 'acme');
+      const writes: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        writes.push(
+          (
+            await call(url, 'PATCH', '/customer/devices/acme-sensor-2', {
+              token: operator,
+              body: { location: `shelf ${i}` },
+            })
+          ).status,
+        );
+      }
+      expect(writes).toEqual([200, 200, 429]);
+      // Per user: another user of the same tenant still writes.
+      expect(
+        (
+          await call(url, 'PATCH', '/customer/devices/acme-sensor-2', {
+            token: tokenFor(iot, 'admin@acme', 'acme'),
+            body: { location: 'shelf 9' },
+          })
+        ).status,
+      ).toBe(200);
+      const exports: number[] = [];
+      for (const subject of ['viewer@globex', 'admin@globex']) {
+        exports.push(
+          (
+            await call(url, 'GET', '/customer/devices/globex-sensor-1/telemetry/export', {
+              token: tokenFor(iot, subject, 'globex'),
+            })
+          ).status,
+        );
+      }
+      expect(exports).toEqual([200, 429]);
+    });
+
+    it('answers /health and /ready to an address the abuse guard has banned', async () => {
+      for (let i = 0; i < 4; i++) await call(url, 'GET', '/customer/devices');
+      const banned = await call(url, 'GET', '/customer/devices', {
+        token: tokenFor(iot, 'viewer@acme', 'acme'),
+      });
+      expect(banned.status).toBe(429);
+      expect(banned.body.code).toBe('client_banned');
+      expect((await call(url, 'GET', '/health')).status).toBe(200);
+      const ready = await call(url, 'GET', '/ready');
+      expect(ready.status).toBe(200);
+      expect(ready.body.status).toBe('ok');
+    });
+  });
+
+  describe('when Redis does not answer at startup', () => {
+    it('fails to start naming Redis, its URL without the password, and the fix', async () => {
+      const port = await freePort();
+      const started = createApp(
+        loadConfig({ ...baseEnv, REDIS_URL: `redis://ingest:s3cret-pass@127.0.0.1:${port}/0` }),
+      );
+      const error = await started.catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(RedisStartupError);
+      expect(error).toMatchObject({ code: 'ERR_IOT_APP_REDIS_UNREACHABLE' });
+      const message = (error as Error).message;
+      expect(message).toContain(`Redis at redis://ingest@127.0.0.1:${port}/0 did not answer`);
+      expect(message).toContain('ECONNREFUSED');
+      expect(message).toMatch(/start Redis, correct REDIS_URL, or unset REDIS_URL/);
+      expect(message).not.toContain('s3cret-pass');
+      expect(message).not.toBe('Connection is closed.');
     });
   });
 

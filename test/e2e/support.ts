@@ -19,8 +19,17 @@ export async function call(
     token,
     apiKey,
     body,
+    raw,
     headers = {},
-  }: { token?: string; apiKey?: string; body?: unknown; headers?: Record<string, string> } = {},
+  }: {
+    token?: string;
+    apiKey?: string;
+    /** Sent as JSON, with `Content-Type: application/json`. */
+    body?: unknown;
+    /** Sent as it is, with whatever Content-Type `headers` give. */
+    raw?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Answer> {
   const response = await fetch(`${base}${path}`, {
     method,
@@ -30,7 +39,11 @@ export async function call(
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       ...headers,
     },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(body !== undefined
+      ? { body: JSON.stringify(body) }
+      : raw !== undefined
+        ? { body: raw }
+        : {}),
   });
   const text = await response.text();
   let parsed: unknown;

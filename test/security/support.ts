@@ -247,8 +247,12 @@ export interface AppUnderAttack {
  * Starts the example app in process on a throwaway database with real Redis and the embedded
  * mTLS broker. Abuse bans and the global limit are raised so the corpus measures the handlers,
  * not the ban that would otherwise stop it after twenty failures (the ban has its own tests).
+ * `env` overrides any of these, for a suite that attacks the limits themselves.
  */
-export async function startAppUnderAttack(label: string): Promise<AppUnderAttack> {
+export async function startAppUnderAttack(
+  label: string,
+  env: Record<string, string> = {},
+): Promise<AppUnderAttack> {
   const db = await createTestDatabase(label);
   const dataDir = mkdtempSync(join(tmpdir(), `${label}-`));
   const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -267,6 +271,7 @@ export async function startAppUnderAttack(label: string): Promise<AppUnderAttack
         LOG_LEVEL: 'silent',
         ABUSE_FAILURES: '1000000',
         RATE_LIMIT_GLOBAL: '1000000',
+        ...env,
       }),
     );
     const { url } = await iot.start();

@@ -26,16 +26,17 @@ import {
 } from '@bulwark/rbac';
 import { jsonBody, queryLimits } from '@bulwark/validators';
 import express, { type Express, type Router } from 'express';
-import { Redis } from 'ioredis';
 import type { AppConfig } from './config.js';
 import { type Database, openDatabase } from './database.js';
 import { DEMO_DEVICES } from './demo-data.js';
 import { deviceIdentity } from './device-identity.js';
+import { jsonOnly } from './json-only.js';
 import { appLogger, type Logger } from './logger.js';
 import { type Messaging, startMessaging } from './messaging.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { docsPage, openApiDocument } from './openapi.js';
 import { ensurePki, type Pki } from './pki.js';
+import { connectRedis } from './redis.js';
 import { customerRouter, customerRoutes } from './routes/customer.js';
 import { operatorRoutes } from './routes/operator.js';
 import { mountRoutes, type RouteSpec } from './routes/route-table.js';
@@ -132,18 +133,8 @@ async function build(
   const messaging = await startMessaging(config, pki, database, logger);
   closers.push(() => messaging.close());
 
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, {
-        maxRetriesPerRequest: 1,
-        connectTimeout: 2000,
-        lazyConnect: true,
-      })
-    : undefined;
-  if (redis) {
-    redis.on('error', (err: Error) => logger.warn('redis error', { message: err.message }));
-    await redis.connect();
-    closers.push(() => redis.quit());
-  }
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  if (redis) closers.push(() => redis.quit());
 
   const app = express();
   app.set('trust proxy', config.trustProxy);
@@ -194,7 +185,7 @@ async function build(
       database,
       apiKeys,
       audit,
-      exportLimit: limits.heavy({ name: 'telemetry-export' }),
+      exportLimit: limits.heavy({ name: 'telemetry-export', limit: config.exportRateLimit }),
       publishAlerts: messaging.publishAlerts,
     }),
     operator: operatorRoutes({
@@ -223,11 +214,8 @@ async function build(
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-API-Key'],
     }),
   );
-  app.use(limits.abuseGuard({ failures: config.abuseFailures }));
-  app.use(limits.global({ limit: config.globalRateLimit }));
-  app.use(queryLimits({ maxParams: 20, maxLength: 2048 }));
-  app.use(requestTimeout({ ms: config.requestTimeoutMs, retryAfter: 5 }));
-
+  // Probes answer before the abuse guard and the global limit: a load balancer sharing an address
+  // with a banned client must still see the app alive and ready.
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -245,6 +233,11 @@ async function build(
       })
       .catch(next);
   });
+
+  app.use(limits.abuseGuard({ failures: config.abuseFailures }));
+  app.use(limits.global({ limit: config.globalRateLimit }));
+  app.use(queryLimits({ maxParams: 20, maxLength: 2048 }));
+  app.use(requestTimeout({ ms: config.requestTimeoutMs, retryAfter: 5 }));
 
   const allowlist = ipAllowlist(config.metricsAllowlist);
   app.get(
@@ -279,13 +272,22 @@ async function build(
     '/customer',
     auth,
     requireCustomer(),
-    limits.mutations(),
-    jsonBody({ limit: '64kb' }),
+    // A header check, before the write limit: a refused request spends none of the caller's writes.
+    jsonOnly,
+    limits.mutations({ limit: config.writeRateLimit }),
+    jsonBody({ limit: '64kb', requireJson: true }),
     customer,
   );
   const operator = express.Router();
   mountRoutes(operator, routes.operator);
-  app.use('/operator', auth, requireOperator(), operator);
+  app.use(
+    '/operator',
+    auth,
+    requireOperator(),
+    jsonOnly,
+    jsonBody({ limit: '1kb', requireJson: true }),
+    operator,
+  );
 
   app.use(notFound());
   app.use(dbErrors());

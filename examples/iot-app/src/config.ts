@@ -67,6 +67,10 @@ export interface AppConfig {
   globalRateLimit: number;
   /** Failures (401/403/404) per address in 10 minutes before a 15-minute ban. */
   abuseFailures: number;
+  /** Writes (POST, PUT, PATCH, DELETE) per user per minute. */
+  writeRateLimit: number;
+  /** Telemetry exports per tenant per minute. */
+  exportRateLimit: number;
   /** Lifetime of tokens printed by the token command, in seconds. */
   tokenTtlSec: number;
   /** Create the demo tenants, users, devices and rules on start. */
@@ -225,6 +229,8 @@ export function loadConfig(
     rateLimitEnabled: flag(env, 'RATE_LIMIT_ENABLED', true),
     globalRateLimit: integer(env, 'RATE_LIMIT_GLOBAL', 300, 1),
     abuseFailures: integer(env, 'ABUSE_FAILURES', 20, 1),
+    writeRateLimit: integer(env, 'RATE_LIMIT_WRITES', 60, 1),
+    exportRateLimit: integer(env, 'RATE_LIMIT_EXPORTS', 5, 1),
     tokenTtlSec: integer(env, 'TOKEN_TTL_SEC', 3600, 60),
     seedDemoData: flag(env, 'SEED_DEMO_DATA', !production),
     logLevel,

@@ -5,5 +5,6 @@ export { type Database, DatabaseStartupError } from './database.js';
 export { DEMO_DEVICES, DEMO_TENANTS, DEMO_USERS } from './demo-data.js';
 export { deviceIdentity, parseDeviceIdentity } from './device-identity.js';
 export { aclText, brokerConfig, ensurePki, type Pki, SERVICE_RIGHTS } from './pki.js';
+export { RedisStartupError } from './redis.js';
 export { parseTelemetryPayload, type Reading } from './telemetry.js';
 export { signToken, TOKEN_AUDIENCE, TOKEN_ISSUER, tokenKey } from './tokens.js';

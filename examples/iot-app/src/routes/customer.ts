@@ -30,7 +30,7 @@ export interface CustomerContext {
   database: Database;
   apiKeys: ApiKeys;
   audit: AuditLog;
-  /** The telemetry export limit (5 per minute per tenant). */
+  /** The telemetry export limit (`RATE_LIMIT_EXPORTS` per minute per tenant, default 5). */
   exportLimit: RequestHandler;
   publishAlerts(alerts: FiredAlert[]): Promise<void>;
 }
@@ -703,7 +703,8 @@ export function customerRoutes(ctx: CustomerContext): RouteSpec[] {
     {
       method: 'get',
       path: '/devices/:id/telemetry/export',
-      summary: "Export a device's telemetry as CSV (streamed; 5 exports per minute per tenant)",
+      summary:
+        "Export a device's telemetry as CSV (streamed; RATE_LIMIT_EXPORTS per minute per tenant, default 5)",
       permission: 'telemetry:export',
       before: [ctx.exportLimit],
       schemas: {
