@@ -1,5 +1,5 @@
 // The example app with no configuration at all: embedded PGlite, embedded aedes over mTLS, in-memory limits.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,41 @@ describe('iot-app with no configuration (embedded defaults)', () => {
       'acme-sensor-2',
     ]);
     expect((await call(url, 'GET', '/customer/devices')).status).toBe(401);
+  });
+
+  it('refuses a TLS 1.2 handshake with a CBC-SHA1 suite on the embedded broker, and agrees on an AEAD suite by default', async () => {
+    const device = iot.pki!.identity('acme.acme-sensor-1');
+    // Asynchronously: the broker answers from this process, so a blocking spawn would stall it.
+    const handshake = async (cipher?: string) => {
+      const args = [
+        's_client',
+        '-connect',
+        new URL(iot.messaging.url).host,
+        '-servername',
+        'localhost',
+        '-CAfile',
+        iot.pki!.caFile,
+        '-cert',
+        device.certFile,
+        '-key',
+        device.keyFile,
+        '-tls1_2',
+        ...(cipher ? ['-cipher', cipher] : []),
+      ];
+      const stdout = await new Promise<string>((resolve) => {
+        const child = execFile('openssl', args, { timeout: 10_000 }, (error, out) =>
+          resolve(error ? '' : out),
+        );
+        child.stdin?.end();
+      });
+      const agreed = /Cipher is (\S+)/.exec(stdout)?.[1];
+      return agreed && agreed !== '(NONE)' ? agreed : null;
+    };
+    expect(await handshake('ECDHE-ECDSA-AES128-SHA')).toBeNull();
+    expect(await handshake('ECDHE-ECDSA-AES256-SHA384')).toBeNull();
+    expect(await handshake()).toMatch(
+      /^ECDHE-ECDSA-(?:AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)$/,
+    );
   });
 
   it('refuses an MQTT client without a client certificate', async () => {

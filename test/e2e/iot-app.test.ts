@@ -1,4 +1,5 @@
 // The example app against real PostgreSQL, Redis and Mosquitto: the verification list of the hardening seeds.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -1212,6 +1213,84 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       const ready = await call(url, 'GET', '/ready');
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('ok');
+    });
+  });
+
+  // No app runs here: the service's own certificate would take over the app's connection.
+  describe('the Mosquitto config the app writes', () => {
+    /** One TLS 1.2 handshake with the openssl CLI as a device; the cipher agreed, or null. */
+    const handshake = (cipher?: string) => {
+      const device = pki.identity('acme.acme-sensor-1');
+      const run = spawnSync(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${broker.port}`,
+          '-servername',
+          'localhost',
+          '-CAfile',
+          pki.caFile,
+          '-cert',
+          device.certFile,
+          '-key',
+          device.keyFile,
+          '-tls1_2',
+          ...(cipher ? ['-cipher', cipher] : []),
+        ],
+        { input: '', encoding: 'utf8', timeout: 10_000 },
+      );
+      const agreed = /Cipher is (\S+)/.exec(run.stdout)?.[1];
+      return run.status === 0 && agreed && agreed !== '(NONE)' ? agreed : null;
+    };
+
+    it('refuses a TLS 1.2 handshake with a CBC-SHA1 suite and agrees on an AEAD suite by default', () => {
+      expect(handshake('ECDHE-ECDSA-AES128-SHA')).toBeNull();
+      expect(handshake('ECDHE-RSA-AES128-SHA')).toBeNull();
+      expect(handshake()).toMatch(
+        /^ECDHE-ECDSA-(?:AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)$/,
+      );
+    });
+
+    it("lets the service identity read telemetry and write alerts, but never publish a device's telemetry or commands", async () => {
+      const service = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('iot-service'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      const device = await connectSecure({
+        url: `mqtts://127.0.0.1:${broker.port}`,
+        caFile: pki.caFile,
+        ...pki.identity('acme.acme-sensor-1'),
+        servername: 'localhost',
+        reconnect: false,
+      });
+      try {
+        const received: string[] = [];
+        device.on('message', (topic) => received.push(topic));
+        await device.subscribeAsync('devices/acme.acme-sensor-1/#', { qos: 1 });
+        for (const level of ['telemetry', 'commands']) {
+          await expect(
+            publishSafe(service, `devices/acme.acme-sensor-1/${level}`, '{"metrics":{"t":1}}'),
+            level,
+          ).rejects.toMatchObject({ code: 'publish_rejected' });
+        }
+        await publishSafe(service, 'devices/acme.acme-sensor-1/alerts', '{"id":"a"}');
+        const barrier = new Promise<void>((resolve) =>
+          device.on('message', (topic) => topic.endsWith('/barrier') && resolve()),
+        );
+        await publishSafe(device, 'devices/acme.acme-sensor-1/barrier', 'x');
+        await barrier;
+        expect(received).toEqual([
+          'devices/acme.acme-sensor-1/alerts',
+          'devices/acme.acme-sensor-1/barrier',
+        ]);
+      } finally {
+        await service.endAsync();
+        await device.endAsync();
+      }
     });
   });
 

@@ -11,6 +11,8 @@ import {
   connectSecure,
   parseTopic,
   publishSafe,
+  TLS12_CIPHERS,
+  TLS13_CIPHERSUITES,
 } from '@bulwark/mqtt-tls';
 import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
@@ -94,6 +96,8 @@ async function startEmbeddedBroker(config: AppConfig, pki: Pki): Promise<Embedde
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      // The suites of the generated Mosquitto config: AEAD with ECDHE only, no CBC or SHA-1.
+      ciphers: `${TLS13_CIPHERSUITES}:${TLS12_CIPHERS}`,
       handshakeTimeout: 10_000,
     },
     broker.handle as unknown as (socket: import('node:tls').TLSSocket) => void,

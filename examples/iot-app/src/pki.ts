@@ -3,7 +3,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addDevice, createCertificates, mosquittoAcl, mosquittoConfig } from '@bulwark/mqtt-tls';
 
-/** Topic filters the service identity may use; the same rule goes to aedes and to Mosquitto. */
+/**
+ * Topic filters the service identity may use; the same rule goes to aedes and to Mosquitto. It
+ * reads telemetry and writes the alerts it raises, nothing else: it cannot publish telemetry as a
+ * device, nor commands.
+ */
 export const SERVICE_RIGHTS = {
   read: ['devices/+/telemetry'],
   write: ['devices/+/alerts'],
