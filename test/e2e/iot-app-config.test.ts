@@ -50,6 +50,13 @@ describe('iot-app configuration', () => {
     });
   });
 
+  it('reads the names a trusted proxy sends in Host from UPSTREAM_HOSTS, none by default', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).upstreamHosts).toEqual([]);
+    expect(
+      loadConfig({ DATA_DIR: dataDir, UPSTREAM_HOSTS: 'backend, api-internal' }).upstreamHosts,
+    ).toEqual(['backend', 'api-internal']);
+  });
+
   it('reads the write and export limits from RATE_LIMIT_WRITES and RATE_LIMIT_EXPORTS, and refuses values that are not whole numbers of at least 1', () => {
     expect(loadConfig({ DATA_DIR: dataDir })).toMatchObject({
       writeRateLimit: 60,

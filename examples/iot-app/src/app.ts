@@ -206,7 +206,7 @@ async function build(
   app.use(requestContext());
   app.use(metrics.httpMiddleware);
   app.use(httpLogger({ logger, skip: (req) => req.path === '/health' || req.path === '/ready' }));
-  app.use(trustedHosts(config.allowedHosts));
+  app.use(trustedHosts(config.allowedHosts, { upstreamHosts: config.upstreamHosts }));
   app.use(secureHeaders({ docsPaths: ['/docs'] }));
   app.use(
     corsPolicy({

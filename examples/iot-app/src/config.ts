@@ -53,6 +53,8 @@ export interface AppConfig {
   corsOrigins: string[];
   /** Host names the app answers to. */
   allowedHosts: string[];
+  /** Names a trusted proxy sends in `Host` instead of the client's (its upstream name for the app). */
+  upstreamHosts: string[];
   /** Express `trust proxy` setting. */
   trustProxy: string | number | false;
   /** Addresses allowed to read `/metrics` (and `/docs` in production). */
@@ -222,6 +224,7 @@ export function loadConfig(
     generatedSecrets,
     corsOrigins: list(env.CORS_ORIGINS, ['http://localhost:5173']),
     allowedHosts: list(env.ALLOWED_HOSTS, ['localhost', '127.0.0.1']),
+    upstreamHosts: list(env.UPSTREAM_HOSTS, []),
     trustProxy,
     metricsAllowlist: list(env.METRICS_ALLOWLIST, ['127.0.0.1', '::1']),
     docsEnabled: flag(env, 'DOCS_ENABLED', true),
