@@ -7,6 +7,8 @@ export type ErrorHandlerConfigErrorCode =
   | 'ERR_BULWARK_ERRORS_UNKNOWN_OPTION'
   | 'ERR_BULWARK_ERRORS_INVALID_OPTION'
   | 'ERR_BULWARK_ERRORS_LOG_LEVEL'
+  | 'ERR_BULWARK_ERRORS_LOG_FORMAT'
+  | 'ERR_BULWARK_ERRORS_HANDLER_NOT_LAST'
   | 'ERR_BULWARK_ERRORS_HEADER_NAME'
   | 'ERR_BULWARK_ERRORS_ID_GENERATOR'
   | 'ERR_BULWARK_ERRORS_LOGGER'
@@ -17,15 +19,29 @@ export type ErrorHandlerConfigErrorCode =
   | 'ERR_BULWARK_ERRORS_PROCESS_HANDLERS_INSTALLED';
 
 /**
+ * The page that explains every code of this package, as an absolute URL: the relative path of
+ * the repository cannot be opened from an installed package. Kept equal to the `repository` of
+ * package.json by a test.
+ */
+export const ERRORS_PAGE_URL =
+  'https://github.com/bulwark-js/bulwark/blob/main/docs/errors/error-handler.md';
+
+/** The documentation URL of one code, e.g. `…/error-handler.md#err_bulwark_errors_log_level`. */
+export function docsUrlOf(code: string): string {
+  return `${ERRORS_PAGE_URL}#${code.toLowerCase()}`;
+}
+
+/**
  * Thrown by a factory of `@bulwark/error-handler` when its options are wrong. The message quotes
- * the offending value (never a secret) and names the fix.
+ * the offending value (never a secret), names the fix and ends with the URL of the code's
+ * documentation.
  */
 export class ErrorHandlerConfigError extends Error {
   override readonly name = 'ErrorHandlerConfigError';
   readonly code: ErrorHandlerConfigErrorCode;
 
   constructor(code: ErrorHandlerConfigErrorCode, message: string) {
-    super(`${message} See docs/errors/error-handler.md#${code.toLowerCase()}`);
+    super(`${message} See ${docsUrlOf(code)}`);
     this.code = code;
   }
 }

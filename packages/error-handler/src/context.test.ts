@@ -56,6 +56,9 @@ function loggedApp(options?: Parameters<typeof requestContext>[0], trustProxy?: 
   app.get('/missing', (_req, _res, next) => {
     next(createError(404, 'No such device.', { code: 'device_not_found' }));
   });
+  app.get('/slow', (_req, res) => {
+    setTimeout(() => res.send('late'), 200);
+  });
   app.use(errorHandler({ logger: capture.logger }));
   return { app, ...capture };
 }
@@ -222,9 +225,6 @@ describe('requestContext and untrusted clients', () => {
 
   it('writes client_request_id on the access line of a request the client abandoned', async () => {
     const { app, lines } = loggedApp();
-    app.get('/slow', (_req, res) => {
-      setTimeout(() => res.send('late'), 200);
-    });
     const server = await listen(app);
     try {
       const controller = new AbortController();

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { validateHeaderName } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
+import { mountOrderError } from './mount-order.js';
 import { trackRoute } from './route.js';
 import type { RequestContextOptions } from './types.js';
 
@@ -130,6 +131,11 @@ const KNOWN = ['header', 'trustInbound', 'traceparent', 'generate'] as const;
  * Gives every request a trace id and keeps it in `AsyncLocalStorage` for the whole request,
  * including the async work it starts. Mount it first.
  *
+ * It also checks, at the first request and whenever the app's router grows, that no route or
+ * middleware is mounted after `errorHandler()`: their errors would skip it and reach Express's
+ * default handler. Such an app has every request refused with a 500 that `errorHandler()`
+ * renders and logs with `ERR_BULWARK_ERRORS_HANDLER_NOT_LAST`, naming the misplaced layer.
+ *
  * - `header` (default `'X-Request-Id'`): inbound header read, and response header set.
  * - `trustInbound` (default `'proxy'`): whose inbound ids become the trace id. `'proxy'`: only a
  *   peer that the app's Express `trust proxy` setting trusts; `true`: any peer; `false`: none.
@@ -225,9 +231,10 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
     }
     req.id = id;
     res.setHeader(header, id);
+    const misplaced = mountOrderError(req.app);
     storage.run(
       clientRequestId === undefined ? { traceId: id } : { traceId: id, clientRequestId },
-      next,
+      misplaced === undefined ? next : () => next(misplaced),
     );
   };
 }

@@ -2,14 +2,17 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { listen } from '@bulwark/test-utils';
+import { createTestDatabase, listen, requireService, type TestDatabase } from '@bulwark/test-utils';
 import express, { type Express } from 'express';
 import createError from 'http-errors';
+import pg from 'pg';
 import request from 'supertest';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requestContext } from './context.js';
 import { errorHandler, notFound } from './error-handler.js';
 import type { ErrorEvent } from './events.js';
+import { httpLogger } from './http-logger.js';
+import { HttpProblem } from './http-problem.js';
 import { captureLogger } from './test-helpers.js';
 import type { ErrorHandlerOptions } from './types.js';
 
@@ -762,5 +765,152 @@ describe('errorHandler configuration', () => {
     const res = await request(app).get('/');
     expect(res.status).toBe(500);
     expect(res.text).toContain('errorHandler was given to Express without being called');
+  });
+});
+
+describe('errorHandler lines for client errors', () => {
+  /** requestContext, httpLogger and errorHandler on one logger, as the README wires them. */
+  function accessLoggedApp(
+    mount: (app: Express) => void,
+    skip?: (req: express.Request) => boolean,
+  ) {
+    const capture = captureLogger();
+    const app = express();
+    app.use(requestContext());
+    app.use(httpLogger({ logger: capture.logger, ...(skip && { skip }) }));
+    app.use(express.json());
+    mount(app);
+    app.use(notFound());
+    app.use(errorHandler({ logger: capture.logger }));
+    return { app, ...capture };
+  }
+
+  it('writes a rejected request as one access line carrying the code and detail, not a second line', async () => {
+    const { app, lines } = accessLoggedApp((a) =>
+      a.get('/orders/:id', () => {
+        throw HttpProblem.forbidden('Not your order.', { code: 'order_forbidden' });
+      }),
+    );
+    const res = await request(app).get('/orders/7');
+    expect(res.status).toBe(403);
+    const own = lines().filter((line) => line.trace_id === res.body.trace_id);
+    expect(own).toHaveLength(1);
+    expect(own[0]).toMatchObject({
+      level: 'warn',
+      message: 'request',
+      route: '/orders/:id',
+      status: 403,
+      code: 'order_forbidden',
+      detail: 'Not your order.',
+      error_name: 'HttpProblem',
+    });
+  });
+
+  it('puts the field pointers of a 422 on its line, never the values', async () => {
+    const { app, lines, raw } = accessLoggedApp((a) =>
+      a.post('/orders', (_req, _res, next) => {
+        next(
+          createError(422, 'The request body is not valid.', {
+            code: 'validation_failed',
+            errors: [
+              { location: 'body', pointer: '/body/email', message: 'must match format "email"' },
+              { location: 'body', pointer: '/body/quantity', message: 'must be <= 99' },
+            ],
+          }),
+        );
+      }),
+    );
+    const res = await request(app)
+      .post('/orders')
+      .send({ email: 'not-an-address-4711', quantity: 1000 });
+    expect(res.status).toBe(422);
+    expect(lines().find((line) => line.message === 'request')).toMatchObject({
+      code: 'validation_failed',
+      pointers: ['/body/email', '/body/quantity'],
+    });
+    expect(raw()).not.toContain('not-an-address-4711');
+  });
+
+  it('still writes its own line for a rejected request that httpLogger skips', async () => {
+    const { app, lines } = accessLoggedApp(
+      (a) =>
+        a.get('/internal/ping', () => {
+          throw HttpProblem.forbidden();
+        }),
+      (req) => req.path.startsWith('/internal/'),
+    );
+    const res = await request(app).get('/internal/ping');
+    expect(res.status).toBe(403);
+    await expect
+      .poll(() => lines().filter((line) => line.trace_id === res.body.trace_id))
+      .toEqual([expect.objectContaining({ message: 'request rejected', code: 'forbidden' })]);
+  });
+
+  it('adds the code of a 5xx to the access line, next to its own error line', async () => {
+    const { app, lines } = accessLoggedApp((a) =>
+      a.get('/boom', () => {
+        throw new Error('relation "orders" does not exist');
+      }),
+    );
+    const res = await request(app).get('/boom');
+    const own = lines().filter((line) => line.trace_id === res.body.trace_id);
+    expect(own.map((line) => [line.message, line.code])).toEqual([
+      ['request failed', 'internal_error'],
+      ['request', 'internal_error'],
+    ]);
+  });
+});
+
+const hasPg = await requireService('postgres');
+
+describe.runIf(hasPg)('errorHandler lines for database conflicts', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('error_handler_conflict');
+    pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    await pool.query('CREATE TABLE device (id text CONSTRAINT device_pkey PRIMARY KEY)');
+  });
+
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('puts the SQLSTATE, constraint and table of a real unique violation on the 409 line, never the duplicate value', async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(requestContext());
+    app.use(express.json());
+    app.post('/devices', async (req, res) => {
+      try {
+        await pool.query('INSERT INTO device (id) VALUES ($1)', [req.body.id]);
+      } catch (err) {
+        throw HttpProblem.conflict('A device with this id already exists.', {
+          code: 'device_exists',
+          cause: err,
+        });
+      }
+      res.status(201).end();
+    });
+    app.use(errorHandler({ logger: capture.logger }));
+    const first = await request(app).post('/devices').send({ id: 'serial-0042-private' });
+    const second = await request(app).post('/devices').send({ id: 'serial-0042-private' });
+    expect([first.status, second.status]).toEqual([201, 409]);
+    expect(second.body).toMatchObject({ code: 'device_exists' });
+    expect(capture.lines()).toEqual([
+      expect.objectContaining({
+        message: 'request rejected',
+        status: 409,
+        code: 'device_exists',
+        cause_name: 'DatabaseError',
+        sqlstate: '23505',
+        constraint: 'device_pkey',
+        table: 'device',
+      }),
+    ]);
+    expect(capture.raw()).not.toContain('serial-0042-private');
+    expect(second.text).not.toMatch(/device_pkey|23505|serial/);
   });
 });

@@ -12,8 +12,16 @@ import {
 import { currentTraceId, isValidTraceId } from './context.js';
 import { type ErrorEvent, errorChannel } from './events.js';
 import { createLogger, redactsItself } from './logger.js';
-import { type ProblemResponse, problemFromError, sendProblem } from './problem.js';
+import { markErrorHandler } from './mount-order.js';
+import { withOpenApi } from './openapi.js';
+import {
+  type ProblemDetails,
+  type ProblemResponse,
+  problemFromError,
+  sendProblem,
+} from './problem.js';
 import { redact } from './redact.js';
+import { isAccessLogged, setRejection } from './rejection.js';
 import { routeOf } from './route.js';
 import type { ErrorHandlerOptions } from './types.js';
 
@@ -47,6 +55,52 @@ function nameOf(err: unknown): string {
   return err === null ? 'null' : typeof err;
 }
 
+function read(target: unknown, key: string): unknown {
+  if (typeof target !== 'object' || target === null) return undefined;
+  try {
+    return (target as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+const MAX_POINTERS = 20;
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/**
+ * What a client error's log line says about its cause, never a value: the field pointers of a
+ * validation failure, the class of the error's `cause`, and the SQLSTATE, constraint, table and
+ * column of the first database error in the cause chain (pg's own fields).
+ */
+function clientErrorFacts(err: unknown, body: ProblemDetails): Record<string, unknown> {
+  const facts: Record<string, unknown> = {};
+  if (body.errors !== undefined) {
+    const pointers: string[] = [];
+    for (const item of body.errors) {
+      if (pointers.length === MAX_POINTERS) break;
+      const pointer = read(item, 'pointer');
+      if (typeof pointer === 'string') pointers.push(label(pointer));
+    }
+    if (pointers.length > 0) facts.pointers = pointers;
+  }
+  const cause = read(err, 'cause');
+  if (cause !== undefined) facts.cause_name = nameOf(cause);
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = read(current, 'code');
+    if (typeof code === 'string' && SQLSTATE.test(code)) {
+      facts.sqlstate = code;
+      for (const key of ['constraint', 'table', 'column']) {
+        const value = read(current, key);
+        if (typeof value === 'string' && value !== '') facts[key] = label(value);
+      }
+      break;
+    }
+    current = read(current, 'cause');
+  }
+  return facts;
+}
+
 const KNOWN = ['logger', 'exposeStack', 'problemType', 'logClientErrors'] as const;
 
 const LAST_RESORT = JSON.stringify({
@@ -70,6 +124,14 @@ const LAST_RESORT = JSON.stringify({
  *   cause chain, code, SQL state) is logged with the same trace id, secrets redacted.
  * - When headers were already sent it logs the error (redacted) and closes the connection,
  *   without handing the error on to Express, whose own handler would print it unredacted.
+ * - A 4xx is logged at `info` as `request rejected` with its `code`, `detail`, `error_name`,
+ *   the `pointers` of its field errors and, from its cause chain, `cause_name`, `sqlstate`,
+ *   `constraint`, `table` and `column` (never a value). When `httpLogger()` logs the request,
+ *   these fields go on its access line instead, so a rejected request is one line.
+ *
+ * It must be mounted after every route: `requestContext()` and `httpLogger()` refuse every
+ * request of an app that mounts routes or middleware after it (ERR_BULWARK_ERRORS_HANDLER_NOT_LAST),
+ * since their errors would reach Express's default handler instead.
  *
  * Options: `logger` (default `createLogger()`), `exposeStack` (default `false`; refused unless
  * `NODE_ENV` is `development` or `test`), `problemType` (default `'about:blank'`),
@@ -124,7 +186,7 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
     }
   };
 
-  return function errorHandler(
+  const handler = markErrorHandler(function errorHandler(
     err: unknown,
     req: Request,
     res: Response,
@@ -180,16 +242,20 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
         };
         errorChannel.publish(event);
       }
+      if (isAccessLogged(req)) setRejection(req, { fields: { code: body.code } });
     } else if (logClientErrors) {
-      // Client errors: what was answered, never the error's own text, which for body-parser
-      // errors can quote the request body.
-      log('info', 'request rejected', {
-        ...where,
-        status,
+      // Client errors: what was answered and why, never the error's own text, which for
+      // body-parser errors can quote the request body. When httpLogger() writes an access line
+      // for the request, these fields go on that line instead of a line of their own.
+      const fields = {
         code: body.code,
         ...(problem.kind === 'exposed' && { detail: body.detail }),
         error_name: nameOf(err),
-      });
+        ...clientErrorFacts(err, body),
+      };
+      const writeOwn = () => log('info', 'request rejected', { ...where, status, ...fields });
+      if (isAccessLogged(req)) setRejection(req, { fields, writeOwn });
+      else writeOwn();
     }
 
     if (!res.getHeader('X-Request-Id') && !req.id) res.setHeader('X-Request-Id', traceId);
@@ -199,5 +265,6 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
       res.statusCode = Math.max(status, 500);
       res.end();
     }
-  };
+  });
+  return withOpenApi(handler);
 }

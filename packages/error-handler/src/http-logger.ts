@@ -3,6 +3,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
 import { createLogger } from './logger.js';
+import { mountOrderError } from './mount-order.js';
+import { markAccessLogged, rejectionOf } from './rejection.js';
 import { routeOf, trackRoute } from './route.js';
 import type { HttpLoggerOptions } from './types.js';
 
@@ -37,6 +39,13 @@ function principal(req: Request): { user?: string; tenant?: string } {
  * `duration_ms`, `bytes`, `ip`, `user_agent`, `trace_id`, and `user`/`tenant` from `req.auth`
  * when present. Bodies, query strings and headers are never logged. 5xx lines are `error`,
  * 4xx `warn`, the rest `info`. Mount it right after `requestContext()`.
+ *
+ * When `errorHandler()` answered the request, the line carries its `code`; for a 4xx also what
+ * its own `request rejected` line would say (`detail`, `error_name`, `pointers`, `cause_name`,
+ * `sqlstate`, `constraint`, `table`, `column`), which it then does not write: one line per
+ * rejected request. A request `skip` leaves out still gets errorHandler()'s own line.
+ * Like `requestContext()`, it refuses every request of an app that mounts routes or middleware
+ * after `errorHandler()` (ERR_BULWARK_ERRORS_HANDLER_NOT_LAST).
  *
  * Options: `logger` (default `createLogger()`), `message` (default `'request'`), `skip`
  * (default: log every request).
@@ -80,7 +89,11 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
       res.removeListener('finish', finish);
       res.removeListener('close', finish);
       try {
-        if (skip?.(req, res)) return;
+        const rejection = rejectionOf(req);
+        if (skip?.(req, res)) {
+          rejection?.writeOwn?.();
+          return;
+        }
         const status = res.statusCode;
         const route = routeOf(req);
         const length = Number(res.getHeader('Content-Length'));
@@ -89,6 +102,7 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
           route: route ?? null,
           path,
           status,
+          ...rejection?.fields,
           duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
           ...(Number.isFinite(length) && { bytes: length }),
           ...(req.ip !== undefined && { ip: req.ip }),
@@ -107,6 +121,7 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
     };
     res.on('finish', finish);
     res.on('close', finish);
-    next();
+    markAccessLogged(req);
+    next(mountOrderError(req.app));
   };
 }

@@ -16,6 +16,11 @@ export {
 export { errorHandler, notFound } from './error-handler.js';
 export { type ErrorEvent, errorChannel } from './events.js';
 export { httpLogger } from './http-logger.js';
+export {
+  HttpProblem,
+  type HttpProblemOptions,
+  type ProblemFieldError,
+} from './http-problem.js';
 export { createLogger } from './logger.js';
 export {
   defaultCode,

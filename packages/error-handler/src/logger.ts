@@ -1,7 +1,8 @@
-// createLogger(): a winston logger writing one redacted JSON object per line, with the trace id.
+// createLogger(): a winston logger writing redacted lines (JSON, or pretty for a terminal) with the trace id.
 import winston from 'winston';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
 import { clientRequestIdOf, currentTraceContext } from './context.js';
+import { formatPretty } from './pretty.js';
 import { applyRedaction, compileRedaction } from './redact.js';
 import type { CreateLoggerOptions } from './types.js';
 
@@ -21,9 +22,28 @@ const KNOWN = [
   'redactPatterns',
   'timestamp',
   'maxStringLength',
+  'format',
 ] as const;
 
+const FORMATS = ['json', 'pretty'];
+
 type Fields = Record<string, unknown> & { [LEVEL]?: string };
+
+/**
+ * Makes `trace_id` the one name of the trace id: a `traceId` in the metadata (as other packages
+ * write it) becomes `trace_id` when the line has none, and is dropped when it is empty or the
+ * same id. A different id under `traceId` is kept, so nothing is lost.
+ */
+function normaliseTraceKey(fields: Record<string, unknown>): void {
+  if (!Object.hasOwn(fields, 'traceId')) return;
+  const value = fields.traceId;
+  if (fields.trace_id === undefined && typeof value === 'string' && value !== '') {
+    fields.trace_id = value;
+    delete fields.traceId;
+  } else if (value === null || value === undefined || value === '' || value === fields.trace_id) {
+    delete fields.traceId;
+  }
+}
 
 /**
  * Adds `trace_id` from the current request when the line has none, and the client's own request
@@ -127,18 +147,23 @@ function toFields(args: readonly unknown[]): Fields {
 /**
  * Creates a winston logger that writes one JSON object per line: `level`, `timestamp`,
  * `message`, `trace_id` (inside a request or `runWithTraceId`), `client_request_id` (the
- * client's own id, when `requestContext()` did not adopt it), then the metadata. Every line is
- * redacted by key name and by value shape (see `redact`); Errors anywhere in the metadata are
- * written with their stack, fields and cause chain. The caller's objects are never changed, and
- * circular references are safe.
+ * client's own id, when `requestContext()` did not adopt it), then the metadata. A `traceId` in
+ * the metadata is written as `trace_id`. Every line is redacted by key name and by value shape
+ * (see `redact`); Errors anywhere in the metadata are written with their stack, fields and cause
+ * chain. The caller's objects are never changed, and circular references are safe.
  *
  * - `level` (default `process.env.LOG_LEVEL`, else `'info'`): npm levels, `error` to `silly`.
+ * - `format` (default `process.env.LOG_FORMAT`, else `'pretty'` when `NODE_ENV` is
+ *   `development` and `stream` is a terminal, else `'json'`): `'pretty'` writes the same
+ *   redacted fields as one readable line, errors and multi-line messages on indented lines
+ *   after it, coloured on a terminal unless `NO_COLOR` is set.
  * - `stream` (default `process.stdout`) or `transports` (default: a stream transport).
  * - `defaultMeta`, `redactKeys`, `redactPatterns`, `timestamp` (default `true`),
  *   `maxStringLength` (default `10_000`).
  *
  * @throws {ErrorHandlerConfigError} ERR_BULWARK_ERRORS_LOG_LEVEL for an unknown level (also from
- *   `LOG_LEVEL`), and on unknown options, a bad stream or bad redaction rules.
+ *   `LOG_LEVEL`), ERR_BULWARK_ERRORS_LOG_FORMAT for an unknown format (also from `LOG_FORMAT`),
+ *   and on unknown options, a bad stream or bad redaction rules.
  * @example
  * const logger = createLogger({ defaultMeta: { service: 'api' } });
  * logger.info('device registered', { deviceId, token }); // token is written as "[REDACTED]"
@@ -185,6 +210,24 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
   const timestamp = opts.timestamp ?? true;
   if (typeof timestamp !== 'boolean')
     invalidOption('createLogger', 'timestamp', timestamp, 'Use true or false.');
+  const formatFromEnv =
+    opts.format === undefined &&
+    process.env.LOG_FORMAT !== undefined &&
+    process.env.LOG_FORMAT !== '';
+  const terminal = opts.transports === undefined && (stream as { isTTY?: unknown }).isTTY === true;
+  const format =
+    opts.format ??
+    (formatFromEnv ? process.env.LOG_FORMAT : undefined) ??
+    (process.env.NODE_ENV === 'development' && terminal ? 'pretty' : 'json');
+  if (typeof format !== 'string' || !FORMATS.includes(format)) {
+    throw new ErrorHandlerConfigError(
+      'ERR_BULWARK_ERRORS_LOG_FORMAT',
+      `createLogger: ${formatFromEnv ? 'LOG_FORMAT' : 'format'}: ${describeValue(format)} is not a log format. Use 'json' (one JSON object per line, for log collectors) or 'pretty' (for reading in a terminal).`,
+    );
+  }
+  const pretty = format === 'pretty';
+  const noColour = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  const colours = pretty && terminal && !noColour;
   const compiled = compileRedaction({
     ...(opts.redactKeys !== undefined && { keys: opts.redactKeys }),
     ...(opts.redactPatterns !== undefined && { patterns: opts.redactPatterns }),
@@ -203,6 +246,14 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     // Entries written without the level methods (winston's profile() and startTimer()) get the
     // same fields here, read as late as it gets.
     const trace: Record<string, unknown> = { trace_id, client_request_id };
+    if (Object.hasOwn(rest, 'traceId')) {
+      // A child logger's metadata is merged in after the level method ran.
+      const names: Record<string, unknown> = { trace_id, traceId: rest.traceId };
+      normaliseTraceKey(names);
+      trace.trace_id = names.trace_id;
+      if (Object.hasOwn(names, 'traceId')) rest.traceId = names.traceId;
+      else delete rest.traceId;
+    }
     addTraceFields(trace);
     const stamp = time ?? (timestamp ? new Date().toISOString() : undefined);
     const ordered: Record<string, unknown> = { level: infoLevel };
@@ -213,7 +264,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     Object.assign(ordered, rest);
     const clean = applyRedaction(ordered, compiled) as Record<string | symbol, unknown>;
     clean[LEVEL] = (info as Fields)[LEVEL] ?? infoLevel;
-    clean[MESSAGE] = JSON.stringify(clean);
+    clean[MESSAGE] = pretty ? formatPretty(clean, colours) : JSON.stringify(clean);
     return clean as winston.Logform.TransformableInfo;
   });
 
@@ -260,6 +311,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     fields.level = logLevel;
     fields[LEVEL] = logLevel;
     if (timestamp && fields.timestamp === undefined) fields.timestamp = new Date().toISOString();
+    normaliseTraceKey(fields);
     addTraceFields(fields);
     self.write(fields as winston.LogEntry);
     return self;

@@ -12,7 +12,7 @@ export interface ProblemDetails {
   status: number;
   /** Human-readable: the error's own message when it is safe to show, else a generic sentence. */
   detail: string;
-  /** Stable snake_case code, listed in docs/errors.md. */
+  /** Stable snake_case code, listed in https://github.com/bulwark-js/bulwark/blob/main/docs/errors.md */
   code: string;
   /** The request's trace id, also in the server log line and the `X-Request-Id` header. */
   trace_id?: string;
@@ -113,12 +113,13 @@ const MALFORMED_URL: Mapping = {
   detail: 'The request URL is malformed.',
 };
 
-const CODE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+/** A code this package shows: snake_case, at most 64 characters. */
+export const CODE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_DETAIL = 1_000;
 
 // Headers that describe the representation being sent; an error's `headers` may not replace them.
 // `Connection` is handled on its own: only `close` is taken from an error.
-const RESERVED_HEADERS = new Set([
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'content-type',
   'content-length',
   'content-encoding',
@@ -162,7 +163,8 @@ export function defaultCode(status: number): string {
     .replace(/^_|_$/g, '');
 }
 
-function genericDetail(status: number): string {
+/** The generic sentence for a status, e.g. `'Not found'`. */
+export function genericDetail(status: number): string {
   const title = statusTitle(status);
   return title.charAt(0) + title.slice(1).toLowerCase();
 }

@@ -51,7 +51,7 @@ export interface RedactOptions {
 export interface CreateLoggerOptions {
   /** Lowest level written (npm levels). Default `process.env.LOG_LEVEL`, else `'info'`. */
   level?: string;
-  /** Where JSON lines go when `transports` is not given. Default `process.stdout`. */
+  /** Where lines go when `transports` is not given. Default `process.stdout`. */
   stream?: Writable;
   /** winston transports to use instead of the stream. Default: one stream transport. */
   transports?: LoggerOptions['transports'];
@@ -65,6 +65,13 @@ export interface CreateLoggerOptions {
   timestamp?: boolean;
   /** Longest string kept in a line before it is cut. Default `10_000`. */
   maxStringLength?: number;
+  /**
+   * `'json'`: one JSON object per line, for log collectors. `'pretty'`: the same redacted fields
+   * as one readable line, with errors and multi-line messages on indented lines after it,
+   * coloured on a terminal unless `NO_COLOR` is set. Default `process.env.LOG_FORMAT`, else
+   * `'pretty'` when `NODE_ENV` is `development` and `stream` is a terminal, else `'json'`.
+   */
+  format?: 'json' | 'pretty';
 }
 
 /** Options of `httpLogger()`. */
@@ -91,7 +98,11 @@ export interface ErrorHandlerOptions {
    * Default: always `'about:blank'`.
    */
   problemType?: (code: string, status: number) => string;
-  /** Log 4xx responses (status, code, detail; never a stack) at `info`. Default `true`. */
+  /**
+   * Log 4xx responses (status, code, detail, field pointers, the cause's class and database
+   * constraint; never a stack or a value) at `info`, on httpLogger()'s access line when it logs
+   * the request. Default `true`.
+   */
   logClientErrors?: boolean;
 }
 
