@@ -75,6 +75,8 @@ export interface AjvSettings {
   formats?: Record<string, (value: string) => boolean> | undefined;
   schemas?: readonly object[] | undefined;
   useDefaults: boolean;
+  /** Check every keyword after a failure, collecting every error. Off unless `validate` asks. */
+  allErrors?: boolean | undefined;
   regExp?: RegExpEngine | undefined;
 }
 
@@ -100,7 +102,7 @@ export function createAjv(settings: AjvSettings, coerce: boolean): Ajv2020 {
   const options: AjvOptions = {
     strict: true,
     allowUnionTypes: true,
-    allErrors: false,
+    allErrors: settings.allErrors === true,
     $data: false,
     ownProperties: true,
     verbose: false,

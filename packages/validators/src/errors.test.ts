@@ -29,3 +29,11 @@ describe('ValidatorsConfigError', () => {
     expect(err.code).toBe('ERR_BULWARK_VALIDATORS_NO_SCHEMA');
   });
 });
+
+describe('ValidatorsConfigError at request time', () => {
+  it('carries status 500 and expose false, so an error handler answers it without the message', () => {
+    const err = new ValidatorsConfigError('ERR_BULWARK_VALIDATORS_NO_BODY_PARSER', 'no parser');
+    expect(err.status).toBe(500);
+    expect(err.expose).toBe(false);
+  });
+});

