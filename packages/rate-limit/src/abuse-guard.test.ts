@@ -177,7 +177,33 @@ describe('abuseGuard', () => {
     }
   });
 
+  it('refuses in production requests whose X-Forwarded-For Express ignores, instead of banning every client behind the proxy for one client’s failures', async () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      const warnings: string[] = [];
+      const app = appWith(
+        abuseGuard({ failures: 2, logger: { warn: (message) => warnings.push(message) } }),
+      );
+      for (let i = 0; i < 3; i++) {
+        const probe = await request(app).get('/private').set('X-Forwarded-For', '198.51.100.66');
+        expect(probe.status).toBe(500);
+        expect(probe.body.code).toBe('ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED');
+      }
+      const innocent = await request(app).get('/fine').set('X-Forwarded-For', '198.51.100.7');
+      expect(innocent.status).toBe(500);
+      expect(innocent.headers['retry-after']).toBeUndefined();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('an abuseGuard ban of one bans them all');
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+  });
+
   it('refuses bad options with stable codes', () => {
+    expect(() => abuseGuard({ forwardedHeaders: 'off' } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_FORWARDED_HEADERS' }),
+    );
     expect(() => abuseGuard({ statuses: [200] })).toThrow(
       expect.objectContaining({ code: 'ERR_BULWARK_RATE_LIMIT_STATUSES' }),
     );

@@ -43,7 +43,7 @@ export interface AbuseGuardOptions extends SharedOptions {
 export interface AbuseGuardMiddleware extends RequestHandler {
   readonly policy: string;
   readonly enabled: boolean;
-  /** The key a request is counted under, e.g. `ip:203.0.113.7`. */
+  /** Resolves to the key a request is counted under, e.g. `ip:203.0.113.7`. */
   keyFor(req: Request): Promise<string>;
   /** Lifts a ban and forgets the key's failures. */
   unban(key: string): Promise<void>;
@@ -63,6 +63,7 @@ const optionNames = [
   'fallbackMaxKeys',
   'enabled',
   'app',
+  'forwardedHeaders',
   'logger',
 ] as const;
 
@@ -117,6 +118,7 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
     logger,
     enabled,
     checkTrustProxy,
+    checkForwarded,
   } = common;
   const generate = createKeyGenerator(key, ipv6Subnet);
   const keyFor = async (req: Request) => generate(req);
@@ -194,7 +196,7 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
     let counted: string | undefined;
     try {
       if (req.app) {
-        const error = checkTrustProxy(req.app);
+        const error = checkTrustProxy(req.app) ?? checkForwarded(req);
         if (error) return next(error);
       }
       const counterKey = await generate(req);

@@ -292,6 +292,24 @@ describe('createRateLimits configuration', () => {
     );
   });
 
+  it('hands forwardedHeaders from defaults to every policy and to the abuse guard', async () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      const direct = createRateLimits({ defaults: { forwardedHeaders: 'ignore' } });
+      const app = appWith(direct.abuseGuard(), direct.global());
+      const res = await request(app).get('/').set('X-Forwarded-For', '198.51.100.1');
+      expect(res.status).toBe(200);
+      const checked = createRateLimits();
+      const strict = appWith(checked.abuseGuard(), checked.global());
+      const refused = await request(strict).get('/').set('X-Forwarded-For', '198.51.100.1');
+      expect(refused.status).toBe(500);
+      expect(refused.body.code).toBe('ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED');
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+  });
+
   it('counts in memory on this instance when no Redis is given', async () => {
     const limits = createRateLimits();
     const app = appWith(limits.global({ limit: 1 }));

@@ -236,6 +236,7 @@ export function createRateLimits(options: CreateRateLimitsOptions = {}): RateLim
         'storeTimeoutMs',
         'fallbackMaxKeys',
         'app',
+        'forwardedHeaders',
         'logger',
       ] as const) {
         if (defaults[name] !== undefined) guardDefaults[name] = defaults[name];

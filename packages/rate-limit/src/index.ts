@@ -19,6 +19,7 @@ export type {
 export type { KeyOption } from './keys.js';
 export type { Logger } from './logger.js';
 export { BoundedMemoryStore, type BoundedMemoryStoreOptions } from './memory-store.js';
+export type { ForwardedHeaders } from './proxy.js';
 export {
   type RateLimitMiddleware,
   type RateLimitOptions,

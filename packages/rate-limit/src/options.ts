@@ -4,7 +4,13 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Store } from 'express-rate-limit';
 import { RateLimitConfigError, show } from './errors.js';
 import { isLogger, type Logger, warn } from './logger.js';
-import { type AppSettings, createTrustProxyCheck } from './proxy.js';
+import {
+  type AppSettings,
+  createForwardedCheck,
+  createTrustProxyCheck,
+  type ForwardedHeaders,
+  type ForwardedRequest,
+} from './proxy.js';
 import type { BreakerOptions, CircuitBreaker, OnStoreError } from './resilient-store.js';
 
 type Code = `ERR_BULWARK_RATE_LIMIT_${string}`;
@@ -31,6 +37,15 @@ export interface SharedOptions {
    * Default: checked at the first request.
    */
   app?: AppSettings;
+  /**
+   * `'check'`: a request carrying X-Forwarded-For, Forwarded or X-Real-IP that Express ignores
+   * (its `trust proxy` setting does not trust the peer, or the trusted peer sent no
+   * X-Forwarded-For) means every client behind a proxy shares one address: a warning, and in
+   * production a 500 `ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED` for each such request.
+   * `'ignore'`: clients reach the app directly, so these headers are theirs and are ignored.
+   * Default: `'check'`.
+   */
+  forwardedHeaders?: ForwardedHeaders;
   /** winston-shaped logger for warnings. Default: `process.emitWarning`. */
   logger?: Logger;
 }
@@ -160,6 +175,14 @@ export function breakerOption(where: string, value: unknown): Required<BreakerOp
   };
 }
 
+export function forwardedHeadersOption(where: string, value: unknown): ForwardedHeaders {
+  if (value === 'check' || value === 'ignore') return value;
+  throw new RateLimitConfigError(
+    'ERR_BULWARK_RATE_LIMIT_FORWARDED_HEADERS',
+    `${where}: forwardedHeaders: ${show(value)} is not valid. Use 'check' (the default: forwarding headers Express ignores are reported) or 'ignore' (clients reach the app directly, without a proxy).`,
+  );
+}
+
 export function loggerOption(where: string, value: unknown): Logger | undefined {
   if (value === undefined) return undefined;
   if (isLogger(value)) return value;
@@ -219,6 +242,7 @@ export const DEFAULTS = {
   storeTimeoutMs: 200,
   breaker: { failures: 3, cooldownMs: 5_000 },
   fallbackMaxKeys: 10_000,
+  forwardedHeaders: 'check',
   memoryMaxKeys: 100_000,
   prefix: 'bulwark:rl:',
   abuseGuard: {
@@ -244,6 +268,7 @@ export interface CommonSettings {
   enabled: boolean;
   production: boolean;
   checkTrustProxy: (app: AppSettings) => RateLimitConfigError | undefined;
+  checkForwarded: (req: ForwardedRequest) => RateLimitConfigError | undefined;
 }
 
 /**
@@ -286,6 +311,11 @@ export function resolveCommon(
       : booleanOption(where, 'enabled', options.enabled, 'ERR_BULWARK_RATE_LIMIT_ENABLED');
   const production = process.env.NODE_ENV === 'production';
   const checkTrustProxy = createTrustProxyCheck({ production, logger });
+  const checkForwarded = createForwardedCheck({
+    production,
+    logger,
+    mode: forwardedHeadersOption(where, options.forwardedHeaders ?? DEFAULTS.forwardedHeaders),
+  });
   if (options.app !== undefined) {
     const app = options.app as AppSettings | null;
     if (typeof app?.get !== 'function') {
@@ -307,5 +337,6 @@ export function resolveCommon(
     enabled,
     production,
     checkTrustProxy,
+    checkForwarded,
   };
 }

@@ -1,7 +1,12 @@
 // Which trust proxy settings let a client choose its own address.
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { createTrustProxyCheck, MAX_TRUSTED_HOPS, permissiveTrustProxy } from './proxy.js';
+import {
+  createTrustProxyCheck,
+  ignoredForwarding,
+  MAX_TRUSTED_HOPS,
+  permissiveTrustProxy,
+} from './proxy.js';
 
 /** The raw setting and the trust function Express compiles from it. */
 function compiled(setting: unknown): [unknown, unknown] {
@@ -107,5 +112,40 @@ describe('createTrustProxyCheck', () => {
       expect.stringContaining("app.set('trust proxy', 1)"),
       { code: 'ERR_BULWARK_RATE_LIMIT_TRUST_PROXY' },
     ]);
+  });
+});
+
+describe('ignoredForwarding', () => {
+  const req = (headers: Record<string, string>, remoteAddress = '::ffff:10.0.0.2') => ({
+    headers,
+    socket: { remoteAddress },
+  });
+
+  it('names the headers and the peer, IPv4 unwrapped, when the peer is not trusted', () => {
+    const [, untrusted] = compiled(false);
+    expect(
+      ignoredForwarding(req({ 'x-forwarded-for': '198.51.100.1', 'x-real-ip': 'x' }), untrusted),
+    ).toEqual({ peer: '10.0.0.2', headers: ['X-Forwarded-For', 'X-Real-IP'], peerTrusted: false });
+    const throwing = () => {
+      throw new Error('not ours');
+    };
+    expect(ignoredForwarding(req({ forwarded: 'for=x' }, '::1'), throwing)).toEqual({
+      peer: '::1',
+      headers: ['Forwarded'],
+      peerTrusted: false,
+    });
+  });
+
+  it('finds nothing without forwarding headers, or when a trusted peer sends X-Forwarded-For', () => {
+    const [, trusted] = compiled('10.0.0.0/8');
+    expect(ignoredForwarding(req({}), trusted)).toBeUndefined();
+    expect(
+      ignoredForwarding(req({ 'x-forwarded-for': '198.51.100.1', forwarded: 'for=x' }), trusted),
+    ).toBeUndefined();
+    expect(ignoredForwarding(req({ 'x-real-ip': '198.51.100.1' }), trusted)).toEqual({
+      peer: '10.0.0.2',
+      headers: ['X-Real-IP'],
+      peerTrusted: true,
+    });
   });
 });

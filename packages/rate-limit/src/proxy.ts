@@ -153,3 +153,128 @@ export function createTrustProxyCheck({
     return error;
   };
 }
+
+/** Whether a policy checks forwarding headers against the app's `trust proxy` setting. */
+export type ForwardedHeaders = 'check' | 'ignore';
+
+/** The part of a request the forwarding check reads. */
+export interface ForwardedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  socket?: { remoteAddress?: string | undefined } | undefined;
+  app?: AppSettings | undefined;
+}
+
+/**
+ * Headers in which a proxy passes on the client's address. Express reads only X-Forwarded-For,
+ * and only from a peer its `trust proxy` setting trusts.
+ */
+const FORWARDING_HEADERS = [
+  ['x-forwarded-for', 'X-Forwarded-For'],
+  ['forwarded', 'Forwarded'],
+  ['x-real-ip', 'X-Real-IP'],
+] as const;
+
+/** What a request says about a proxy that Express did not listen to. */
+export interface IgnoredForwarding {
+  /** The socket's peer, an IPv4 address unwrapped from `::ffff:`. */
+  peer: string;
+  /** The forwarding headers the request carries, as they are usually written. */
+  headers: string[];
+  /** True when `trust proxy` trusts the peer, which then sent no X-Forwarded-For. */
+  peerTrusted: boolean;
+}
+
+/**
+ * The forwarding headers of a request that Express ignored, or `undefined` when it has none or
+ * Express read them. Ignored: any of them from a peer `trust proxy` does not trust (Express then
+ * takes the peer as the client), and Forwarded or X-Real-IP without X-Forwarded-For from a peer
+ * it trusts (Express reads only X-Forwarded-For).
+ */
+export function ignoredForwarding(
+  req: ForwardedRequest,
+  trust: unknown,
+): IgnoredForwarding | undefined {
+  const headers: string[] = [];
+  for (const [name, written] of FORWARDING_HEADERS) {
+    if (req.headers[name] !== undefined) headers.push(written);
+  }
+  if (headers.length === 0) return undefined;
+  const peer = req.socket?.remoteAddress;
+  if (peer === undefined) return undefined;
+  let trusted = false;
+  if (typeof trust === 'function') {
+    try {
+      trusted = Boolean((trust as TrustFunction)(peer, 0));
+    } catch {
+      // Express treats a trust function that throws as one that does not trust.
+    }
+  }
+  if (trusted && headers.includes('X-Forwarded-For')) return undefined;
+  const plain = ipaddr.isValid(peer) ? ipaddr.process(peer).toString() : peer;
+  return { peer: plain, headers, peerTrusted: trusted };
+}
+
+/** The peer as a `trust proxy` value: loopback by name, any other address as it is. */
+function trustValue(peer: string): string {
+  return ipaddr.isValid(peer) && ipaddr.parse(peer).range() === 'loopback' ? 'loopback' : peer;
+}
+
+function list(names: readonly string[]): string {
+  if (names.length < 2) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/** The configuration error naming the ignored headers, the peer and the fix. */
+export function forwardedError({
+  peer,
+  headers,
+  peerTrusted,
+}: IgnoredForwarding): RateLimitConfigError {
+  const shared = `every client behind it is counted as ${peer}: they share one rate-limit counter, and an abuseGuard ban of one bans them all.`;
+  const direct = `If clients reach the app directly, these headers are theirs to write: pass forwardedHeaders: 'ignore'.`;
+  const message = peerTrusted
+    ? `Requests from ${peer}, a proxy Express 'trust proxy' trusts, carry ${list(headers)} but no X-Forwarded-For, the one header Express reads a client's address from, so ${shared} ` +
+      `Make the proxy send X-Forwarded-For (nginx: proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;). ${direct}`
+    : `Requests reach the app from ${peer} with ${list(headers)}, but Express 'trust proxy' does not trust ${peer}, so Express ignores ${headers.length > 1 ? 'them' : 'it'} and ${shared} ` +
+      `If ${peer} is your proxy, trust it: app.set('trust proxy', '${trustValue(peer)}'), or the number of proxies in front of the app, e.g. app.set('trust proxy', 1). ${direct}`;
+  return new RateLimitConfigError('ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED', message);
+}
+
+/** Apps already told about ignored forwarding headers: one message per app, whatever the policies. */
+const reportedApps = new WeakSet<AppSettings>();
+
+/**
+ * Checks each request's forwarding headers against its app's `trust proxy` setting. Outside
+ * production the first ignored header is a warning and requests go on; in production each such
+ * request gets the configuration error (a 500) and the first is logged, rather than counting
+ * every client behind a proxy as one.
+ */
+export function createForwardedCheck({
+  production,
+  logger,
+  mode,
+}: {
+  production: boolean;
+  logger: Logger | undefined;
+  mode: ForwardedHeaders;
+}): (req: ForwardedRequest) => RateLimitConfigError | undefined {
+  if (mode === 'ignore') return () => undefined;
+  return function checkForwarded(req) {
+    const app = req.app;
+    if (app === undefined || (!production && reportedApps.has(app))) return undefined;
+    const found = ignoredForwarding(req, app.get('trust proxy fn'));
+    if (found === undefined) return undefined;
+    const error = forwardedError(found);
+    if (!reportedApps.has(app)) {
+      reportedApps.add(app);
+      warn(
+        logger,
+        error.code,
+        production
+          ? `${error.message} Such requests are answered 500 until this is fixed.`
+          : `${error.message} In production (NODE_ENV=production) such requests are refused.`,
+      );
+    }
+    return production ? error : undefined;
+  };
+}

@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { abuseGuard } from './abuse-guard.js';
 import { RateLimitConfigError } from './errors.js';
 import type { LimitedEvent } from './events.js';
 import { type RateLimitOptions, rateLimit } from './rate-limit.js';
@@ -334,6 +335,17 @@ describe('rateLimit keys', () => {
     expect(await limiter.keyFor(withSubject)).toBe('user:u-1');
   });
 
+  it('resolves keyFor to the key for built-in and custom keys alike', async () => {
+    const builtIn = rateLimit({ name: 'promised-ip' }).keyFor({ ip: '198.51.100.4' } as Request);
+    const custom = rateLimit({ name: 'promised-custom', key: async () => 'device-7' }).keyFor(
+      {} as Request,
+    );
+    expect(builtIn).toBeInstanceOf(Promise);
+    expect(custom).toBeInstanceOf(Promise);
+    expect(await builtIn).toBe('ip:198.51.100.4');
+    expect(await custom).toBe('custom:device-7');
+  });
+
   it('hashes long identities so keys stay short', async () => {
     const limiter = rateLimit({ name: 'long', key: () => 'x'.repeat(500) });
     const key = await limiter.keyFor({ ip: '198.51.100.4' } as Request);
@@ -427,6 +439,206 @@ describe('rateLimit behind a proxy', () => {
   });
 });
 
+describe('rateLimit and forwarding headers Express ignores', () => {
+  function warningsTo(list: { message: string; meta: unknown }[]) {
+    return { warn: (message: string, meta?: unknown) => list.push({ message, meta }) };
+  }
+
+  it('warns once, with the fix, when requests carry X-Forwarded-For and trust proxy is unset (regression: every client behind a proxy shared one counter without a word)', async () => {
+    process.env.NODE_ENV = 'development';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const app = appWith({ name: 'behind-proxy', limit: 5, logger: warningsTo(warnings) });
+    for (const client of ['198.51.100.1', '198.51.100.2']) {
+      const res = await request(app).get('/').set('X-Forwarded-For', client);
+      expect(res.status).toBe(200);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.meta).toEqual({ code: 'ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED' });
+    expect(warnings[0]?.message).toBe(
+      "Requests reach the app from 127.0.0.1 with X-Forwarded-For, but Express 'trust proxy' does not trust 127.0.0.1, so Express ignores it and every client behind it is counted as 127.0.0.1: they share one rate-limit counter, and an abuseGuard ban of one bans them all. " +
+        "If 127.0.0.1 is your proxy, trust it: app.set('trust proxy', 'loopback'), or the number of proxies in front of the app, e.g. app.set('trust proxy', 1). " +
+        "If clients reach the app directly, these headers are theirs to write: pass forwardedHeaders: 'ignore'. " +
+        'In production (NODE_ENV=production) such requests are refused.',
+    );
+  });
+
+  it('gives one warning per app, however many policies and guards see the header', async () => {
+    process.env.NODE_ENV = 'development';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const logger = warningsTo(warnings);
+    const app = express();
+    app.use(abuseGuard({ logger }), rateLimit({ name: 'all', logger }));
+    app.get('/', rateLimit({ name: 'root', logger }), (_req, res) => {
+      res.send('ok');
+    });
+    for (let i = 0; i < 3; i++) {
+      expect((await request(app).get('/').set('X-Real-IP', '198.51.100.1')).status).toBe(200);
+    }
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('refuses in production each request whose X-Forwarded-For, Forwarded or X-Real-IP Express ignores, logging once, and serves the others', async () => {
+    process.env.NODE_ENV = 'production';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const app = appWith({ name: 'prod-proxy', logger: warningsTo(warnings) });
+    for (const [header, value] of [
+      ['X-Forwarded-For', '198.51.100.1'],
+      ['Forwarded', 'for=198.51.100.1;proto=https'],
+      ['X-Real-IP', '198.51.100.1'],
+    ] as const) {
+      const res = await request(app).get('/').set(header, value);
+      expect(res.status, header).toBe(500);
+      expect(res.body).toEqual({
+        code: 'ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED',
+        message: 'Internal error',
+      });
+      expect(JSON.stringify(res.headers)).not.toContain('198.51.100.1');
+    }
+    expect((await request(app).get('/')).status).toBe(200);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(
+      /^Requests reach the app from 127\.0\.0\.1 with X-Forwarded-For, /,
+    );
+    expect(warnings[0]?.message).toMatch(/Such requests are answered 500 until this is fixed\.$/);
+    expect(warnings[0]?.message).not.toContain('198.51.100.1');
+  });
+
+  it('reports a trusted proxy that sends Forwarded or X-Real-IP but no X-Forwarded-For, the one header Express reads', async () => {
+    process.env.NODE_ENV = 'production';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const app = appWith({ name: 'real-ip', logger: warningsTo(warnings) }, (a) =>
+      a.set('trust proxy', 'loopback'),
+    );
+    const refused = await request(app)
+      .get('/')
+      .set('X-Real-IP', '198.51.100.1')
+      .set('Forwarded', 'for=198.51.100.1');
+    expect(refused.status).toBe(500);
+    expect(refused.body.code).toBe('ERR_BULWARK_RATE_LIMIT_FORWARDED_IGNORED');
+    expect(warnings[0]?.message).toMatch(
+      /^Requests from 127\.0\.0\.1, a proxy Express 'trust proxy' trusts, carry Forwarded and X-Real-IP but no X-Forwarded-For, /,
+    );
+    expect(warnings[0]?.message).toContain(
+      'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    );
+    const forwarded = await request(app)
+      .get('/')
+      .set('X-Real-IP', '198.51.100.1')
+      .set('X-Forwarded-For', '198.51.100.1');
+    expect(forwarded.status).toBe(200);
+  });
+
+  it('says nothing when the proxy is trusted and sends X-Forwarded-For', async () => {
+    process.env.NODE_ENV = 'production';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const app = appWith({ name: 'trusted', logger: warningsTo(warnings) }, (a) =>
+      a.set('trust proxy', 1),
+    );
+    const res = await request(app).get('/').set('X-Forwarded-For', '198.51.100.1');
+    expect(res.status).toBe(200);
+    expect(warnings).toEqual([]);
+  });
+
+  it("takes forwardedHeaders: 'ignore' for an app clients reach directly: no warning, no refusal, and the headers still change no key", async () => {
+    process.env.NODE_ENV = 'production';
+    const warnings: { message: string; meta: unknown }[] = [];
+    const app = appWith({
+      name: 'direct',
+      limit: 1,
+      forwardedHeaders: 'ignore',
+      logger: warningsTo(warnings),
+    });
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.1')).status).toBe(200);
+    expect((await request(app).get('/').set('X-Forwarded-For', '198.51.100.2')).status).toBe(429);
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe('rateLimit headers when several policies count a request', () => {
+  function stacked(...policies: express.RequestHandler[]) {
+    const app = express();
+    let errorHeaders: Record<string, string> = {};
+    app.get('/', ...policies, (_req, res) => {
+      res.send('ok');
+    });
+    app.use(((err, _req, res, _next) => {
+      errorHeaders = err.headers ?? {};
+      res.set(errorHeaders);
+      res.status(err.status ?? 500).json({ code: err.code });
+    }) as ErrorRequestHandler);
+    return { app, errorHeaders: () => errorHeaders };
+  }
+
+  it('sends the X-RateLimit-* of the strictest policy, not of the innermost (regression: stacked policies sent only the innermost’s)', async () => {
+    const { app } = stacked(
+      rateLimit({ name: 'outer', limit: 2 }),
+      rateLimit({ name: 'inner', limit: 10 }),
+    );
+    const res = await request(app).get('/');
+    expect(res.status).toBe(200);
+    expect(res.headers['x-ratelimit-limit']).toBe('2');
+    expect(res.headers['x-ratelimit-remaining']).toBe('1');
+    expect(res.headers.ratelimit).toBe('"outer"; r=1; t=60, "inner"; r=9; t=60');
+    expect(res.headers['ratelimit-policy']).toBe('"outer"; q=2; w=60, "inner"; q=10; w=60');
+  });
+
+  it('lists every policy in draft 6 and 7 RateLimit-Policy and gives the strictest in their one-value headers', async () => {
+    const draft7 = stacked(
+      rateLimit({ name: 'd7-inner-loose', limit: 10, standardHeaders: 'draft-7' }),
+      rateLimit({ name: 'd7-strict', limit: 3, windowMs: 30_000, standardHeaders: 'draft-7' }),
+    );
+    const seven = await request(draft7.app).get('/');
+    expect(seven.headers.ratelimit).toMatch(/^limit=3, remaining=2, reset=(29|30)$/);
+    expect(seven.headers['ratelimit-policy']).toBe('10;w=60, 3;w=30');
+    const draft6 = stacked(
+      rateLimit({ name: 'd6-strict', limit: 2, standardHeaders: 'draft-6' }),
+      rateLimit({ name: 'd6-loose', limit: 50, standardHeaders: 'draft-6' }),
+    );
+    const six = await request(draft6.app).get('/');
+    expect(six.headers['ratelimit-limit']).toBe('2');
+    expect(six.headers['ratelimit-remaining']).toBe('1');
+    expect(six.headers['ratelimit-policy']).toBe('2;w=60, 50;w=60');
+  });
+
+  it('breaks a tie in requests left by the policy that resets last', async () => {
+    const { app } = stacked(
+      rateLimit({ name: 'minute', limit: 5, windowMs: 60_000 }),
+      rateLimit({ name: 'hour', limit: 5, windowMs: 3_600_000 }),
+    );
+    const res = await request(app).get('/');
+    expect(res.headers['x-ratelimit-remaining']).toBe('4');
+    expect(Number(res.headers['x-ratelimit-reset'])).toBeGreaterThan(Date.now() / 1000 + 3_000);
+  });
+
+  it('tells a refused client to wait for the longest policy it used up, not only the one that refused', async () => {
+    const { app, errorHeaders } = stacked(
+      rateLimit({ name: 'hourly', limit: 2, windowMs: 3_600_000 }),
+      rateLimit({ name: 'per-minute', limit: 1, windowMs: 60_000 }),
+    );
+    expect((await request(app).get('/')).status).toBe(200);
+    const refused = await request(app).get('/');
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(3_500);
+    expect(errorHeaders()['Retry-After']).toBe(refused.headers['retry-after']);
+    expect(refused.headers['x-ratelimit-limit']).toBe('2');
+    expect(refused.headers['x-ratelimit-remaining']).toBe('0');
+    expect(refused.headers.ratelimit).toMatch(/^"hourly"; r=0; t=\d+, "per-minute"; r=0; t=\d+$/);
+  });
+
+  it('keeps Retry-After at the refusing policy’s reset when the other policies have requests left', async () => {
+    const { app } = stacked(
+      rateLimit({ name: 'roomy-hour', limit: 100, windowMs: 3_600_000 }),
+      rateLimit({ name: 'tight-minute', limit: 1, windowMs: 60_000 }),
+    );
+    await request(app).get('/');
+    const refused = await request(app).get('/');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+  });
+});
+
 describe('rateLimit enabled', () => {
   it('limits nothing when RATE_LIMIT_ENABLED=false at construction', async () => {
     process.env.RATE_LIMIT_ENABLED = 'false';
@@ -517,6 +729,11 @@ describe('rateLimit configuration', () => {
       'a non-boolean legacyHeaders',
       { name: 'x', legacyHeaders: 'no' },
       'ERR_BULWARK_RATE_LIMIT_HEADERS',
+    ],
+    [
+      'an unknown forwardedHeaders mode',
+      { name: 'x', forwardedHeaders: 'trust' },
+      'ERR_BULWARK_RATE_LIMIT_FORWARDED_HEADERS',
     ],
   ];
   for (const [what, options, code] of cases) {

@@ -4,6 +4,13 @@ import { rateLimit as expressRateLimit, type Store } from 'express-rate-limit';
 import { RateLimitConfigError, rateLimitedError, rejectUnknownOptions, show } from './errors.js';
 import { channels } from './events.js';
 import {
+  headerPolicy,
+  type PolicyCount,
+  recordCount,
+  retryAfterSeconds,
+  type StandardHeaders,
+} from './headers.js';
+import {
   createKeyGenerator,
   type KeyGenerator,
   type KeyOption,
@@ -69,15 +76,18 @@ export interface RateLimitOptions extends SharedOptions {
    * Which IETF RateLimit headers every counted response carries: `'draft-8'` (`RateLimit` and
    * `RateLimit-Policy`, named after the policy), `'draft-7'` (`RateLimit` and `RateLimit-Policy`
    * without names), `'draft-6'` (`RateLimit-Limit`, `-Remaining`, `-Reset` and
-   * `RateLimit-Policy`) or `false` for none. Default: `'draft-8'`.
+   * `RateLimit-Policy`) or `false` for none. Where several policies count a request, list headers
+   * carry an entry for each and single-value headers the strictest. Default: `'draft-8'`.
    */
   standardHeaders?: StandardHeaders;
-  /** Whether every counted response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`. Default: `true`. */
+  /**
+   * Whether every counted response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (of the
+   * strictest policy, where several count the request). Default: `true`.
+   */
   legacyHeaders?: boolean;
 }
 
-/** The IETF RateLimit header drafts a policy can send, or `false` for none. */
-export type StandardHeaders = 'draft-8' | 'draft-7' | 'draft-6' | false;
+export type { StandardHeaders };
 
 /** A policy's middleware, with helpers to inspect and reset its counters. */
 export interface RateLimitMiddleware extends RequestHandler {
@@ -85,7 +95,10 @@ export interface RateLimitMiddleware extends RequestHandler {
   readonly policy: string;
   /** Whether the policy limits (false when disabled by option or `RATE_LIMIT_ENABLED`). */
   readonly enabled: boolean;
-  /** The key a request is counted under, e.g. `ip:203.0.113.7` or `user:42`. */
+  /**
+   * Resolves to the key a request is counted under, e.g. `ip:203.0.113.7` or `user:42`: always a
+   * promise, since a `key` function may be async.
+   */
   keyFor(req: Request): Promise<string>;
   /**
    * Forgets a key's count, e.g. after a successful login. While a shared store is down, an
@@ -115,6 +128,7 @@ export const rateLimitOptionNames = [
   'standardHeaders',
   'legacyHeaders',
   'app',
+  'forwardedHeaders',
   'logger',
 ] as const;
 
@@ -139,12 +153,6 @@ function standardHeadersOption(where: string, value: unknown): StandardHeaders {
     'ERR_BULWARK_RATE_LIMIT_HEADERS',
     `${where}: standardHeaders: ${show(value)} is not valid. Use 'draft-8' (the default), 'draft-7', 'draft-6' or false for no RateLimit headers.`,
   );
-}
-
-/** Seconds until a window resets, as express-rate-limit computes them for `Retry-After`. */
-function secondsUntilReset(resetTime: Date | undefined, windowMs: number): number {
-  if (!resetTime) return Math.ceil(windowMs / 1000);
-  return Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000));
 }
 
 export function validateName(where: string, name: unknown): string {
@@ -186,25 +194,6 @@ interface LimitInfo {
   resetTime?: Date;
 }
 
-/**
- * Writes this policy's draft 8 `RateLimit` and `RateLimit-Policy` entries. express-rate-limit's
- * own add a `pk` parameter, an unkeyed hash of the counter key from which anyone can find an
- * address key's address by hashing every candidate; the parameter is optional in the draft, so
- * these entries leave it out. Appended, so several policies on one route each keep their entry.
- */
-function draft8Writer(name: string, windowMs: number) {
-  const quoted = `"${name}"`;
-  const windowPart = `; w=${Math.ceil(windowMs / 1000)}`;
-  return function writeDraft8(res: Response, info: LimitInfo): void {
-    if (res.headersSent) return;
-    res.append(
-      'RateLimit',
-      `${quoted}; r=${info.remaining}; t=${secondsUntilReset(info.resetTime, windowMs)}`,
-    );
-    res.append('RateLimit-Policy', `${quoted}; q=${info.limit}${windowPart}`);
-  };
-}
-
 function headerValue(value: number | string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? value.join(', ') : String(value);
@@ -241,6 +230,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     logger,
     enabled,
     checkTrustProxy,
+    checkForwarded,
   } = common;
   const skip =
     options.skip === undefined
@@ -358,14 +348,22 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     limit = limitOption as number;
   }
 
-  const writeDraft8 = standardHeaders === 'draft-8' ? draft8Writer(name, windowMs) : undefined;
+  const headers = headerPolicy(name, windowMs, standardHeaders, legacyHeaders);
+  const countOf = (info: LimitInfo): PolicyCount => ({
+    policy: headers,
+    limit: info.limit,
+    remaining: info.remaining,
+    resetTime: info.resetTime,
+  });
+  // The headers are written here rather than by express-rate-limit, which sets each one anew for
+  // every policy, so a client would see only the last policy to count its request.
   const limiter = expressRateLimit({
     windowMs,
     limit,
     store,
     keyGenerator: generate,
-    standardHeaders: standardHeaders === 'draft-8' ? false : standardHeaders,
-    legacyHeaders,
+    standardHeaders: false,
+    legacyHeaders: false,
     identifier: name,
     validate: false,
     passOnStoreError: false,
@@ -394,18 +392,16 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     },
     handler(req: Request, res: Response, next: NextFunction) {
       const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
-      if (writeDraft8 && info) writeDraft8(res, info);
-      const headers: Record<string, string> = {};
+      if (info) recordCount(res, countOf(info));
+      // A refusal always says when to come back, whatever headers the policies send.
+      const retryAfter = String(retryAfterSeconds(res));
+      if (!res.headersSent) res.setHeader('Retry-After', retryAfter);
+      const sent: Record<string, string> = {};
       for (const header of rateLimitHeaders) {
         const value = headerValue(res.getHeader(header));
-        if (value !== undefined) headers[header] = value;
+        if (value !== undefined) sent[header] = value;
       }
-      // express-rate-limit sets Retry-After only along with rate-limit headers; a refusal
-      // always says when to come back.
-      if (headers['Retry-After'] === undefined) {
-        headers['Retry-After'] = String(secondsUntilReset(info?.resetTime, windowMs));
-        if (!res.headersSent) res.setHeader('Retry-After', headers['Retry-After']);
-      }
+      sent['Retry-After'] = retryAfter;
       if (info && channels.limited.hasSubscribers) {
         channels.limited.publish({
           policy: name,
@@ -415,28 +411,26 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
           windowMs,
         });
       }
-      next(rateLimitedError(name, headers));
+      next(rateLimitedError(name, sent));
     },
   });
 
   const middleware = function rateLimitMiddleware(req: Request, res: Response, next: NextFunction) {
     if (req.app) {
-      const error = checkTrustProxy(req.app);
+      const error = checkTrustProxy(req.app) ?? checkForwarded(req);
       if (error) {
         next(error);
         return;
       }
-    }
-    if (!writeDraft8) {
-      void limiter(req, res, next);
-      return;
     }
     // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
     // what an earlier policy left there, and gets no headers from this one.
     const before = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
     void limiter(req, res, (error?: unknown) => {
       const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
-      if (error === undefined && info !== undefined && info !== before) writeDraft8(res, info);
+      if (error === undefined && info !== undefined && info !== before) {
+        recordCount(res, countOf(info));
+      }
       next(error);
     });
   };

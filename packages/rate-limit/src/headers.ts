@@ -1,0 +1,150 @@
+// The rate-limit headers of a response, written from every policy that counted the request.
+import type { Response } from 'express';
+
+/** The IETF RateLimit header drafts a policy can send, or `false` for none. */
+export type StandardHeaders = 'draft-8' | 'draft-7' | 'draft-6' | false;
+
+/** What a policy's headers need that is known when the policy is built. */
+export interface HeaderPolicy {
+  /** The draft 8 name, quoted: `"telemetry-export"`. */
+  quoted: string;
+  windowMs: number;
+  /** The window in whole seconds, for the `w` parameter. */
+  windowSeconds: number;
+  standardHeaders: StandardHeaders;
+  legacyHeaders: boolean;
+}
+
+/** One policy's count of one request. */
+export interface PolicyCount {
+  policy: HeaderPolicy;
+  limit: number;
+  remaining: number;
+  resetTime: Date | undefined;
+}
+
+export function headerPolicy(
+  name: string,
+  windowMs: number,
+  standardHeaders: StandardHeaders,
+  legacyHeaders: boolean,
+): HeaderPolicy {
+  return {
+    quoted: `"${name}"`,
+    windowMs,
+    windowSeconds: Math.ceil(windowMs / 1000),
+    standardHeaders,
+    legacyHeaders,
+  };
+}
+
+/** Seconds until a count's window resets, as express-rate-limit computes them. */
+export function secondsUntilReset(resetTime: Date | undefined, windowMs: number): number {
+  if (!resetTime) return Math.ceil(windowMs / 1000);
+  return Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000));
+}
+
+const countsOf = new WeakMap<Response, PolicyCount[]>();
+
+/**
+ * The count a client runs out of first: the fewest requests left and, among those, the one that
+ * resets last (after a shorter window resets, the longer one still holds the client back).
+ */
+function strictest(counts: readonly PolicyCount[]): PolicyCount | undefined {
+  let best: PolicyCount | undefined;
+  let bestReset = 0;
+  for (const count of counts) {
+    const reset = secondsUntilReset(count.resetTime, count.policy.windowMs);
+    if (
+      best === undefined ||
+      count.remaining < best.remaining ||
+      (count.remaining === best.remaining && reset > bestReset)
+    ) {
+      best = count;
+      bestReset = reset;
+    }
+  }
+  return best;
+}
+
+function policyEntry({ policy, limit }: PolicyCount): string {
+  return policy.standardHeaders === 'draft-8'
+    ? `${policy.quoted}; q=${limit}; w=${policy.windowSeconds}`
+    : `${limit};w=${policy.windowSeconds}`;
+}
+
+/**
+ * Rewrites the response's rate-limit headers from every count so far. Headers that list policies
+ * (`RateLimit-Policy`, and draft 8's `RateLimit`) get one entry per policy; headers that hold one
+ * value (draft 7's `RateLimit`, draft 6's `RateLimit-Limit`/`-Remaining`/`-Reset` and the
+ * `X-RateLimit-*` set) describe the strictest of the policies that send them.
+ */
+function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
+  const standard = counts.filter((count) => count.policy.standardHeaders !== false);
+  if (standard.length > 0) res.setHeader('RateLimit-Policy', standard.map(policyEntry).join(', '));
+  const draft8 = standard.filter((count) => count.policy.standardHeaders === 'draft-8');
+  if (draft8.length > 0) {
+    res.setHeader(
+      'RateLimit',
+      draft8
+        .map(
+          ({ policy, remaining, resetTime }) =>
+            `${policy.quoted}; r=${remaining}; t=${secondsUntilReset(resetTime, policy.windowMs)}`,
+        )
+        .join(', '),
+    );
+  } else {
+    // Draft 7's RateLimit is one dictionary, which a draft 8 list cannot share a header with.
+    const draft7 = strictest(standard.filter((c) => c.policy.standardHeaders === 'draft-7'));
+    if (draft7) {
+      const reset = secondsUntilReset(draft7.resetTime, draft7.policy.windowMs);
+      res.setHeader(
+        'RateLimit',
+        `limit=${draft7.limit}, remaining=${draft7.remaining}, reset=${reset}`,
+      );
+    }
+  }
+  const draft6 = strictest(standard.filter((c) => c.policy.standardHeaders === 'draft-6'));
+  if (draft6) {
+    res.setHeader('RateLimit-Limit', String(draft6.limit));
+    res.setHeader('RateLimit-Remaining', String(draft6.remaining));
+    res.setHeader(
+      'RateLimit-Reset',
+      String(secondsUntilReset(draft6.resetTime, draft6.policy.windowMs)),
+    );
+  }
+  const legacy = strictest(counts.filter((count) => count.policy.legacyHeaders));
+  if (legacy) {
+    res.setHeader('X-RateLimit-Limit', String(legacy.limit));
+    res.setHeader('X-RateLimit-Remaining', String(legacy.remaining));
+    if (legacy.resetTime) {
+      res.setHeader('X-RateLimit-Reset', String(Math.ceil(legacy.resetTime.getTime() / 1000)));
+    } else {
+      res.removeHeader('X-RateLimit-Reset');
+    }
+  }
+}
+
+/** Adds a policy's count of this request and rewrites the rate-limit headers from all counts. */
+export function recordCount(res: Response, count: PolicyCount): void {
+  let counts = countsOf.get(res);
+  if (counts === undefined) {
+    counts = [];
+    countsOf.set(res, counts);
+  }
+  counts.push(count);
+  if (!res.headersSent) writeHeaders(res, counts);
+}
+
+/**
+ * `Retry-After` for a refused request: the longest wait among the policies this request used up
+ * (the refusing one included), so a client that waits is not refused at once by another policy.
+ */
+export function retryAfterSeconds(res: Response): number {
+  let seconds = 0;
+  for (const count of countsOf.get(res) ?? []) {
+    if (count.remaining > 0) continue;
+    seconds = Math.max(seconds, secondsUntilReset(count.resetTime, count.policy.windowMs));
+  }
+  return seconds;
+}
