@@ -1,22 +1,35 @@
-// `pnpm bench`: builds the packages, then runs the benchmark suites in bench/.
-// `pnpm bench --node 26 [suite…]` runs them under another Node.js major (see with-node.mjs).
+// `pnpm bench`: builds the packages, then runs the benchmark suites in bench/ on the primary
+// Node.js (.nvmrc), so figures from different machines compare. `--node 26` picks another major
+// (fetched once by with-node.mjs), `--node current` the Node.js running this script.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { primaryMajor } from './node-versions.mjs';
 
+const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const at = args.indexOf('--node');
-if (at >= 0) {
-  const major = args[at + 1];
-  if (!major || !/^\d+$/.test(major)) {
-    process.stderr.write('bench: --node takes a Node.js major, such as --node 24\n');
-    process.exit(2);
-  }
-  const rest = [...args.slice(0, at), ...args.slice(at + 2)];
-  const here = dirname(fileURLToPath(import.meta.url));
+const wanted = at >= 0 ? args[at + 1] : String(primaryMajor());
+if (wanted === undefined || !/^(\d+|current)$/.test(wanted)) {
+  process.stderr.write('bench: --node takes a Node.js major, such as --node 24, or current\n');
+  process.exit(2);
+}
+const rest = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
+const running = process.versions.node.split('.')[0];
+
+if (wanted !== 'current' && wanted !== running) {
   const result = spawnSync(
     process.execPath,
-    [join(here, 'with-node.mjs'), major, '--', 'node', join(here, 'bench.mjs'), ...rest],
+    [
+      join(here, 'with-node.mjs'),
+      wanted,
+      '--',
+      'node',
+      join(here, 'bench.mjs'),
+      '--node',
+      'current',
+      ...rest,
+    ],
     { stdio: 'inherit' },
   );
   process.exit(result.status ?? 1);
@@ -25,4 +38,4 @@ if (at >= 0) {
 const run = (cmd, argv, cwd) => execFileSync(cmd, argv, { stdio: 'inherit', cwd });
 process.stdout.write(`bench: Node.js ${process.version} (${process.execPath})\n`);
 run('pnpm', ['build']);
-run('pnpm', ['--filter', '@bulwark/bench', 'exec', 'tsx', 'run.ts', ...args]);
+run('pnpm', ['--filter', '@bulwark/bench', 'exec', 'tsx', 'run.ts', ...rest]);
