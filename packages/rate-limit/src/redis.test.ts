@@ -3,7 +3,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, redisPrefix, requireService, SERVICES, waitForPort } from '@bulwark/test-utils';
+import {
+  freePort,
+  type RunningRedis,
+  redisPrefix,
+  requireService,
+  SERVICES,
+  startRedisServer,
+  waitForPort,
+} from '@bulwark/test-utils';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { Cluster, Redis } from 'ioredis';
 import { createClient, createCluster } from 'redis';
@@ -11,7 +19,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRateLimits } from './create-rate-limits.js';
 import type { RedisClientLike } from './redis.js';
-import { createRedisStore, redisSender } from './redis.js';
+import { createRedisStore, keySlot, redisSender } from './redis.js';
 
 const hasRedis = await requireService('redis', 'redis-server');
 
@@ -160,6 +168,20 @@ describe.runIf(hasRedis)('Redis clients', () => {
     }
   });
 
+  it('computes the cluster slot of a key as Redis does', async () => {
+    const admin = createClient({ url: `redis://127.0.0.1:${cluster.port}` });
+    await admin.connect();
+    try {
+      for (const key of ['', 'a', 'bulwark:rl:auth:ip:203.0.113.7', 'bulwark:slot-probe:41', 'ü']) {
+        expect(keySlot(key), key).toBe(
+          Number(await admin.sendCommand(['CLUSTER', 'KEYSLOT', key])),
+        );
+      }
+    } finally {
+      await admin.quit();
+    }
+  });
+
   it('limits through an ioredis cluster', async () => {
     const client = new Cluster([{ host: '127.0.0.1', port: cluster.port }], { lazyConnect: true });
     client.on('error', () => {});
@@ -169,6 +191,93 @@ describe.runIf(hasRedis)('Redis clients', () => {
       await expectSixthRefused(client, 'bulwark-test:io-cluster:');
     } finally {
       client.disconnect();
+    }
+  });
+});
+
+describe.runIf(hasRedis)('scripts on a node that does not have them', () => {
+  let server: RunningRedis;
+  const admin = () => createClient({ url: server.url });
+  let control: ReturnType<typeof admin>;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    control = admin();
+    await control.connect();
+  });
+
+  afterAll(async () => {
+    await control?.quit();
+    await server?.stop();
+  });
+
+  it('loads nothing at start-up, sends a script whole only after NOSCRIPT, and never after any other error', async () => {
+    const client = admin();
+    await client.connect();
+    const sent: string[] = [];
+    const sender = {
+      sendCommand: (...args: string[]) => {
+        sent.push(args[0]!);
+        return client.sendCommand(args);
+      },
+    };
+    try {
+      const store = createRedisStore(redisSender(sender, 'test'), 'noscript:');
+      await store.init({ windowMs: 60_000 } as Parameters<typeof store.init>[0]);
+      expect(sent).toEqual([]);
+      expect((await store.increment('a')).totalHits).toBe(1);
+      expect((await store.increment('a')).totalHits).toBe(2);
+      expect(sent).toEqual(['EVALSHA', 'EVAL', 'EVALSHA']);
+      // A script error (here the counter holds a hash) is an answer, not a missing script.
+      await control.sendCommand(['HSET', 'noscript:b', 'field', 'value']);
+      await control.sendCommand(['PEXPIRE', 'noscript:b', '60000']);
+      sent.length = 0;
+      await expect(store.increment('b')).rejects.toThrow(/WRONGTYPE/);
+      expect(sent).toEqual(['EVALSHA']);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('counts again once the node accepts its scripts, after a reload that failed', async () => {
+    await control.sendCommand([
+      'ACL',
+      'SETUSER',
+      'limiter',
+      'on',
+      '>limiter-pw',
+      '~*',
+      '&*',
+      '+@all',
+    ]);
+    const client = createClient({
+      url: `redis://limiter:limiter-pw@127.0.0.1:${server.port}`,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const limits = createRateLimits({
+        redis: client,
+        prefix: 'reload:',
+        defaults: { storeTimeoutMs: 2_000, breaker: { failures: 1, cooldownMs: 100 } },
+      });
+      const app = appWith(limits.policy('login', { limit: 5, onStoreError: 'deny' }));
+      expect((await request(app).get('/')).status).toBe(200);
+      // The node loses its scripts (a restart, a promoted replica) and cannot take them back yet.
+      await control.sendCommand(['SCRIPT', 'FLUSH']);
+      await control.sendCommand(['ACL', 'SETUSER', 'limiter', '-eval', '-script|load']);
+      expect((await request(app).get('/')).status).toBe(503);
+      await control.sendCommand(['ACL', 'SETUSER', 'limiter', '+eval', '+script|load']);
+      const deadline = Date.now() + 5_000;
+      let status = 503;
+      while (status === 503 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        status = (await request(app).get('/')).status;
+      }
+      expect(status).toBe(200);
+      expect(limits.storeState()).toBe('closed');
+    } finally {
+      await client.quit();
     }
   });
 });

@@ -8,5 +8,16 @@ export {
 export { createTestPki, type TestPki } from './pki.js';
 export { freePort, waitForPort } from './ports.js';
 export { createTestDatabase, type TestDatabase } from './postgres.js';
-export { type RunningRedis, redisPrefix, startRedisServer } from './redis.js';
+export {
+  type RedisClusterOptions,
+  type RedisNodeAddress,
+  type RedisSentinelOptions,
+  type RunningRedis,
+  type RunningRedisCluster,
+  type RunningRedisSentinel,
+  redisPrefix,
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+} from './redis.js';
 export { requireService, SERVICES, type ServiceName, serviceAvailable } from './services.js';
