@@ -5,6 +5,12 @@ import createError, { type HttpError } from 'http-errors';
 /** Thrown by every factory in this package when its options are unsafe or malformed. */
 export class PerimeterConfigError extends Error {
   readonly code: `ERR_BULWARK_PERIMETER_${string}`;
+  /**
+   * Set so an error handler that receives this error (a setting found unsafe at the first
+   * request) answers 500 without exposing the message, which is for the operator's log.
+   */
+  readonly status = 500;
+  readonly expose = false;
 
   constructor(code: `ERR_BULWARK_PERIMETER_${string}`, message: string) {
     super(message);

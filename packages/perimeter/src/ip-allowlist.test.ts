@@ -140,6 +140,119 @@ describe('ipAllowlist', () => {
     expect(quiet).toEqual([]);
   });
 
+  it('says in the trust proxy warning that production refuses the setting, and how to fix it', async () => {
+    const warnings: string[] = [];
+    const port = await serve(['192.168.1.0/24'], {
+      trustProxy: '1.0.0.0/7',
+      production: false,
+      logger: { warn: (message: string) => warnings.push(message) },
+    });
+    await rawRequest({ port, path: '/docs' });
+    expect(warnings).toEqual([
+      expect.stringContaining('whose range 1.0.0.0/7 is wider than any private network'),
+    ]);
+    expect(warnings[0]).toContain("app.set('trust proxy', 'loopback')");
+    expect(warnings[0]).toContain('This is refused when NODE_ENV=production.');
+  });
+
+  it('refuses at construction in production a trust proxy that lets any client choose req.ip, given the app', () => {
+    const settings: [unknown, string][] = [
+      [true, 'setting is true'],
+      ['0.0.0.0/1,128.0.0.0/1', 'trusts the public address 8.8.8.8'],
+      ['10.0.0.0/8, 1.0.0.0/7', 'whose range 1.0.0.0/7'],
+      [100, 'is 100 hops'],
+      [() => true, 'is a function that trusts the public address'],
+      [(addr: string, hop: number) => addr === '10.0.0.2' || hop > 0, 'at hop 1'],
+    ];
+    for (const [setting, said] of settings) {
+      const app = express();
+      app.set('trust proxy', setting);
+      expect(() => ipAllowlist(['192.168.1.0/24'], { app, production: true }), said).toThrow(
+        expect.objectContaining({
+          name: 'PerimeterConfigError',
+          code: 'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+          message: expect.stringContaining(said),
+        }),
+      );
+    }
+    for (const setting of [false, 1, 5, 'loopback', ['10.0.0.0/8', 'fc00::/7']]) {
+      const app = express();
+      app.set('trust proxy', setting);
+      expect(() => ipAllowlist(['192.168.1.0/24'], { app, production: true })).not.toThrow();
+    }
+  });
+
+  it('reads NODE_ENV=production when the factory runs, so a permissive trust proxy throws without production: true', () => {
+    const app = express();
+    app.set('trust proxy', true);
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      expect(() => ipAllowlist(['192.168.1.0/24'], { app })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+          message: expect.stringContaining("app.set('trust proxy', 1)"),
+        }),
+      );
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+    expect(() => ipAllowlist(['192.168.1.0/24'], { app, logger: { warn() {} } })).not.toThrow();
+  });
+
+  it('never serves the route to a spoofed X-Forwarded-For in production, whatever setting lets a client choose its address', async () => {
+    const seen: unknown[] = [];
+    for (const trustProxy of [true, '0.0.0.0/1,128.0.0.0/1', '1.0.0.0/7', 100, () => true]) {
+      const warnings: string[] = [];
+      const port = await serve(['192.168.1.0/24'], {
+        trustProxy,
+        production: true,
+        logger: { warn: (message: string) => warnings.push(message) },
+      });
+      for (const attempt of [1, 2]) {
+        const res = await rawRequest({
+          port,
+          path: '/docs',
+          headers: { 'X-Forwarded-For': '192.168.1.7' },
+        });
+        seen.push(res.body);
+        expect(res.status, `${String(trustProxy)} #${attempt}`).toBe(500);
+        expect(JSON.parse(res.body)).toEqual({
+          code: 'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+          message: 'Internal Server Error',
+        });
+      }
+      // Production refuses instead of warning, so nothing reaches the logger.
+      expect(warnings).toEqual([]);
+    }
+    expect(JSON.stringify(seen)).not.toContain('192.168.1.7');
+  });
+
+  it('never lets a spoofed X-Forwarded-For past the allowlist with a safe trust proxy setting', async () => {
+    // The client wrote 192.168.1.7; a proxy on loopback appended the real address.
+    const spoofed = { 'X-Forwarded-For': '192.168.1.7, 203.0.113.9' };
+    for (const trustProxy of [undefined, false, 1, 'loopback', ['loopback', '10.0.0.0/8']]) {
+      for (const production of [true, false]) {
+        const port = await serve(['192.168.1.0/24'], { trustProxy, production });
+        const res = await rawRequest({ port, path: '/docs', headers: spoofed });
+        expect(res.status, `${String(trustProxy)} production=${production}`).toBe(404);
+        expect(JSON.parse(res.body)).toEqual({ code: 'not_found', message: 'Not Found' });
+      }
+    }
+  });
+
+  it('refuses an app that is not an Express app and a production that is not a boolean', () => {
+    expect(() => ipAllowlist(['10.0.0.0/8'], { app: {} as never })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+        message: expect.stringContaining('Pass the app returned by express()'),
+      }),
+    );
+    expect(() => ipAllowlist(['10.0.0.0/8'], { production: 'yes' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION' }),
+    );
+  });
+
   it('refuses an IPv4-mapped range with host bits set instead of widening it (::ffff:10.0.0.5/104)', () => {
     expect(() => ipAllowlist(['::ffff:10.0.0.5/104'])).toThrow(
       expect.objectContaining({

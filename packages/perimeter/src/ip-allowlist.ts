@@ -10,7 +10,7 @@ import {
   publish,
   warn,
 } from './errors.js';
-import { judgeTrustProxy } from './trust-proxy.js';
+import { judgeTrustProxy, MAX_TRUSTED_HOPS } from './trust-proxy.js';
 
 export interface IpAllowlistOptions {
   /**
@@ -18,13 +18,24 @@ export interface IpAllowlistOptions {
    * body is the same `Not Found` an unknown route gets). `403` answers `ip_not_allowed`.
    */
   status?: 404 | 403;
-  /** Winston-shaped logger for the one-time `trust proxy` warning. Default: `process.emitWarning`. */
+  /**
+   * The Express app, so its `trust proxy` setting is checked now, when the factory runs, rather
+   * than at the first request. Default: none (checked at the first request, on `req.app`).
+   */
+  app?: { get(setting: string): unknown };
+  /**
+   * Refuse a `trust proxy` setting that lets any client choose `req.ip` (throw when `app` is
+   * given, else answer every request with the configuration error) instead of warning. Default
+   * `process.env.NODE_ENV === 'production'`, read when the factory runs.
+   */
+  production?: boolean;
+  /** Winston-shaped logger for the `trust proxy` warning outside production. Default: `process.emitWarning`. */
   logger?: PerimeterLogger;
 }
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-const KNOWN = ['status', 'logger'] as const;
+const KNOWN = ['status', 'app', 'production', 'logger'] as const;
 
 /** Parses `10.0.0.0/8`, `fd00::/8`, `::ffff:10.0.0.0/104`, or a single address. */
 function parseRange(entry: string): Range {
@@ -75,20 +86,36 @@ function trustsEveryone(app: { get(setting: string): unknown }): string | undefi
   }
 }
 
+/** The configuration error for a setting that lets any client choose its `req.ip`. */
+function trustProxyError(why: string): PerimeterConfigError {
+  return new PerimeterConfigError(
+    'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
+    `ipAllowlist: the app's 'trust proxy' setting ${why}, so req.ip comes from X-Forwarded-For, which any client can set, and a client outside every range would be let in by naming an address inside one. Set it to your proxy's address or to the number of proxies in front of the app (at most ${MAX_TRUSTED_HOPS}), such as app.set('trust proxy', 'loopback') or app.set('trust proxy', 1); without a proxy, leave it unset.`,
+  );
+}
+
 /**
  * Lets a request through only when Express's `req.ip` is inside one of the ranges, for routes
  * such as `/docs`, `/openapi.json` and `/metrics`. `req.ip` follows the app's `trust proxy`
  * setting, so behind a proxy set it to the proxy's address (never `true`). IPv4-mapped IPv6
  * addresses (`::ffff:192.168.1.5`, what a dual-stack server sees) match IPv4 ranges.
  *
+ * A `trust proxy` setting that lets any client choose its `req.ip` (`true`, more than 5 hops, a
+ * range wider than a /8, a function that trusts a public address) is refused in production, as
+ * `@bulwark/rate-limit` refuses it: at construction when `app` is given, else at the first
+ * request, which is then answered with the configuration error (a 500, `expose: false`) and
+ * never served. Outside production it is a warning, once per app.
+ *
  * @param cidrs CIDR ranges or single addresses, IPv4 or IPv6, or a comma-separated string
  *   such as `process.env.DOCS_ALLOWLIST`. Required.
  * @param options See {@link IpAllowlistOptions}.
  * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_NO_RANGES` for an empty list,
  *   `ERR_BULWARK_PERIMETER_INVALID_CIDR` for a malformed range, `ERR_BULWARK_PERIMETER_INVALID_OPTION`
- *   for a status other than 403 or 404.
+ *   for a status other than 403 or 404, an `app` that is not an Express app or a non-boolean
+ *   `production`, `ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL` in production when `app` lets any
+ *   client choose its address.
  * @example
- * app.use(['/docs', '/openapi.json'], ipAllowlist(['192.168.1.0/24', '::1']));
+ * app.use(['/docs', '/openapi.json'], ipAllowlist(['192.168.1.0/24', '::1'], { app }));
  */
 export function ipAllowlist(
   cidrs: string | readonly string[] | undefined,
@@ -100,6 +127,19 @@ export function ipAllowlist(
     throw new PerimeterConfigError(
       'ERR_BULWARK_PERIMETER_INVALID_OPTION',
       `ipAllowlist: status: ${describe(status)} is not allowed. Use 404 (hide the route) or 403.`,
+    );
+  }
+  const production = opts.production ?? process.env.NODE_ENV === 'production';
+  if (typeof production !== 'boolean') {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+      `ipAllowlist: production: ${describe(production)} is not a boolean. Pass true or false, or leave it out to follow NODE_ENV.`,
+    );
+  }
+  if (opts.app !== undefined && typeof (opts.app as { get?: unknown } | null)?.get !== 'function') {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+      `ipAllowlist: app: ${describe(opts.app)} is not an Express app. Pass the app returned by express(), or leave app out to check at the first request.`,
     );
   }
   const list =
@@ -145,18 +185,31 @@ export function ipAllowlist(
   }
   const v4 = ranges.filter((r): r is [ipaddr.IPv4, number] => r[0].kind() === 'ipv4');
   const v6 = ranges.filter((r): r is [ipaddr.IPv6, number] => r[0].kind() === 'ipv6');
-  let checkedTrust = false;
+  // The verdict per app: `null` when the setting is safe or was only warned about.
+  const verdicts = new WeakMap<object, PerimeterConfigError | null>();
+  const checkTrust = (app: { get(setting: string): unknown }): PerimeterConfigError | null => {
+    const known = verdicts.get(app);
+    if (known !== undefined) return known;
+    const why = trustsEveryone(app);
+    let error: PerimeterConfigError | null = why ? trustProxyError(why) : null;
+    if (error && !production) {
+      warn(opts.logger, error.code, `${error.message} This is refused when NODE_ENV=production.`);
+      error = null;
+    }
+    verdicts.set(app, error);
+    return error;
+  };
+  if (opts.app !== undefined) {
+    const error = checkTrust(opts.app);
+    if (error) throw error;
+  }
 
   return function ipAllowlist(req, _res, next) {
-    if (!checkedTrust && req.app) {
-      checkedTrust = true;
-      const why = trustsEveryone(req.app);
-      if (why) {
-        warn(
-          opts.logger,
-          'ERR_BULWARK_PERIMETER_TRUST_PROXY_ALL',
-          `ipAllowlist: the app's 'trust proxy' setting ${why}, so req.ip comes from X-Forwarded-For, which any client can set. Set it to your proxy's address, such as app.set('trust proxy', 'loopback').`,
-        );
+    if (req.app) {
+      const error = checkTrust(req.app);
+      if (error) {
+        next(error);
+        return;
       }
     }
     const addr = clientAddress(req.ip);

@@ -269,6 +269,45 @@ describe('readSecret', () => {
     );
   });
 
+  it('refuses a map of variables passed where the options belong, as a JavaScript caller of the old rbac form would, naming the options shape', () => {
+    // As JavaScript calls it: no types to stop the wrong shape.
+    const fromJs = readSecret as (...args: unknown[]) => unknown;
+    const file = secretFile('old-shape', strong);
+    for (const env of [
+      { PEPPER_FILE: file },
+      { PEPPER: strong },
+      { OTHER: 'x', NODE_ENV: 'dev' },
+    ]) {
+      expect(() => fromJs('PEPPER', env), JSON.stringify(Object.keys(env))).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_PERIMETER_INVALID_OPTIONS',
+          message: expect.stringContaining("readSecret('PEPPER', { env: variables })"),
+        }),
+      );
+    }
+    expect(() => fromJs('PEPPER', process.env)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTIONS' }),
+    );
+    let thrown: unknown;
+    try {
+      fromJs('PEPPER', { PEPPER: strong });
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error).message).not.toContain(strong);
+    expect(fromJs('PEPPER', { env: { PEPPER: strong } })).toBe(strong);
+  });
+
+  it('refuses required, production or env of the wrong type instead of reading them as truthy', () => {
+    const fromJs = readSecret as (...args: unknown[]) => unknown;
+    for (const options of [{ required: 'yes' }, { production: 1 }, { env: 'production' }]) {
+      expect(() => fromJs('PEPPER', options), JSON.stringify(options)).toThrow(
+        expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_OPTION' }),
+      );
+    }
+    expect(() => fromJs('PEPPER', { minlength: 40 })).toThrow(/Did you mean `minLength`/);
+  });
+
   it('tells a random value from weak ones', () => {
     expect(secretWeakness(strong)).toBeUndefined();
     expect(secretWeakness(undefined)).toBe('missing');

@@ -64,6 +64,21 @@ describe('judgeTrustProxy', () => {
     expect(judgeTrustProxy(throws).kind).toBe('function');
   });
 
+  it('judges as rate-limit does: a range wider than a /8 or /7, or a function trusting a public address at a later hop, trusts everyone', () => {
+    expect(judgeTrustProxy('10.0.0.0/8, 1.0.0.0/7')).toEqual({
+      kind: 'all',
+      why: 'is "10.0.0.0/8, 1.0.0.0/7", whose range 1.0.0.0/7 is wider than any private network (10.0.0.0/8, fc00::/7) and takes in public addresses',
+    });
+    expect(judgeTrustProxy(['::ffff:1.0.0.0/103']).kind).toBe('all');
+    expect(judgeTrustProxy('fc00::/6').kind).toBe('all');
+    expect(judgeTrustProxy(['10.0.0.0/8', '172.16.0.0/12', 'fc00::/7']).kind).toBe('safe');
+    const laterHop = (addr: string, hop: number) => addr === '10.0.0.2' || hop >= 2;
+    expect(judgeTrustProxy(laterHop)).toEqual({
+      kind: 'all',
+      why: 'is a function that trusts the public address 8.8.8.8 as a proxy at hop 2',
+    });
+  });
+
   it("judges Express's compiled function when one is given", () => {
     const app = express();
     app.set('trust proxy', '0.0.0.0/1,128.0.0.0/1');

@@ -1,4 +1,5 @@
 // Judges an Express `trust proxy` setting: can any client write the X-Forwarded-For Express believes?
+import ipaddr from 'ipaddr.js';
 import proxyaddr from 'proxy-addr';
 
 /** What a `trust proxy` value means for `req.ip`. */
@@ -51,11 +52,48 @@ export function compileTrust(value: unknown): TrustFn {
   return proxyaddr.compile(list as string | string[]);
 }
 
+/** Prefix length of one range entry (`a.b.c.d/8`, `a.b.c.d/255.0.0.0`, `::ffff:a.b.c.d/97`). */
+function rangeBits(entry: string): { ipv4: boolean; bits: number } | undefined {
+  const slash = entry.lastIndexOf('/');
+  if (slash === -1) return undefined;
+  const address = entry.slice(0, slash);
+  const mask = entry.slice(slash + 1);
+  if (!ipaddr.isValid(address)) return undefined;
+  const ip = ipaddr.parse(address);
+  let bits: number | null = null;
+  if (/^\d+$/.test(mask)) bits = Number(mask);
+  else if (ipaddr.isValid(mask)) bits = ipaddr.parse(mask).prefixLengthFromSubnetMask();
+  if (bits === null) return undefined;
+  // Express compares IPv4 clients with IPv4-mapped ranges as if they were IPv4 ranges.
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return { ipv4: true, bits: bits - 96 };
+  }
+  return { ipv4: ip.kind() === 'ipv4', bits };
+}
+
 /**
- * Judges a `trust proxy` value by what its compiled function does with public addresses at the
- * first hop, so a range list that covers the internet (`'0.0.0.0/1,128.0.0.0/1'`) is caught as
- * surely as `true`. A hop count trusts whatever connects at hop 0 by design, so it is judged by
- * size instead.
+ * The first range entry broader than the broadest private ranges (10.0.0.0/8, fc00::/7), which
+ * takes in public addresses: clients that write their own X-Forwarded-For.
+ */
+function broadRange(value: unknown): string | undefined {
+  const entries = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  for (const entry of entries) {
+    if (typeof entry !== 'string') continue;
+    for (const part of entry.split(',').map((p) => p.trim())) {
+      const range = rangeBits(part);
+      if (range && range.bits < (range.ipv4 ? 8 : 7)) return part;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Judges a `trust proxy` value the way `@bulwark/rate-limit` does: `true`, more than
+ * {@link MAX_TRUSTED_HOPS} hops, a range wider than a /8 (IPv4) or /7 (IPv6), and any setting
+ * whose compiled function trusts a public address at one of the first {@link MAX_TRUSTED_HOPS}
+ * hops let a client choose its `req.ip`. So a range list that covers the internet
+ * (`'0.0.0.0/1,128.0.0.0/1'`) is caught as surely as `true`. A hop count up to the limit trusts
+ * by position and is accepted.
  *
  * @param value The raw setting (`app.get('trust proxy')`).
  * @param compiled Express's compiled function (`app.get('trust proxy fn')`), when there is one.
@@ -72,17 +110,28 @@ export function judgeTrustProxy(value: unknown, compiled?: unknown): TrustVerdic
       : { kind: 'safe' };
   }
   const fn = typeof compiled === 'function' ? (compiled as TrustFn) : compileTrust(value);
-  const trusted = PUBLIC_PROBES.find((addr) => {
-    try {
-      return Boolean(fn(addr, 0));
-    } catch {
-      return false;
+  for (let hop = 0; hop < MAX_TRUSTED_HOPS; hop++) {
+    const trusted = PUBLIC_PROBES.find((addr) => {
+      try {
+        return Boolean(fn(addr, hop));
+      } catch {
+        // A function that throws on an address never lets Express read past it.
+        return false;
+      }
+    });
+    if (trusted) {
+      const where = hop === 0 ? 'as a proxy' : `as a proxy at hop ${hop}`;
+      return {
+        kind: 'all',
+        why: `${typeof value === 'function' ? 'is a function that' : `is ${describeSetting(value)} and`} trusts the public address ${trusted} ${where}`,
+      };
     }
-  });
-  if (trusted) {
+  }
+  const broad = broadRange(value);
+  if (broad) {
     return {
       kind: 'all',
-      why: `${typeof value === 'function' ? 'is a function that' : `is ${describeSetting(value)} and`} trusts the public address ${trusted} as a proxy`,
+      why: `is ${describeSetting(value)}, whose range ${broad} is wider than any private network (10.0.0.0/8, fc00::/7) and takes in public addresses`,
     };
   }
   return typeof value === 'function' ? { kind: 'function' } : { kind: 'safe' };
