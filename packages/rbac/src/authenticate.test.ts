@@ -2,6 +2,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from './audit-log.js';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { requirePermission } from './permissions.js';
@@ -184,6 +185,144 @@ describe('authenticate', () => {
     }
   });
 
+  it('says which field mapClaims left out and what it takes, once at warn level, while the client gets the generic 401', async () => {
+    const logs: { level: string; message: string; meta?: Record<string, unknown> }[] = [];
+    const at = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+      logs.push({ level, message, ...(meta ? { meta } : {}) });
+    const logger = { error: at('error'), warn: at('warn'), info: at('info') };
+    const audited: AuditEntry[] = [];
+    const noScope = await serve(
+      appWith(
+        authenticate({
+          jwt,
+          logger,
+          audit: { record: (entry) => audited.push(entry) },
+          mapClaims: (claims) => ({ tenantId: claims.org as string }),
+        }),
+      ),
+    );
+    const failures = capture('auth-failed');
+    try {
+      const bearer = `Bearer ${token({ sub: 'u1', org: 'acme' })}`;
+      const first = await call(noScope, { authorization: bearer });
+      const second = await call(noScope, { authorization: bearer });
+      const unsigned = await call(server, { authorization: `Bearer ${token({ sub: 'u1' })}x` });
+      for (const response of [first, second]) {
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      }
+      // The client learns nothing a forged token would not: the same body as a bad signature.
+      expect(await bodyOf(first)).toEqual(await bodyOf(unsigned));
+      const detail = {
+        field: 'scope',
+        problem: 'missing',
+        expected: "'customer' or 'operator'",
+        received: 'undefined',
+      };
+      expect(failures.messages.slice(0, 2)).toEqual([
+        expect.objectContaining({ via: 'jwt', reason: 'claims', ...detail }),
+        expect.objectContaining({ via: 'jwt', reason: 'claims', ...detail }),
+      ]);
+      const warnings = logs.filter((l) => l.level === 'warn');
+      expect(warnings).toEqual([
+        {
+          level: 'warn',
+          message: expect.stringContaining(
+            "authenticate: mapClaims returned no scope (undefined); scope takes 'customer' or 'operator', so the token was refused with 401 (reason 'claims', field 'scope').",
+          ),
+          meta: { code: 'ERR_BULWARK_RBAC_CLAIMS', source: 'mapClaims', ...detail },
+        },
+      ]);
+      expect(warnings[0]?.message).toContain("(claims) => ({ scope: 'customer', tenantId:");
+      expect(logs.filter((l) => l.level === 'info')).toEqual([
+        expect.objectContaining({ meta: expect.objectContaining({ reason: 'claims', ...detail }) }),
+        expect.objectContaining({ meta: expect.objectContaining({ reason: 'claims', ...detail }) }),
+      ]);
+      expect(audited[0]?.details).toMatchObject({ via: 'jwt', reason: 'claims', ...detail });
+    } finally {
+      failures.stop();
+      await noScope.close();
+    }
+  });
+
+  it('names the claim a token lacks under the default mapping, and the registered claim it is missing', async () => {
+    const failures = capture('auth-failed');
+    try {
+      for (const [claims, detail] of [
+        [{ sub: 'u1' }, { field: 'tenant_id', problem: 'missing', received: 'undefined' }],
+        [
+          { sub: 'u1', tenant_id: 'acme', scope_type: 'admin' },
+          {
+            field: 'scope_type',
+            problem: 'invalid',
+            expected: "'customer' or 'operator' (absent means 'customer')",
+            received: "'admin'",
+          },
+        ],
+        [{ tenant_id: 'acme' }, { field: 'sub' }],
+      ] as const) {
+        const response = await call(server, { authorization: `Bearer ${token(claims)}` });
+        expect(response.status).toBe(401);
+        expect(failures.messages.at(-1), JSON.stringify(claims)).toMatchObject({
+          reason: 'claims',
+          ...detail,
+        });
+      }
+    } finally {
+      failures.stop();
+    }
+  });
+
+  it('warns once, with the error name, when mapClaims throws, and when it returns no object', async () => {
+    const warnings: { message: string; meta?: Record<string, unknown> }[] = [];
+    const logger = {
+      error() {},
+      info() {},
+      warn: (message: string, meta?: Record<string, unknown>) =>
+        warnings.push({ message, ...(meta ? { meta } : {}) }),
+    };
+    const throwing = await serve(
+      appWith(
+        authenticate({
+          jwt,
+          logger,
+          mapClaims: (claims) => ({
+            scope: 'customer',
+            tenantId: (claims.org as { id: string }).id,
+          }),
+        }),
+      ),
+    );
+    const nothing = await serve(
+      appWith(authenticate({ jwt, logger, mapClaims: (() => undefined) as never })),
+    );
+    const failures = capture('auth-failed');
+    try {
+      const bearer = `Bearer ${token({ sub: 'u1' })}`;
+      for (const base of [throwing, throwing, nothing, nothing]) {
+        expect((await call(base, { authorization: bearer })).status).toBe(401);
+      }
+      expect(failures.messages.map((m) => [m.field, m.problem, m.received])).toEqual([
+        ['mapClaims', 'threw', 'TypeError'],
+        ['mapClaims', 'threw', 'TypeError'],
+        ['mapClaims', 'invalid', 'undefined'],
+        ['mapClaims', 'invalid', 'undefined'],
+      ]);
+      expect(warnings.map((w) => w.meta?.code)).toEqual([
+        'ERR_BULWARK_RBAC_CLAIMS',
+        'ERR_BULWARK_RBAC_CLAIMS',
+      ]);
+      expect(warnings[0]?.message).toContain('authenticate: mapClaims threw TypeError');
+      expect(warnings[0]?.meta?.error).toMatch(/^TypeError: Cannot read properties of undefined/);
+      expect(warnings[1]?.message).toContain(
+        'authenticate: mapClaims returned undefined, not an object such as',
+      );
+    } finally {
+      failures.stop();
+      await Promise.all([throwing.close(), nothing.close()]);
+    }
+  });
+
   it('refuses a customer without a tenant from a custom API key verifier with 401 (claims)', async () => {
     const identities: Record<string, ApiKeyIdentity> = {
       'legacy-key-no-tenant': { id: 'legacy', tenantId: null, scopes: ['devices:read'] },
@@ -211,6 +350,11 @@ describe('authenticate', () => {
         expect(response.status).toBe(401);
         expect(failures.messages.at(-1)).toMatchObject({ via: 'api-key', reason: 'claims' });
       }
+      expect(failures.messages.slice(-3).map((m) => [m.field, m.problem, m.received])).toEqual([
+        ['tenantId', 'missing', 'null'],
+        ['tenantId', 'invalid', 'an empty string'],
+        ['scope', 'invalid', "'root'"],
+      ]);
       const operator = await call(custom, { 'x-api-key': 'legacy-key-operator' });
       expect(operator.status).toBe(200);
       expect((await bodyOf(operator)).auth).toMatchObject({ scope: 'operator', tenantId: null });

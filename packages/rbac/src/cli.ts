@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `bulwark-hash-secret`: prints the hash of a secret read from stdin, or of a newly generated key.
-import { hashSecretCli } from './hash-secret-cli.js';
+// `bulwark-rbac` and `bulwark-hash-secret`: syncs roles from a file, or prints the hash of a secret.
+import { rbacCli } from './rbac-cli.js';
 
-hashSecretCli(process.argv.slice(2), {
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-}).then((code) => {
+rbacCli(
+  process.argv.slice(2),
+  { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  { env: process.env },
+).then((code) => {
   process.exitCode = code;
 });

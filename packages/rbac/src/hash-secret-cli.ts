@@ -1,13 +1,16 @@
-// The logic of the `bulwark-hash-secret` command, written against streams so it can be tested in-process.
+// The logic of the `bulwark-hash-secret` command (`bulwark-rbac hash-secret`), written against streams so it can be tested in-process.
 import { generateSecret, hashSecret } from './secrets.js';
 
 const USAGE = `Usage: bulwark-hash-secret [--sha256] [--generate]
+       bulwark-rbac hash-secret [--sha256] [--generate]
 
 Reads a secret from stdin (never from arguments, which other users and shell history can see)
 and prints its hash for basicAuth({ users }) or staticApiKeys({ keys }).
 
   --sha256    SHA-256 instead of scrypt; only for random keys, never for passwords
   --generate  make a new random key instead of reading one; prints the key, then its hash
+
+Roles: bulwark-rbac sync-roles --file roles.json (bulwark-rbac sync-roles --help).
 `;
 
 export interface CliIo {

@@ -59,7 +59,23 @@ export {
   requireOperator,
   requirePermission,
 } from './permissions.js';
-export { generateSecret, type HashSecretOptions, hashSecret, readSecret } from './secrets.js';
+export {
+  type DefinedRoles,
+  defineRoles,
+  type RoleChange,
+  type RoleDefinition,
+  type RoleDefinitions,
+  type SyncRolesOptions,
+  type SyncRolesResult,
+  syncRoles,
+} from './roles.js';
+export {
+  generateSecret,
+  type HashSecretOptions,
+  hashSecret,
+  type ReadSecretOptions,
+  readSecret,
+} from './secrets.js';
 export {
   type BasicAuthOptions,
   type BasicUser,

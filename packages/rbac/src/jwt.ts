@@ -97,7 +97,12 @@ function deepFreeze(value: unknown): void {
 
 export type JwtResult =
   | { ok: true; claims: Record<string, unknown>; header: JwtHeader }
-  | { ok: false; reason: AuthFailureReason };
+  | {
+      ok: false;
+      reason: AuthFailureReason;
+      /** For `claims`: the registered claim that is missing or malformed (`sub`, `exp`, `nbf`, `iat`). */
+      field?: string;
+    };
 
 const HASH_BYTES: Record<string, number> = { '256': 32, '384': 48, '512': 64 };
 const CURVES: Record<string, string> = {
@@ -437,12 +442,11 @@ export function createJwtVerifier(
     }
     // jsonwebtoken compares these as they come: `exp: 1e300` would never expire, and a date
     // before 1970 would pass as `nbf` or `iat`, though no issuer means either.
-    if (
-      !isNumericDate(claims.exp) ||
-      (claims.nbf !== undefined && !isNumericDate(claims.nbf)) ||
-      (claims.iat !== undefined && !isNumericDate(claims.iat))
-    ) {
-      return { ok: false, reason: 'claims' };
+    if (!isNumericDate(claims.exp)) return { ok: false, reason: 'claims', field: 'exp' };
+    for (const field of ['nbf', 'iat'] as const) {
+      if (claims[field] !== undefined && !isNumericDate(claims[field])) {
+        return { ok: false, reason: 'claims', field };
+      }
     }
     if (claims.iat !== undefined) {
       if ((claims.iat as number) > Date.now() / 1000 + clockTolerance) {
@@ -450,10 +454,13 @@ export function createJwtVerifier(
       }
     }
     if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 256) {
-      return { ok: false, reason: 'claims' };
+      return { ok: false, reason: 'claims', field: 'sub' };
     }
     const age = tooOld(claims.iat, Math.floor(Date.now() / 1000));
-    if (age) return { ok: false, reason: age };
+    if (age)
+      return age === 'claims'
+        ? { ok: false, reason: age, field: 'iat' }
+        : { ok: false, reason: age };
     if (verified) {
       deepFreeze(claims);
       verified.set(token, { claims, header: jwtHeader });

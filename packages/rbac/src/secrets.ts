@@ -1,7 +1,19 @@
 // Hashing and constant-time checking of secrets (scrypt or SHA-256), and reading them from env or files.
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { RbacConfigError, show } from './errors.js';
+import { readFileSync, statSync } from 'node:fs';
+// Bundled from @bulwark/perimeter's source, so both packages' readSecret share one shape and verdict.
+import {
+  describeWeakness,
+  environmentKeys,
+  environmentMessage,
+  isSecretName,
+  judgeSecret,
+  READ_SECRET_OPTIONS,
+  SECRET_FIX,
+} from '../../perimeter/src/read-secret-core.js';
+import { checkOptionNames, defined, RbacConfigError, show } from './errors.js';
+import { warn } from './events.js';
+import type { Logger } from './types.js';
 
 /** A parsed secret hash. */
 export type SecretHash =
@@ -133,30 +145,174 @@ export function generateSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/**
- * Reads a secret from `<NAME>_FILE` (a path, as Docker and Kubernetes secrets provide) or
- * else from `<NAME>`; trailing newlines are removed. Returns `undefined` when neither is set.
- *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_SECRET_SOURCE` when both are set or the file cannot be read.
- * @example
- * const pepper = readSecret('API_KEY_PEPPER');
- */
-export function readSecret(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const file = env[`${name}_FILE`];
-  const value = env[name];
-  if (file !== undefined && value !== undefined) {
-    throw new RbacConfigError(
-      'ERR_BULWARK_RBAC_SECRET_SOURCE',
-      `readSecret: both ${name} and ${name}_FILE are set. Set only one, preferably ${name}_FILE.`,
-    );
-  }
-  if (file === undefined) return value;
+/** Options of `readSecret(name, options)`: the same shape as `@bulwark/perimeter`'s `readSecret`. */
+export interface ReadSecretOptions {
+  /** Shortest acceptable value, in characters. Default `32`. */
+  minLength?: number;
+  /** Throw when neither `NAME_FILE` nor `NAME` is set. Default: `true` in production, else `false`. */
+  required?: boolean;
+  /**
+   * Refuse short, placeholder, low-variety and guessable values (throw) instead of warning.
+   * Default: `NODE_ENV === 'production'` in `env`.
+   */
+  production?: boolean;
+  /** Where to read `NAME` and `NAME_FILE` from. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Winston-shaped logger for warnings (only `warn` is used). Default: `process.emitWarning`. */
+  logger?: Pick<Logger, 'warn'>;
+  /**
+   * The app's name, whose parts a guesser tries first (`iot-api` makes `iot-api-jwt-secret-2024`
+   * guessable). Default: the `name` in the `package.json` of the working directory.
+   */
+  appName?: string;
+}
+
+function readSecretFile(name: string, file: string, logger: ReadSecretOptions['logger']): string {
+  const variable = `${name}_FILE`;
+  let mode: number;
+  let text: string;
   try {
-    return readFileSync(file, 'utf8').replace(/\r?\n+$/, '');
-  } catch {
+    const stat = statSync(file);
+    if (!stat.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+    mode = stat.mode;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_SECRET_SOURCE',
-      `readSecret: the file named by ${name}_FILE could not be read. Check that it exists and this process may read it.`,
+      `readSecret: the file named by ${variable} could not be read (${code}). Check that it exists, is a regular file and this process may read it.`,
     );
   }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    const octal = (mode & 0o777).toString(8).padStart(4, '0');
+    warn(
+      logger as Logger | undefined,
+      'ERR_BULWARK_RBAC_SECRET_PERMISSIONS',
+      `readSecret: the file named by ${variable} has mode ${octal}, so other users ${(mode & 0o044) !== 0 ? 'can read' : 'can change'} it. Run chmod 600 on it (owner only).`,
+      { variable: name, mode: octal },
+    );
+  }
+  return text.trim();
+}
+
+/**
+ * Reads a secret the way containers deliver them: from the file named by `NAME_FILE` (Docker
+ * and Kubernetes secrets, trimmed) or from `NAME`. The same function, with the same options, as
+ * `@bulwark/perimeter`'s `readSecret`: setting both variables is an error, a file readable by
+ * group or others is warned about, a missing secret is an error when `required` (by default in
+ * production), and in production a value shorter than `minLength`, a placeholder, a value with
+ * few distinct characters or one built from guessable parts is refused (a warning elsewhere).
+ * The value never appears in a message. A second argument that is not options, such as the map
+ * of variables older releases took (`readSecret(name, env)`), is refused.
+ *
+ * @param name The variable name, such as `API_KEY_PEPPER` (reads `API_KEY_PEPPER_FILE` or `API_KEY_PEPPER`).
+ * @param options See {@link ReadSecretOptions}.
+ * @returns The secret, or `undefined` when it is not set and not required.
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_SECRET_NAME` for a name that is not a variable name,
+ *   `ERR_BULWARK_RBAC_OPTIONS` for a second argument that is not `readSecret`'s options,
+ *   `ERR_BULWARK_RBAC_UNKNOWN_OPTION`, `ERR_BULWARK_RBAC_SECRET_SOURCE` (both set, or the file
+ *   unreadable), `ERR_BULWARK_RBAC_SECRET_MISSING`, `ERR_BULWARK_RBAC_SECRET_WEAK` (production only).
+ * @example
+ * const pepper = readSecret('API_KEY_PEPPER', { required: true });
+ */
+export function readSecret(name: string, options: ReadSecretOptions & { required: true }): string;
+export function readSecret(name: string, options?: ReadSecretOptions): string | undefined;
+export function readSecret(name: string, options?: ReadSecretOptions): string | undefined {
+  if (!isSecretName(name)) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_SECRET_NAME',
+      `readSecret: ${show(name)} is not a variable name. Pass the base name, such as 'API_KEY_PEPPER'; readSecret reads API_KEY_PEPPER_FILE itself.`,
+    );
+  }
+  const variables = environmentKeys(name, options);
+  if (variables)
+    throw new RbacConfigError('ERR_BULWARK_RBAC_OPTIONS', environmentMessage(name, variables));
+  if (
+    options !== undefined &&
+    (options === null || typeof options !== 'object' || Array.isArray(options))
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `readSecret: the second argument must be options such as { required: true, minLength: 32 }, received ${show(options)}. Options: ${READ_SECRET_OPTIONS.join(', ')}.`,
+    );
+  }
+  const opts = defined(options ?? {});
+  checkOptionNames('readSecret', opts, READ_SECRET_OPTIONS);
+  for (const key of ['required', 'production'] as const) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_OPTIONS',
+        `readSecret: ${key} ${show(opts[key])} is not a boolean. Pass true or false.`,
+      );
+    }
+  }
+  if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `readSecret: env ${show(opts.env)} is not a map of variables. Pass an object such as process.env.`,
+    );
+  }
+  const minLength = opts.minLength ?? 32;
+  if (
+    typeof minLength !== 'number' ||
+    !Number.isInteger(minLength) ||
+    minLength < 1 ||
+    minLength > 4096
+  ) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `readSecret: minLength ${show(minLength)} is not valid. Use an integer from 1 to 4096; 32 is the default.`,
+    );
+  }
+  if (opts.appName !== undefined && typeof opts.appName !== 'string') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `readSecret: appName ${show(opts.appName)} is not a name. Pass the app's name as a string, such as 'iot-api'.`,
+    );
+  }
+  if (opts.logger !== undefined && typeof opts.logger?.warn !== 'function') {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_OPTIONS',
+      `readSecret: logger ${show(opts.logger)} has no warn(message, meta) method. Pass a winston logger.`,
+    );
+  }
+  const env = opts.env ?? process.env;
+  const production = opts.production ?? env.NODE_ENV === 'production';
+  const required = opts.required ?? production;
+
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  const hasDirect = direct !== undefined && direct !== '';
+  const hasFile = file !== undefined && file !== '';
+  if (hasDirect && hasFile) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_SECRET_SOURCE',
+      `readSecret: both ${name} and ${name}_FILE are set. Set only one: prefer ${name}_FILE with a file readable only by the app, and unset ${name}.`,
+    );
+  }
+  const value = hasFile ? readSecretFile(name, file, opts.logger) : hasDirect ? direct : undefined;
+  if (value === undefined || value === '') {
+    if (required) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_SECRET_MISSING',
+        `readSecret: ${hasFile ? `the file named by ${name}_FILE is empty` : `neither ${name}_FILE nor ${name} is set`}. Mount the secret as a file and set ${name}_FILE to its path. ${SECRET_FIX}`,
+      );
+    }
+    return undefined;
+  }
+  const verdict = judgeSecret(value, minLength, {
+    name,
+    ...(opts.appName !== undefined ? { appName: opts.appName } : {}),
+  });
+  if (verdict) {
+    const message = `readSecret: ${describeWeakness(name, verdict.weakness, value.length, minLength, verdict.estimate)}`;
+    if (production) throw new RbacConfigError('ERR_BULWARK_RBAC_SECRET_WEAK', message);
+    warn(
+      opts.logger as Logger | undefined,
+      'ERR_BULWARK_RBAC_SECRET_WEAK',
+      `${message} (refused when NODE_ENV=production)`,
+      { variable: name, weakness: verdict.weakness },
+    );
+  }
+  return value;
 }
