@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requestError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
 import { scanJson } from './json-scan.js';
+import { jsonBodyDescription, withOpenApi } from './openapi.js';
 import { booleanOption, byteSizeOption, checkOptions, integerOption } from './options.js';
 import { hasBody, readBody } from './read-body.js';
 
@@ -112,7 +113,11 @@ export function jsonBody(options?: JsonBodyOptions): RequestHandler {
     next(requestError(status, message, { code }));
   };
 
-  return function jsonBodyParser(req: Request, _res: Response, next: NextFunction): void {
+  const middleware = function jsonBodyParser(
+    req: Request,
+    _res: Response,
+    next: NextFunction,
+  ): void {
     // Defined on every request, parsed or not, as body-parser does: validate({ body }) takes a
     // request without the property as one that met no parser.
     if (!Reflect.has(req, 'body')) req.body = undefined;
@@ -185,4 +190,5 @@ export function jsonBody(options?: JsonBodyOptions): RequestHandler {
       },
     );
   };
+  return withOpenApi(jsonBodyDescription(limit, requireJson), middleware);
 }

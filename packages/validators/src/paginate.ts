@@ -2,6 +2,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requestError, ValidatorsConfigError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
+import { paginateDescription, withOpenApi } from './openapi.js';
 import { checkOptions, describe, integerOption } from './options.js';
 
 /** The page a list handler should return, set on `req.page`. */
@@ -112,7 +113,7 @@ export function paginate(options?: PaginateOptions): RequestHandler {
   const offsetParam = nameOption('offsetParam', opts.offsetParam, 'offset');
   const cursorParam = nameOption('cursorParam', opts.cursorParam, 'cursor');
 
-  return function paginator(req: Request, _res: Response, next: NextFunction): void {
+  const middleware = function paginator(req: Request, _res: Response, next: NextFunction): void {
     const query = (req.query ?? {}) as Record<string, unknown>;
     const has = (name: string) => Object.hasOwn(query, name);
     const refuse = (message: string, parameter: string) => {
@@ -173,4 +174,17 @@ export function paginate(options?: PaginateOptions): RequestHandler {
     req.page = cursor === undefined ? { limit, offset, capped } : { limit, offset, cursor, capped };
     next();
   };
+  return withOpenApi(
+    paginateDescription({
+      limitParam,
+      offsetParam,
+      cursorParam,
+      defaultLimit,
+      maxLimit,
+      maxOffset,
+      maxCursorLength,
+      overLimit,
+    }),
+    middleware,
+  );
 }

@@ -2,6 +2,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requestError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
+import { queryLimitsDescription, withOpenApi } from './openapi.js';
 import { checkOptions, integerOption } from './options.js';
 
 /** Options for `queryLimits`. */
@@ -36,7 +37,7 @@ export function queryLimits(options?: QueryLimitsOptions): RequestHandler {
     example: '4096',
   });
 
-  return function queryLimiter(req: Request, _res: Response, next: NextFunction): void {
+  const middleware = function queryLimiter(req: Request, _res: Response, next: NextFunction): void {
     const url = req.originalUrl ?? req.url ?? '';
     const mark = url.indexOf('?');
     if (mark === -1) {
@@ -90,4 +91,5 @@ export function queryLimits(options?: QueryLimitsOptions): RequestHandler {
       }),
     );
   };
+  return withOpenApi(queryLimitsDescription(), middleware);
 }

@@ -9,6 +9,7 @@ import {
   type SupportedFileType,
 } from './file-type.js';
 import { parseContentType } from './json-body.js';
+import { uploadDescription, withOpenApi } from './openapi.js';
 import { byteSizeOption, checkOptions, describe } from './options.js';
 import { hasBody, readBody } from './read-body.js';
 
@@ -85,7 +86,11 @@ export function uploadLimits(options: UploadLimitsOptions): RequestHandler {
   }
   const allowedSet = new Set<string>(allowed);
 
-  return function uploadLimiter(req: Request, _res: Response, next: NextFunction): void {
+  const middleware = function uploadLimiter(
+    req: Request,
+    _res: Response,
+    next: NextFunction,
+  ): void {
     const refuse = (status: number, code: string, message: string) => {
       publishRejected({
         middleware: 'uploadLimits',
@@ -175,4 +180,5 @@ export function uploadLimits(options: UploadLimitsOptions): RequestHandler {
       },
     );
   };
+  return withOpenApi(uploadDescription(maxBytes, [...allowedSet]), middleware);
 }

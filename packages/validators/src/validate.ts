@@ -13,6 +13,7 @@ import {
 import { requestError, type ValidationIssue, ValidatorsConfigError } from './errors.js';
 import { publishRejected, routeOf } from './events.js';
 import type { SlugOptions } from './formats.js';
+import { validateDescription } from './openapi.js';
 import { booleanOption, checkOptions, describe, integerOption } from './options.js';
 import { assertSecureSchema, subschemas } from './secure-schema.js';
 
@@ -508,5 +509,6 @@ export function validate<const S extends RequestSchemas>(
   };
   return Object.assign(middleware, {
     valid: (req: Request) => (req.valid ?? {}) as Validated<S>,
+    openapi: Object.freeze(validateDescription(given, shared)),
   });
 }
