@@ -15,6 +15,7 @@ import {
   traceIdOf,
   warnThrottled,
 } from './events.js';
+import { permissionDescription, scopeDescription, withOpenApi } from './openapi.js';
 import type { AuthContext } from './types.js';
 
 const PERMISSION = /^[a-z][a-z0-9_-]*(?::[a-z][a-z0-9_.-]*)+$/;
@@ -230,7 +231,7 @@ function permissionGuard(name: string, perms: string[], mode: 'all' | 'any'): Re
     );
   };
   Object.defineProperty(guard, 'name', { value: name });
-  return guard;
+  return withOpenApi(permissionDescription(perms, mode), guard);
 }
 
 /**
@@ -279,7 +280,7 @@ function scopeGuard(
     next(deny(req, getState(req) ?? NO_STATE, auth, 'scope', [required], [required]));
   };
   Object.defineProperty(guard, 'name', { value: name });
-  return guard;
+  return withOpenApi(scopeDescription(required), guard);
 }
 
 function noArguments(where: string, args: unknown[]): void {

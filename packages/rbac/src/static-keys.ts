@@ -11,6 +11,7 @@ import {
   show,
 } from './errors.js';
 import { type AuditSink, authFailure, authSuccess, type RequestState } from './events.js';
+import { basicAuthDescription, staticKeysDescription, withOpenApi } from './openapi.js';
 import { isGrant } from './permissions.js';
 import { parseSecretHash, type SecretHash, verifySecret } from './secrets.js';
 import type { ApiKeyIdentity, ApiKeyVerifier, Logger } from './types.js';
@@ -229,7 +230,7 @@ export function staticApiKeys(input: StaticApiKeysOptions): RequestHandler & Api
       () => next(authFailure(req, state, 'api-key', 'invalid', challenge)),
     );
   };
-  return Object.assign(middleware, { verify });
+  return Object.assign(withOpenApi(staticKeysDescription(header), middleware), { verify });
 }
 
 /**
@@ -294,7 +295,11 @@ export function basicAuth(input: BasicAuthOptions): RequestHandler {
     exposeMissing: options.exposeMissingPermissions === true,
   };
 
-  return function basicAuthentication(req: Request, _res: Response, next: NextFunction) {
+  const middleware = function basicAuthentication(
+    req: Request,
+    _res: Response,
+    next: NextFunction,
+  ) {
     const header = req.headers.authorization;
     if (typeof header !== 'string' || !/^basic(?: |$)/i.test(header)) {
       return next(authFailure(req, state, 'none', 'missing', challenge));
@@ -327,4 +332,5 @@ export function basicAuth(input: BasicAuthOptions): RequestHandler {
       () => next(authFailure(req, state, 'basic', 'invalid', challenge)),
     );
   };
+  return withOpenApi(basicAuthDescription(), middleware);
 }
