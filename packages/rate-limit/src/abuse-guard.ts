@@ -5,6 +5,7 @@ import { bannedError, RateLimitConfigError, rejectUnknownOptions, show } from '.
 import { channels } from './events.js';
 import { createKeyGenerator, type KeyOption, keyType, validateKey } from './keys.js';
 import { BoundedMemoryStore } from './memory-store.js';
+import { abuseGuardDescription } from './openapi.js';
 import {
   DEFAULTS,
   disabledMiddleware,
@@ -124,7 +125,11 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
   const keyFor = async (req: Request) => generate(req);
 
   if (!enabled) {
-    return disabledMiddleware(common, 'abuse guard', name, { keyFor, unban: async () => {} });
+    return disabledMiddleware(common, 'abuse guard', name, {
+      keyFor,
+      unban: async () => {},
+      openapi: abuseGuardDescription(name, onStoreError),
+    });
   }
 
   const breaker = context.breaker ?? new CircuitBreaker(common.breaker, logger);
@@ -239,6 +244,7 @@ export function buildAbuseGuard(input: unknown, context: FactoryContext): AbuseG
     policy: name,
     enabled: true,
     keyFor,
+    openapi: abuseGuardDescription(name, onStoreError),
     unban: async (counterKey: string) => {
       await Promise.all([
         banStore.resetKey(counterKey),

@@ -19,6 +19,7 @@ import {
 } from './keys.js';
 import { warn } from './logger.js';
 import { BoundedMemoryStore } from './memory-store.js';
+import { rateLimitDescription } from './openapi.js';
 import {
   booleanOption,
   DEFAULTS,
@@ -300,6 +301,16 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     return disabledMiddleware(common, 'rate-limit policy', name, {
       keyFor,
       resetKey: async () => {},
+      openapi: rateLimitDescription({
+        name,
+        windowMs,
+        limit: limitOption,
+        methods,
+        standardHeaders,
+        legacyHeaders,
+        onStoreError,
+        enabled,
+      }),
     });
   }
 
@@ -438,6 +449,16 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     policy: name,
     enabled: true,
     keyFor,
+    openapi: rateLimitDescription({
+      name,
+      windowMs,
+      limit: limitOption,
+      methods,
+      standardHeaders,
+      legacyHeaders,
+      onStoreError,
+      enabled,
+    }),
     resetKey: async (counterKey: string) => {
       await store.resetKey(counterKey);
     },
