@@ -14,8 +14,17 @@ import {
   authFailure,
   authSuccess,
   type RequestState,
+  warn,
   warnThrottled,
 } from './events.js';
+import {
+  claimsIdentityProblem,
+  type IdentityProblem,
+  identityFix,
+  identityProblemText,
+  keyIdentityProblem,
+  received,
+} from './identity-check.js';
 import { createJwtVerifier, type JwtOptions, type JwtResult } from './jwt.js';
 import { authenticateDescription, withOpenApi } from './openapi.js';
 import { isGrant } from './permissions.js';
@@ -192,21 +201,79 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       : settleJwt(req, result);
   };
 
+  // Each kind of problem is warned about once: a mapping that cannot work fails every token.
+  const warned = new Set<string>();
+  const identityFailure = (
+    req: Request,
+    via: 'jwt' | 'api-key',
+    found: IdentityProblem,
+    challenge: string,
+    error?: unknown,
+  ): Error => {
+    const kind = `${found.source} ${found.field} ${found.problem}`;
+    if (!warned.has(kind)) {
+      warned.add(kind);
+      warn(
+        state.logger,
+        'ERR_BULWARK_RBAC_CLAIMS',
+        `authenticate: ${identityProblemText(found)}, so ${via === 'jwt' ? 'the token' : 'the key'} was refused with 401 (reason 'claims', field '${found.field}'). ${identityFix(found)}`,
+        {
+          field: found.field,
+          problem: found.problem,
+          expected: found.expected,
+          received: found.received,
+          source: found.source,
+          ...(error === undefined
+            ? {}
+            : {
+                error:
+                  error instanceof Error
+                    ? `${error.name}: ${error.message}`.slice(0, 200)
+                    : received(error),
+              }),
+        },
+      );
+    }
+    return authFailure(req, state, via, 'claims', challenge, {
+      field: found.field,
+      problem: found.problem,
+      expected: found.expected,
+      received: found.received,
+    });
+  };
+
   const settleJwt = (req: Request, result: JwtResult): Error | undefined => {
-    if (!result.ok) return authFailure(req, state, 'jwt', result.reason, invalidJwt);
+    if (!result.ok) {
+      return authFailure(
+        req,
+        state,
+        'jwt',
+        result.reason,
+        invalidJwt,
+        result.field === undefined ? {} : { field: result.field },
+      );
+    }
     let identity: ClaimsIdentity;
     try {
       identity = mapClaims(result.claims);
-    } catch {
-      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
+    } catch (err) {
+      const threw: IdentityProblem = {
+        field: 'mapClaims',
+        problem: 'threw',
+        expected:
+          'an object such as { scope, tenantId, permissions }, for every token the issuer signs',
+        received: err instanceof Error ? err.name : received(err),
+        source: 'mapClaims',
+      };
+      return identityFailure(req, 'jwt', threw, invalidJwt, err);
     }
-    const scope = identity?.scope;
-    const tenantId = identity?.tenantId ?? null;
-    if (scope !== 'customer' && scope !== 'operator')
-      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
-    if (scope === 'customer' && (typeof tenantId !== 'string' || tenantId === '')) {
-      return authFailure(req, state, 'jwt', 'claims', invalidJwt);
-    }
+    const found = claimsIdentityProblem(identity, result.claims, {
+      defaultMapping: mapClaims === defaultMapClaims,
+      checkPermissions: !store,
+    });
+    if (found) return identityFailure(req, 'jwt', found, invalidJwt);
+    const scope = identity.scope as 'customer' | 'operator';
+    const tenantId = identity.tenantId ?? null;
     const auth: AuthContext = {
       subject: result.claims.sub as string,
       tenantId,
@@ -217,8 +284,6 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       claims: Object.freeze(result.claims),
     };
     if (!store && identity.permissions !== undefined) {
-      if (!Array.isArray(identity.permissions))
-        return authFailure(req, state, 'jwt', 'claims', invalidJwt);
       auth.permissions = Object.freeze(identity.permissions.filter(isGrant));
     }
     authSuccess(req, state, auth);
@@ -249,18 +314,26 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     if (!identity) return authFailure(req, state, 'api-key', 'invalid', invalidKey);
     // A custom verifier is held to the same rules as a token: a known scope, and a tenant for
     // every customer, so a verifier bug cannot let a tenant-less customer through.
+    const found =
+      typeof identity === 'object'
+        ? keyIdentityProblem(identity as unknown as Record<string, unknown>)
+        : undefined;
+    if (found || typeof identity !== 'object') {
+      return identityFailure(
+        req,
+        'api-key',
+        found ?? {
+          field: 'verify',
+          problem: 'invalid',
+          expected: 'an identity object or null',
+          received: received(identity),
+          source: 'apiKeys.verify',
+        },
+        invalidKey,
+      );
+    }
     const scope = identity.scope ?? 'customer';
     const tenantId = identity.tenantId ?? null;
-    if (
-      typeof identity.id !== 'string' ||
-      identity.id === '' ||
-      (scope !== 'customer' && scope !== 'operator') ||
-      (tenantId !== null && (typeof tenantId !== 'string' || tenantId === '')) ||
-      (scope === 'customer' && tenantId === null) ||
-      !Array.isArray(identity.scopes)
-    ) {
-      return authFailure(req, state, 'api-key', 'claims', invalidKey);
-    }
     authSuccess(req, state, {
       subject: `api-key:${identity.id}`,
       tenantId,
