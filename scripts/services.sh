@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services Bulwark's tests need are up on loopback: PostgreSQL (5432), Redis (6379)
-# and a Mosquitto binary (plus the plaintext broker on 1883). Starts stopped ones with the standard
-# commands and, on Debian/Ubuntu, installs missing ones with apt. Quiet when everything is up.
+# and a Mosquitto binary (plus the plaintext broker on 1883), and that the pgbouncer binary is
+# there (the tests start their own PgBouncers). Starts stopped ones with the standard commands and,
+# on Debian/Ubuntu, installs missing ones with apt. Quiet when everything is up.
 set -euo pipefail
 
 say() { printf 'services: %s\n' "$*"; }
@@ -60,7 +61,19 @@ ensure_mosquitto() {
   wait_port 1883 || { say "Mosquitto did not come up on 127.0.0.1:1883"; return 1; }
 }
 
+# Only the binary: each suite that needs PgBouncer starts its own on a free port, in the pool mode
+# it tests. Debian's package enables a system-wide PgBouncer on 6432, which nothing here uses.
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null && return 0
+  [ -x /usr/sbin/pgbouncer ] && return 0
+  apt_install pgbouncer
+  if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then
+    as_root systemctl disable --now pgbouncer >/dev/null 2>&1 || true
+  fi
+}
+
 command -v openssl >/dev/null || apt_install openssl
 ensure_postgres
 ensure_redis
 ensure_mosquitto
+ensure_pgbouncer

@@ -5,6 +5,7 @@ export {
   startMosquitto,
   tlsListenerConfig,
 } from './mosquitto.js';
+export { type PgBouncerOptions, type RunningPgBouncer, startPgBouncer } from './pgbouncer.js';
 export { createTestPki, type TestPki } from './pki.js';
 export { freePort, waitForPort } from './ports.js';
 export { createTestDatabase, type TestDatabase } from './postgres.js';

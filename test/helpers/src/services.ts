@@ -1,6 +1,16 @@
 // Which local services the tests need, and what happens when one is missing.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { portOpen } from './ports.js';
+
+/** `name` when it is on PATH, else `fallback` when that exists (Debian's /usr/sbin is not on a user's PATH). */
+function binary(name: string, fallback: string): string {
+  const onPath = (process.env.PATH ?? '')
+    .split(delimiter)
+    .some((dir) => dir !== '' && existsSync(join(dir, name)));
+  return !onPath && existsSync(fallback) ? fallback : name;
+}
 
 export const SERVICES = {
   postgres: {
@@ -12,6 +22,10 @@ export const SERVICES = {
   'redis-server': {
     label: 'the redis-server binary',
     url: process.env.REDIS_SERVER_BIN ?? 'redis-server',
+  },
+  pgbouncer: {
+    label: 'the pgbouncer binary',
+    url: process.env.PGBOUNCER_BIN ?? binary('pgbouncer', '/usr/sbin/pgbouncer'),
   },
 } as const;
 
@@ -32,6 +46,7 @@ function binaryRuns(bin: string, args: string[]): boolean {
 async function probe(name: ServiceName): Promise<boolean> {
   if (name === 'mosquitto') return binaryRuns(SERVICES.mosquitto.url, ['-h']);
   if (name === 'redis-server') return binaryRuns(SERVICES['redis-server'].url, ['--version']);
+  if (name === 'pgbouncer') return binaryRuns(SERVICES.pgbouncer.url, ['--version']);
   const url = new URL(SERVICES[name].url);
   return portOpen(Number(url.port || (name === 'postgres' ? 5432 : 6379)), url.hostname, 1000);
 }
