@@ -3,6 +3,7 @@ import {
   createTestDatabase,
   freePort,
   requireService,
+  startPgBouncer,
   type TestDatabase,
 } from '@bulwark/test-utils';
 import pg from 'pg';
@@ -11,6 +12,7 @@ import { asAdmin, eventually } from '../test/support.js';
 import { cancelBackend, sendCancelRequest } from './cancel.js';
 
 const hasPg = await requireService('postgres');
+const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
 
 describe.runIf(hasPg)('cancelling on the server', () => {
   let database: TestDatabase;
@@ -22,8 +24,11 @@ describe.runIf(hasPg)('cancelling on the server', () => {
     await database?.drop();
   });
 
-  async function sleeping(tag: string): Promise<{ client: pg.Client; running: Promise<unknown> }> {
-    const client = new pg.Client({ connectionString: database.url, application_name: tag });
+  async function sleeping(
+    tag: string,
+    url = database.url,
+  ): Promise<{ client: pg.Client; running: Promise<unknown> }> {
+    const client = new pg.Client({ connectionString: url, application_name: tag });
     client.on('error', () => {});
     await client.connect();
     const running = client.query('SELECT pg_sleep(10)').then(
@@ -77,4 +82,27 @@ describe.runIf(hasPg)('cancelling on the server', () => {
       await client.end();
     }
   });
+  it.runIf(hasPgBouncer)(
+    'cancels through PgBouncer, which drops a CancelRequest whose sender hangs up before it is forwarded',
+    async () => {
+      const bouncer = await startPgBouncer({ mode: 'transaction' });
+      try {
+        for (const turn of [1, 2, 3]) {
+          const { client, running } = await sleeping(
+            `dbsafety-cancel-bouncer-${turn}`,
+            bouncer.url(database.name),
+          );
+          try {
+            await sendCancelRequest(client);
+            expect(await running).toMatchObject({ code: '57014' });
+          } finally {
+            await client.end();
+          }
+        }
+        expect(bouncer.output()).not.toMatch(/unexpected eof|FATAL/);
+      } finally {
+        await bouncer.stop();
+      }
+    },
+  );
 });

@@ -11,7 +11,9 @@ interface BackendKey {
 
 /**
  * Sends a protocol-level CancelRequest (what psql's Ctrl-C sends) on a new socket. It needs no
- * login, works when every connection slot is taken, and is forwarded by PgBouncer.
+ * login, works when every connection slot is taken, and is forwarded by PgBouncer. Like libpq,
+ * it then waits for the other side to close: PgBouncer drops a cancel whose sender hangs up
+ * before it has been forwarded (and 1.18 exits on it).
  */
 export function sendCancelRequest(client: pg.ClientBase): Promise<void> {
   const key = client as unknown as BackendKey;
@@ -36,7 +38,7 @@ export function sendCancelRequest(client: pg.ClientBase): Promise<void> {
       message.writeInt32BE(80877102, 4);
       message.writeInt32BE(processID, 8);
       message.writeInt32BE(secretKey, 12);
-      socket.end(message);
+      socket.write(message);
     });
   });
 }

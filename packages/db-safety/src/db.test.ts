@@ -1,5 +1,11 @@
 // createDb against the real server: parameterised-only queries, row helpers, transactions and cancellation.
-import { createTestDatabase, requireService, type TestDatabase } from '@bulwark/test-utils';
+import {
+  createTestDatabase,
+  requireService,
+  startPgBouncer,
+  type TestDatabase,
+} from '@bulwark/test-utils';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, eventually } from '../test/support.js';
 import { createDb, type Db } from './db.js';
@@ -8,6 +14,7 @@ import { createPool, type SafePool } from './pool.js';
 import { sql } from './sql.js';
 
 const hasPg = await requireService('postgres');
+const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
 const silent = { warn: () => {} };
 
 describe('createDb', () => {
@@ -154,37 +161,81 @@ describe.runIf(hasPg)('createDb against PostgreSQL', () => {
     expect(await db.one(sql`SELECT ${1}::int AS ok`)).toEqual({ ok: 1 });
   });
 
-  it('cancels with a protocol CancelRequest behind PgBouncer in transaction mode', async () => {
-    const bouncerPool = createPool({
-      connectionString: database.url,
-      pgbouncer: 'transaction',
-      max: 1,
-      logger: silent,
-    });
-    try {
-      const bouncerDb = createDb(bouncerPool);
-      const controller = new AbortController();
-      const running = bouncerDb.query(sql`SELECT pg_sleep(10), ${'bouncer'}::text`, {
-        signal: controller.signal,
+  it.runIf(hasPgBouncer)(
+    'cancels with a protocol CancelRequest behind PgBouncer in transaction mode',
+    async () => {
+      const bouncer = await startPgBouncer({ mode: 'transaction' });
+      const bouncerPool = createPool({
+        connectionString: bouncer.url(database.name),
+        pgbouncer: 'transaction',
+        max: 1,
+        logger: silent,
       });
-      const active = async () =>
-        asAdmin(
-          async (admin) =>
-            (
-              await admin.query(
-                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(10)%' AND pid <> pg_backend_pid()",
-                [database.name],
-              )
-            ).rows[0].n as number,
-        );
-      expect(await eventually(async () => (await active()) === 1)).toBe(true);
-      controller.abort();
-      await expect(running).rejects.toBeInstanceOf(DbAbortError);
-      expect(await eventually(async () => (await active()) === 0, 2000)).toBe(true);
-    } finally {
-      await bouncerPool.end();
-    }
-  });
+      try {
+        const bouncerDb = createDb(bouncerPool);
+        const controller = new AbortController();
+        const running = bouncerDb.query(sql`SELECT pg_sleep(10), ${'bouncer'}::text`, {
+          signal: controller.signal,
+        });
+        const active = async () =>
+          asAdmin(
+            async (admin) =>
+              (
+                await admin.query(
+                  "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(10)%' AND pid <> pg_backend_pid()",
+                  [database.name],
+                )
+              ).rows[0].n as number,
+          );
+        expect(await eventually(async () => (await active()) === 1)).toBe(true);
+        controller.abort();
+        await expect(running).rejects.toBeInstanceOf(DbAbortError);
+        expect(await eventually(async () => (await active()) === 0, 2000)).toBe(true);
+      } finally {
+        await bouncerPool.end();
+        await bouncer.stop();
+      }
+    },
+  );
+
+  it.runIf(hasPgBouncer)(
+    'runs its statements through PgBouncer in transaction mode, where a plain named prepared statement breaks',
+    async () => {
+      const bouncer = await startPgBouncer({ mode: 'transaction' });
+      const url = bouncer.url(database.name);
+      const pools = [1, 2].map(() =>
+        createPool({ connectionString: url, pgbouncer: 'transaction', max: 1, logger: silent }),
+      );
+      const plain = [
+        new pg.Client({ connectionString: url }),
+        new pg.Client({ connectionString: url }),
+      ];
+      try {
+        const [a, b] = pools.map((p) => createDb(p)) as [Db, Db];
+        const named = {
+          name: 'note_by_body',
+          text: 'SELECT count(*)::int AS n FROM note WHERE body = $1',
+          values: ['x'],
+        };
+        // Both pools take turns on PgBouncer's one server connection: every statement is unnamed.
+        for (const turn of [a, b, a, b]) {
+          expect(await turn.one(sql`SELECT ${2}::int * 21 AS answer`)).toEqual({ answer: 42 });
+          expect(await turn.one(named.text, named.values)).toEqual({ n: expect.any(Number) });
+          expect(
+            await turn.transaction((tx) => tx.one(sql`SELECT ${'inside'}::text AS at`)),
+          ).toEqual({ at: 'inside' });
+        }
+        const [first, second] = plain as [pg.Client, pg.Client];
+        await Promise.all([first.connect(), second.connect()]);
+        await first.query(named);
+        await expect(second.query(named)).rejects.toMatchObject({ code: '42P05' });
+      } finally {
+        await Promise.all(plain.map((client) => client.end().catch(() => {})));
+        await Promise.all(pools.map((p) => p.end()));
+        await bouncer.stop();
+      }
+    },
+  );
 
   it('rejects at once, without a query, when the signal is already aborted', async () => {
     let acquired = 0;

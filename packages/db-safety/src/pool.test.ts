@@ -3,7 +3,13 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, requireService, type TestDatabase } from '@bulwark/test-utils';
+import {
+  createTestDatabase,
+  type RunningPgBouncer,
+  requireService,
+  startPgBouncer,
+  type TestDatabase,
+} from '@bulwark/test-utils';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, eventually, type StrippingProxy, startStrippingProxy } from '../test/support.js';
@@ -15,6 +21,7 @@ import { sql } from './sql.js';
 import { withTransaction } from './transaction.js';
 
 const hasPg = await requireService('postgres');
+const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
 
 function listen<T>(name: string): { events: T[]; stop(): void } {
   const events: T[] = [];
@@ -229,73 +236,6 @@ describe.runIf(hasPg)('createPool against PostgreSQL', () => {
       'statement_timeout is 0 (no limit) on the server, not 1234 ms',
     );
     expect(failure?.message).toMatch(/PgBouncer/);
-  });
-
-  it("applies the timeouts with SET on each new connection in pgbouncer: 'session' mode", async () => {
-    const pool = make({
-      connectionString: proxy.url(database.name),
-      pgbouncer: 'session',
-      statementTimeoutMs: 200,
-      max: 1,
-    });
-    await expect(pool.verify()).resolves.toMatchObject({ statementTimeoutMs: 200 });
-    await expect(pool.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
-  });
-
-  it("in pgbouncer: 'transaction' mode, refuses a server whose sessions have no timeouts", async () => {
-    const pool = make({ connectionString: proxy.url(database.name), pgbouncer: 'transaction' });
-    await expect(pool.verify()).rejects.toMatchObject({
-      code: 'ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED',
-      message: expect.stringContaining("ALTER ROLE <app user> SET statement_timeout = '30000ms'"),
-    });
-  });
-
-  it("in pgbouncer: 'transaction' mode, sets the timeouts inside each helper transaction only", async () => {
-    const pool = make({
-      connectionString: proxy.url(database.name),
-      pgbouncer: 'transaction',
-      statementTimeoutMs: 200,
-      max: 1,
-    });
-    await expect(
-      withTransaction(pool, (client) => client.query('SELECT pg_sleep(1)')),
-    ).rejects.toMatchObject({ code: '57014' });
-    const inside = await withTransaction(
-      pool,
-      async (client) => (await client.query('SHOW statement_timeout')).rows[0],
-    );
-    expect(inside).toEqual({ statement_timeout: '200ms' });
-    const after = await pool.query('SHOW statement_timeout');
-    expect(after.rows[0]).toEqual({ statement_timeout: '0' });
-  });
-
-  it("in pgbouncer: 'transaction' mode, verify() passes once the role carries the timeouts", async () => {
-    const role = `bulwark_bouncer_${Math.random().toString(16).slice(2, 10)}`;
-    await asAdmin(async (admin) => {
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`ALTER ROLE ${role} SET statement_timeout = '10s'`);
-      await admin.query(`ALTER ROLE ${role} SET lock_timeout = '2s'`);
-      await admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`);
-    });
-    try {
-      const url = new URL(proxy.url(database.name));
-      url.username = role;
-      const pool = make({
-        connectionString: url.toString(),
-        pgbouncer: 'transaction',
-        statementTimeoutMs: 10_000,
-        lockTimeoutMs: 2000,
-        idleInTransactionTimeoutMs: 30_000,
-      });
-      await expect(pool.verify()).resolves.toEqual({
-        statementTimeoutMs: 10_000,
-        lockTimeoutMs: 2000,
-        idleInTransactionTimeoutMs: 30_000,
-      });
-      await pool.end();
-    } finally {
-      await asAdmin((admin) => admin.query(`DROP ROLE IF EXISTS ${role}`));
-    }
   });
 
   it('survives pg_terminate_backend on an idle connection and reconnects', async () => {
@@ -672,5 +612,213 @@ describe.runIf(hasPg)('createPool against PostgreSQL', () => {
       await asAdmin((admin) => admin.query(`DROP ROLE IF EXISTS ${role}`));
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe.runIf(hasPgBouncer)('createPool behind PgBouncer', () => {
+  // `plain` has no timeouts of its own; in `limited` the role carries them, as transaction
+  // pooling needs for statements outside a transaction.
+  let plain: TestDatabase;
+  let limited: TestDatabase;
+  let transactionBouncer: RunningPgBouncer;
+  let sessionBouncer: RunningPgBouncer;
+  let droppingBouncer: RunningPgBouncer;
+  const pools: SafePool[] = [];
+  const make = (options: Parameters<typeof createPool>[0]) => {
+    const pool = createPool({ logger: silent, ...options });
+    pools.push(pool);
+    return pool;
+  };
+  /** What a plain pg client through `url` sees, with the server process that answered. */
+  const seen = async (url: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        'SELECT pg_backend_pid() AS pid, current_setting($1) AS statement_timeout',
+        ['statement_timeout'],
+      );
+      return rows[0] as { pid: number; statement_timeout: string };
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeAll(async () => {
+    [plain, limited] = await Promise.all([
+      createTestDatabase('dbsafety_bouncer'),
+      createTestDatabase('dbsafety_bouncer_role'),
+    ]);
+    await asAdmin(async (admin) => {
+      for (const [name, value] of [
+        ['statement_timeout', '10s'],
+        ['lock_timeout', '2s'],
+        ['idle_in_transaction_session_timeout', '30s'],
+      ]) {
+        await admin.query(
+          `ALTER ROLE CURRENT_USER IN DATABASE "${limited.name}" SET ${name} = '${value}'`,
+        );
+      }
+    });
+    [transactionBouncer, sessionBouncer, droppingBouncer] = await Promise.all([
+      startPgBouncer({ mode: 'transaction' }),
+      startPgBouncer({ mode: 'session', poolSize: 2 }),
+      startPgBouncer({
+        mode: 'transaction',
+        ignoreStartupParameters: [
+          'extra_float_digits',
+          'statement_timeout',
+          'lock_timeout',
+          'idle_in_transaction_session_timeout',
+        ],
+      }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((pool) => (pool.ending ? undefined : pool.end())));
+    await Promise.all([
+      transactionBouncer?.stop(),
+      sessionBouncer?.stop(),
+      droppingBouncer?.stop(),
+    ]);
+    await Promise.all([plain?.drop(), limited?.drop()]);
+  });
+
+  it('refuses the login through PgBouncer without the pgbouncer option, naming the option that fixes it', async () => {
+    const pool = make({ connectionString: transactionBouncer.url(plain.name) });
+    const failure = await pool.verify().then(
+      () => undefined,
+      (err: unknown) => err as Error & { code: string; cause: { code?: string } },
+    );
+    expect(failure?.code).toBe('ERR_BULWARK_DB_PGBOUNCER_MISMATCH');
+    expect(failure?.message).toContain('startup parameter statement_timeout');
+    expect(failure?.message).toContain("pgbouncer: 'transaction'");
+    expect(failure?.cause).toMatchObject({ code: '08P01' });
+    await expect(pool.query('SELECT 1')).rejects.toMatchObject({
+      code: 'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+    });
+  });
+
+  it('refuses pgbouncer: false through a PgBouncer that drops the timeout startup parameters', async () => {
+    const pool = make({ connectionString: droppingBouncer.url(plain.name) });
+    await expect(pool.verify()).rejects.toMatchObject({
+      code: 'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+      message: expect.stringContaining('connection pooler such as PgBouncer'),
+    });
+  });
+
+  it("refuses pgbouncer: 'session' behind transaction pooling before any session SET reaches a server connection", async () => {
+    const url = transactionBouncer.url(plain.name);
+    const pool = make({ connectionString: url, pgbouncer: 'session', statementTimeoutMs: 4321 });
+    await expect(pool.verify()).rejects.toMatchObject({
+      code: 'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+      message: expect.stringContaining("Set pgbouncer: 'transaction'"),
+    });
+    expect((await seen(url)).statement_timeout).toBe('0');
+  });
+
+  it("applies the timeouts with SET on each connection in pgbouncer: 'session' mode, and the next client of that server connection starts without them or it is closed", async () => {
+    const url = sessionBouncer.url(plain.name);
+    const pool = make({
+      connectionString: url,
+      pgbouncer: 'session',
+      statementTimeoutMs: 200,
+      max: 1,
+    });
+    await expect(pool.verify()).resolves.toMatchObject({ statementTimeoutMs: 200 });
+    expect((await pool.query('SHOW statement_timeout')).rows).toEqual([
+      { statement_timeout: '200ms' },
+    ]);
+    // pg's pool closes a connection whose query failed; its replacement gets the SET too.
+    await expect(pool.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+    const { rows } = await pool.query(
+      `SELECT pg_backend_pid() AS pid, current_setting('statement_timeout') AS statement_timeout`,
+    );
+    expect(rows[0].statement_timeout).toBe('200ms');
+    await pool.end();
+    // Two clients at once take both of PgBouncer's server connections. The one the pool left is
+    // among them once PgBouncer has seen the pool's client leave and run DISCARD ALL on it,
+    // unless PgBouncer closed it instead.
+    const clients = [
+      new pg.Client({ connectionString: url }),
+      new pg.Client({ connectionString: url }),
+    ];
+    await Promise.all(clients.map((client) => client.connect()));
+    try {
+      const next = await Promise.all(
+        clients.map(async (client) => {
+          const answer = await client.query(
+            `SELECT pg_backend_pid() AS pid, current_setting('statement_timeout') AS statement_timeout`,
+          );
+          return answer.rows[0];
+        }),
+      );
+      expect(next.map((row) => row.statement_timeout)).toEqual(['0', '0']);
+      if (!next.some((row) => row.pid === rows[0].pid)) {
+        const gone = async () =>
+          (
+            await asAdmin((admin) =>
+              admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [rows[0].pid]),
+            )
+          ).rowCount === 0;
+        expect(await eventually(gone)).toBe(true);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  });
+
+  it("in pgbouncer: 'transaction' mode, refuses a server whose sessions have no timeouts", async () => {
+    const pool = make({
+      connectionString: transactionBouncer.url(plain.name),
+      pgbouncer: 'transaction',
+    });
+    await expect(pool.verify()).rejects.toMatchObject({
+      code: 'ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED',
+      message: expect.stringContaining("ALTER ROLE <app user> SET statement_timeout = '30000ms'"),
+    });
+  });
+
+  it("in pgbouncer: 'transaction' mode, verify() passes once the role carries the timeouts", async () => {
+    const pool = make({
+      connectionString: transactionBouncer.url(limited.name),
+      pgbouncer: 'transaction',
+      statementTimeoutMs: 10_000,
+      lockTimeoutMs: 2000,
+      idleInTransactionTimeoutMs: 30_000,
+    });
+    await expect(pool.verify()).resolves.toEqual({
+      statementTimeoutMs: 10_000,
+      lockTimeoutMs: 2000,
+      idleInTransactionTimeoutMs: 30_000,
+    });
+  });
+
+  it("in pgbouncer: 'transaction' mode, sets the timeouts inside each helper transaction only", async () => {
+    const pool = make({
+      connectionString: transactionBouncer.url(limited.name),
+      pgbouncer: 'transaction',
+      statementTimeoutMs: 300,
+      lockTimeoutMs: 100,
+      idleInTransactionTimeoutMs: 1000,
+    });
+    const settings = async (client: pg.ClientBase) =>
+      (
+        await client.query(
+          `SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock, current_setting('idle_in_transaction_session_timeout') AS idle`,
+        )
+      ).rows[0];
+    const inside = { statement: '300ms', lock: '100ms', idle: '1s' };
+    expect(await withTransaction(pool, settings)).toEqual(inside);
+    const client = await pool.connect();
+    try {
+      expect(await withTransaction(client, settings)).toEqual(inside);
+      expect(await settings(client)).toEqual({ statement: '10s', lock: '2s', idle: '30s' });
+    } finally {
+      client.release();
+    }
+    await expect(
+      withTransaction(pool, (tx) => tx.query('SELECT pg_sleep(2)')),
+    ).rejects.toMatchObject({ code: '57014' });
   });
 });

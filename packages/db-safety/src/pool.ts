@@ -62,10 +62,12 @@ export interface CreatePoolOptions {
   /** `application_name`, shown in `pg_stat_activity`. Default `'bulwark'`. */
   applicationName?: string;
   /**
-   * How the app reaches PostgreSQL. `false` (default): directly, timeouts sent as startup
-   * parameters. `'session'`: through PgBouncer in session mode, timeouts set with `SET` on each
-   * new connection. `'transaction'`: through PgBouncer in transaction mode, nothing set per
-   * session; each helper transaction starts with `set_config(..., true)`.
+   * How the app reaches PostgreSQL: PgBouncer's `pool_mode`, which a client cannot ask PgBouncer
+   * for. `false` (default): directly, timeouts sent as startup parameters. `'session'`: through
+   * PgBouncer in session mode, timeouts set with `SET` on each new connection. `'transaction'`:
+   * through PgBouncer in transaction mode, nothing set per session; each helper transaction
+   * starts with `set_config(..., true)`. A setting the connection contradicts is refused with
+   * `ERR_BULWARK_DB_PGBOUNCER_MISMATCH`, at login or by `verify()`.
    */
   pgbouncer?: false | 'session' | 'transaction';
   /** Queries taking at least this long are reported on `bulwark:db:slow-query`. Default 1000. */
@@ -133,8 +135,15 @@ const SETTINGS = {
   idleInTransactionTimeoutMs: 'idle_in_transaction_session_timeout',
 } as const;
 const SETTINGS_SQL = `SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout')`;
+const BACKEND_PID_SQL = 'SELECT pg_backend_pid() AS pid';
+/** PgBouncer's answer to a startup parameter it does not pass on. */
+const UNSUPPORTED_PARAMETER = /unsupported startup parameter:\s*"?([A-Za-z_]+)/i;
+const MISMATCH_FIX =
+  "Set pgbouncer: 'transaction' on createPool (or 'session' when PgBouncer's pool_mode is session).";
 
 const safetyOfPool = new WeakMap<pg.Pool, { safety: PoolSafety; clientConfig: pg.PoolConfig }>();
+/** The pool settings of each connection a {@link SafePool} opened, for a client passed on its own. */
+const safetyOfClient = new WeakMap<pg.ClientBase, PoolSafety>();
 
 /** True for a `pg.Pool` (also one from another copy of `pg`), false for a client. */
 export function isPool(value: unknown): value is pg.Pool {
@@ -151,6 +160,14 @@ export function isPool(value: unknown): value is pg.Pool {
 /** The safety settings of a pool made by {@link createPool}, or undefined for a plain `pg.Pool`. */
 export function poolSafety(pool: pg.Pool): PoolSafety | undefined {
   return safetyOfPool.get(pool)?.safety;
+}
+
+/**
+ * The safety settings of the pool a client was checked out from, when that pool was made by
+ * {@link createPool}.
+ */
+export function clientSafety(client: pg.ClientBase): PoolSafety | undefined {
+  return safetyOfClient.get(client);
 }
 
 /** The config a pool's clients are made from, for side connections (cancel requests). */
@@ -496,6 +513,7 @@ export class SafePool extends pg.Pool {
     // A pg.Pool with no 'error' listener crashes the process when an idle connection drops.
     this.on('error', (err, client) => this.#reportError(err, client, false));
     this.on('connect', (client) => {
+      safetyOfClient.set(client, safety);
       // A checked-out client is not covered by the pool's listener; without this one, a
       // connection terminated while the app holds it would throw from the socket handler.
       client.on('error', (err) => {
@@ -587,6 +605,18 @@ export class SafePool extends pg.Pool {
     if (!err) return new Error('The pool returned no client.');
     const tls = tlsConnectError(err);
     if (tls) return tls;
+    const refused = UNSUPPORTED_PARAMETER.exec(err.message)?.[1];
+    if (
+      this.safety.pgbouncer === false &&
+      refused !== undefined &&
+      (Object.values(SETTINGS) as string[]).includes(refused)
+    ) {
+      return new DbSafetyError(
+        'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+        `The login was refused over the startup parameter ${refused} ("unsupported startup parameter"): this pool connects through PgBouncer, which passes no timeout on from the login, and pgbouncer is false. ${MISMATCH_FIX}`,
+        { cause: err },
+      );
+    }
     if (err.message === 'timeout exceeded when trying to connect') {
       return new DbSafetyError(
         'ERR_BULWARK_DB_ACQUIRE_TIMEOUT',
@@ -616,20 +646,79 @@ export class SafePool extends pg.Pool {
   }
 
   /**
+   * True when two connections made from this pool's config run on one PostgreSQL server
+   * process: transaction (or statement) pooling. Direct, or in session mode, that cannot happen.
+   * The connections are made outside the pool, so no session SET is sent, and a busy pooler
+   * makes the answer false rather than slow.
+   */
+  async #poolsTransactions(): Promise<boolean> {
+    const config = poolClientConfig(this) ?? {};
+    const waitMs = Math.min(this.options.connectionTimeoutMillis || 2000, 2000);
+    const open = async () => {
+      const client = new pg.Client({
+        ...config,
+        connectionTimeoutMillis: waitMs,
+        query_timeout: waitMs,
+        application_name: `${config.application_name ?? 'bulwark'} (verify)`.slice(0, 63),
+      });
+      client.on('error', () => {});
+      await client.connect();
+      return client;
+    };
+    const clients: pg.Client[] = [];
+    try {
+      const held = await open();
+      clients.push(held);
+      if (!(await behindPooler(held))) return false;
+      const other = await open();
+      clients.push(other);
+      // A pooler hands the server connection a client has just left to the next one that asks,
+      // unless someone else took it first: a few turns make a shared one show up.
+      for (let turn = 0; turn < 3; turn++) {
+        const mine = await backendPid(held);
+        if ((await backendPid(other)) === mine) return true;
+      }
+      return false;
+    } catch (err) {
+      const explained = this.#explain(err as Error);
+      if (explained instanceof DbSafetyError) throw explained;
+      return false;
+    } finally {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})));
+    }
+  }
+
+  /**
    * Reads the timeouts back from the server (`pg_settings`, what `SHOW` reports) and fails if
    * they are not what this pool asked for: a proxy may have dropped the startup parameters.
    * Call it once at startup.
    *
    * @throws {DbSafetyError} `ERR_BULWARK_DB_TIMEOUTS_NOT_APPLIED`, naming each setting, its value
-   * on the server and the fix.
+   * on the server and the fix; `ERR_BULWARK_DB_PGBOUNCER_MISMATCH` when the connection goes
+   * through a pooler and `pgbouncer` is false, or through transaction pooling and `pgbouncer` is
+   * `'session'`.
    * @example
    * const pool = createPool({ connectionString: process.env.DATABASE_URL });
    * await pool.verify();
    */
   async verify(): Promise<VerifiedSettings> {
+    // Before any connection of this pool sends its session SET: behind transaction pooling, that
+    // SET would stay on a server connection other clients use.
+    if (this.safety.pgbouncer === 'session' && (await this.#poolsTransactions())) {
+      throw new DbSafetyError(
+        'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+        "pgbouncer is 'session', but two connections of this pool ran on the same PostgreSQL server process, so the pooler in front of it (PgBouncer) hands out server connections per transaction: a session SET would stay behind for other clients and be missing from this pool's next transaction. Set pgbouncer: 'transaction', or pool_mode = session in pgbouncer.ini.",
+      );
+    }
     const client = await this.connect();
     let destroy = false;
     try {
+      if (this.safety.pgbouncer === false && (await behindPooler(client))) {
+        throw new DbSafetyError(
+          'ERR_BULWARK_DB_PGBOUNCER_MISMATCH',
+          `This pool reaches PostgreSQL through a connection pooler such as PgBouncer (the process id announced at login is not the server's pg_backend_pid()), and pgbouncer is false, so the timeouts went as startup parameters, which the pooler drops. ${MISMATCH_FIX}`,
+        );
+      }
       const read = async (): Promise<VerifiedSettings> => {
         const { rows } = await client.query<{ name: string; setting: string }>(SETTINGS_SQL);
         const value = (name: string) => Number(rows.find((row) => row.name === name)?.setting ?? 0);
@@ -699,6 +788,22 @@ function describe(ms: number): string {
   return ms === 0 ? '0 (no limit)' : `${ms} ms`;
 }
 
+async function backendPid(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>(BACKEND_PID_SQL);
+  return rows[0]!.pid;
+}
+
+/**
+ * True when the process id the server announced at login is not the one running the queries:
+ * a pooler (PgBouncer and its kind) answered the login with keys of its own. A TCP proxy passes
+ * PostgreSQL's through.
+ */
+async function behindPooler(client: pg.ClientBase): Promise<boolean> {
+  const announced = (client as { processID?: unknown }).processID;
+  if (typeof announced !== 'number') return false;
+  return (await backendPid(client)) !== announced;
+}
+
 /**
  * Creates a `pg.Pool` with the safety settings applied: statement, lock and idle-in-transaction
  * timeouts on every connection, an acquire timeout, connection recycling, TLS verified in
@@ -711,8 +816,10 @@ function describe(ms: number): string {
  * `ERR_BULWARK_DB_INVALID_POOL_SIZE`, `ERR_BULWARK_DB_INVALID_OPTION`,
  * `ERR_BULWARK_DB_PASSWORD_CONFLICT`, `ERR_BULWARK_DB_PASSWORD_FILE`,
  * `ERR_BULWARK_DB_SSL_INSECURE`, `ERR_BULWARK_DB_SSL_CONFLICT`, `ERR_BULWARK_DB_SSL_CA_FILE`,
- * `ERR_BULWARK_DB_SSL_CRL_FILE`, `ERR_BULWARK_DB_CONNECTION_PARAMETER`. When TLS refuses the
- * server's certificate, checkouts, queries and `verify()` reject with a {@link DbSafetyError}:
+ * `ERR_BULWARK_DB_SSL_CRL_FILE`, `ERR_BULWARK_DB_CONNECTION_PARAMETER`. Through PgBouncer with
+ * `pgbouncer` false, checkouts and queries reject with `ERR_BULWARK_DB_PGBOUNCER_MISMATCH` (a
+ * {@link DbSafetyError}) when PgBouncer refuses the timeout startup parameters. When TLS refuses
+ * the server's certificate, checkouts, queries and `verify()` reject with a {@link DbSafetyError}:
  * `ERR_BULWARK_DB_SSL_CERT_EXPIRED`, `..._CERT_NOT_YET_VALID`, `..._CERT_REVOKED`,
  * `..._CERT_UNTRUSTED`, `..._HOSTNAME_MISMATCH` or `..._CRL_UNUSABLE`.
  * @example

@@ -5,7 +5,7 @@ import { cancelBackend } from './cancel.js';
 import { channels } from './diagnostics.js';
 import { DbAbortError, DbConfigError, DbSafetyError, sqlState } from './errors.js';
 import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
-import { isPool, localTimeoutsSql, poolClientConfig, poolSafety } from './pool.js';
+import { clientSafety, isPool, localTimeoutsSql, poolClientConfig, poolSafety } from './pool.js';
 
 /** Options of {@link withTransaction}. */
 export interface TransactionOptions {
@@ -114,8 +114,8 @@ function resolve(
   let begin = 'BEGIN';
   if (isolation) begin += ` ISOLATION LEVEL ${ISOLATION[isolation]}`;
   if (readOnly) begin += ' READ ONLY';
-  const pool = isPool(target) ? target : undefined;
-  const safety = pool ? poolSafety(pool) : undefined;
+  // A client checked out of a transaction-mode pool gets the timeouts inside the transaction too.
+  const safety = isPool(target) ? poolSafety(target) : clientSafety(target);
   if (safety?.pgbouncer === 'transaction') {
     begin += `; ${localTimeoutsSql({ ...safety, statementTimeoutMs: statementTimeoutMs || safety.statementTimeoutMs })}`;
   } else if (statementTimeoutMs > 0) {
