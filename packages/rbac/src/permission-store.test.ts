@@ -6,7 +6,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   createTestDatabase,
   type Listening,
+  type RunningPgBouncer,
   requireService,
+  startPgBouncer,
   type TestDatabase,
 } from '@bulwark/test-utils';
 import pg from 'pg';
@@ -20,6 +22,7 @@ import { appWith, capture, serve } from './test-support.js';
 import type { ListeningClient, PoolLike } from './types.js';
 
 const hasPg = await requireService('postgres');
+const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
 const SECRET = Buffer.alloc(32, 9);
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 function tokenFor(
@@ -469,5 +472,130 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
       RbacConfigError,
     );
     await expect(storeA.grant('x', 'viewer', {} as never)).rejects.toThrow(RbacConfigError);
+  });
+});
+
+describe.runIf(hasPgBouncer)('createPermissionStore behind PgBouncer', () => {
+  let db: TestDatabase;
+  let direct: pg.Pool;
+  let bouncer: RunningPgBouncer;
+  let pooled: pg.Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('rbac_pgbouncer');
+    direct = new pg.Pool({ connectionString: db.url, max: 2 });
+    await migrate(direct);
+    await direct.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ('acme', 'Acme')`);
+    bouncer = await startPgBouncer({ mode: 'transaction', poolSize: 2 });
+    pooled = new pg.Pool({ connectionString: bouncer.url(db.name), max: 4 });
+    pooled.on('error', () => {});
+  });
+
+  afterAll(async () => {
+    await pooled?.end();
+    await direct?.end();
+    await bouncer?.stop();
+    await db?.drop();
+  });
+
+  it('refuses a LISTEN connection through transaction pooling, naming listenDb, and caches nothing', async () => {
+    const warnings: { message: string; meta: Record<string, unknown> | undefined }[] = [];
+    const logger = {
+      ...quiet,
+      warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, meta }),
+    };
+    const store = createPermissionStore({ db: pooled, logger });
+    try {
+      const refusal = await store.ready().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refusal).toBeInstanceOf(RbacConfigError);
+      expect(refusal).toMatchObject({ code: 'ERR_BULWARK_RBAC_LISTEN_POOLED' });
+      expect((refusal as Error).message).toContain('pool_mode = transaction');
+      expect((refusal as Error).message).toContain('listenDb: new pg.Pool');
+      expect(warnings).toEqual([
+        {
+          message: (refusal as Error).message,
+          meta: { code: 'ERR_BULWARK_RBAC_LISTEN_POOLED', reason: 'transaction_pooling' },
+        },
+      ]);
+      expect(store.caching).toBe(false);
+      await store.grant('ann', 'viewer', { tenantId: 'acme' });
+      const first = await store.permissionsFor('ann', 'acme');
+      expect(first).toContain('devices:read');
+      expect(await store.permissionsFor('ann', 'acme')).not.toBe(first);
+      // The store undid its LISTEN: no server connection behind PgBouncer hears the channel, so
+      // PgBouncer gets no notification for a client that is not there.
+      await direct.query(`SELECT pg_notify('bulwark_rbac_grants', '*')`);
+      await delay(300);
+      expect(bouncer.output()).not.toMatch(/got packet 'A' from server when not linked/);
+      expect(warnings).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('listens on listenDb while queries go through transaction pooling, and hears a revoke made through PgBouncer', async () => {
+    const listenDb = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = createPermissionStore({ db: pooled, listenDb, logger: quiet });
+    try {
+      await store.ready();
+      expect(store.caching).toBe(true);
+      await store.grant('bob', 'admin', { tenantId: 'acme' });
+      // Once the grant's own NOTIFY has come back, the entry stays cached.
+      await until(
+        async () => {
+          const first = await store.permissionsFor('bob', 'acme');
+          return (await store.permissionsFor('bob', 'acme')) === first;
+        },
+        5000,
+        'the grant being cached',
+      );
+      expect(await store.permissionsFor('bob', 'acme')).toContain('*');
+      const revoked = invalidated(store, 'bob');
+      await pooled.query(`DELETE FROM bulwark_rbac.user_roles WHERE subject = 'bob'`);
+      await revoked;
+      expect(await store.permissionsFor('bob', 'acme')).toEqual([]);
+      expect(listenDb.totalCount).toBe(1);
+    } finally {
+      await store.close();
+      await listenDb.end();
+    }
+  });
+
+  it('refuses a listenDb that goes through transaction pooling as well, where a NOTIFY from another connection never arrives', async () => {
+    const listenDb = new pg.Pool({ connectionString: bouncer.url(db.name), max: 1 });
+    listenDb.on('error', () => {});
+    const store = createPermissionStore({
+      db: direct,
+      listenDb,
+      heartbeatTimeoutMs: 1000,
+      logger: quiet,
+    });
+    try {
+      await expect(store.ready()).rejects.toMatchObject({
+        code: 'ERR_BULWARK_RBAC_LISTEN_POOLED',
+      });
+      expect(store.caching).toBe(false);
+    } finally {
+      await store.close();
+      await listenDb.end();
+    }
+  });
+
+  it('refuses listenDb without connect(), or with listen: false', () => {
+    expect(() => createPermissionStore({ db: pooled, listenDb: {} as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_RBAC_DB' }),
+    );
+    expect(() => createPermissionStore({ db: pooled, listenDb: direct, listen: false })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BULWARK_RBAC_OPTIONS',
+        message: expect.stringContaining('listenDb is set but listen is false'),
+      }),
+    );
+    expect(() => createPermissionStore({ db: pooled, listenDB: direct } as never)).toThrow(
+      /Did you mean `listenDb`/,
+    );
   });
 });

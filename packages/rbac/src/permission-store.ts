@@ -23,6 +23,13 @@ export interface PermissionStoreOptions {
    */
   listen?: boolean;
   /**
+   * Where the LISTEN connection comes from. Default: `db`. When `db` goes through PgBouncer in
+   * transaction mode, where LISTEN cannot work (the store refuses it with
+   * `ERR_BULWARK_RBAC_LISTEN_POOLED`), give a pool that reaches PostgreSQL directly or through
+   * session pooling; the store holds one connection of it.
+   */
+  listenDb?: Queryable & { connect(): Promise<unknown> };
+  /**
    * How often the LISTEN connection proves it is alive, in ms: it sends itself a NOTIFY and must
    * hear it back. Default `5_000`. A connection that stops answering without closing (a
    * half-open TCP connection) is found within `heartbeatIntervalMs + heartbeatTimeoutMs`.
@@ -55,7 +62,11 @@ export interface PermissionStore {
   invalidate(subject?: string): void;
   /** Calls `listener` with the subject (or `'*'`) after each invalidation; returns an unsubscribe function. */
   onInvalidate(listener: (subject: string) => void): () => void;
-  /** Resolves once LISTEN is active and has answered a heartbeat (at once when `listen: false`). */
+  /**
+   * Resolves once LISTEN is active and has answered a heartbeat (at once when `listen: false`).
+   * Rejects with `ERR_BULWARK_RBAC_LISTEN_POOLED` when the LISTEN connection goes through
+   * transaction pooling; the store then caches nothing.
+   */
   ready(): Promise<void>;
   /** True while the cache is in use (LISTEN active and its last heartbeat answered, or `listen: false`). */
   readonly caching: boolean;
@@ -68,6 +79,7 @@ const NAMES = [
   'ttlMs',
   'maxEntries',
   'listen',
+  'listenDb',
   'heartbeatIntervalMs',
   'heartbeatTimeoutMs',
   'logger',
@@ -125,8 +137,14 @@ function cacheKey(subject: string, tenantId: string | null): string {
  * `heartbeatIntervalMs`; one not heard back within `heartbeatTimeoutMs` ends caching until a new
  * connection has answered one (`bulwark:rbac:listener-lost`, then `listener-restored`).
  *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_DB` when `db` cannot query, or cannot LISTEN while
- * `listen` is on; `ERR_BULWARK_RBAC_OPTIONS` for a bad `ttlMs`, `maxEntries` or heartbeat option.
+ * A LISTEN connection that goes through transaction pooling (PgBouncer's `pool_mode =
+ * transaction`) would never hear a change: the store finds that out when it connects, refuses it
+ * (`ready()` rejects with `ERR_BULWARK_RBAC_LISTEN_POOLED`, naming `listenDb` as the fix) and
+ * caches nothing.
+ *
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_DB` when `db` cannot query, or `db` (or `listenDb`)
+ * cannot LISTEN while `listen` is on; `ERR_BULWARK_RBAC_OPTIONS` for a bad `ttlMs`, `maxEntries`
+ * or heartbeat option, or `listenDb` with `listen: false`.
  * @example
  * const permissions = createPermissionStore({ db: pool });
  * app.use(authenticate({ jwt, permissions }));
@@ -149,12 +167,31 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       `createPermissionStore: listen ${show(listen)} must be true or false.`,
     );
   }
-  if (listen && typeof (db as PoolLike).connect !== 'function') {
+  const listenDb = options.listenDb;
+  if (listenDb !== undefined) {
+    if (!listen) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_OPTIONS',
+        'createPermissionStore: listenDb is set but listen is false, so nothing would use it. Remove listenDb, or listen: false.',
+      );
+    }
+    if (
+      typeof listenDb !== 'object' ||
+      listenDb === null ||
+      typeof listenDb.connect !== 'function'
+    ) {
+      throw new RbacConfigError(
+        'ERR_BULWARK_RBAC_DB',
+        `createPermissionStore: listenDb ${show(listenDb)} has no connect() method. Pass a pg Pool that reaches PostgreSQL directly.`,
+      );
+    }
+  } else if (listen && typeof (db as PoolLike).connect !== 'function') {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_DB',
       'createPermissionStore: db has no connect() method, so it cannot LISTEN for grant changes. Pass a pg Pool, or set listen: false to rely on the TTL alone.',
     );
   }
+  const listenSource = (listenDb ?? db) as PoolLike;
   const ttlMs = options.ttlMs ?? 30_000;
   const maxEntries = options.maxEntries ?? 10_000;
   for (const [name, value] of [
@@ -204,9 +241,13 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
   let beats = 0;
   let echo: { payload: string; heard: () => void } | undefined;
   let markReady: () => void = () => {};
-  const readyPromise = new Promise<void>((resolve) => {
+  let markRefused: (err: Error) => void = () => {};
+  const readyPromise = new Promise<void>((resolve, reject) => {
     markReady = resolve;
+    markRefused = reject;
   });
+  // A refusal reaches whoever awaits ready(); nobody awaiting it is no crash.
+  readyPromise.catch(() => {});
   if (!listen) markReady();
 
   const invalidate = (subject = '*'): void => {
@@ -345,7 +386,7 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       waiting = waiter;
       if (connecting) return;
       connecting = true;
-      (db as PoolLike).connect().then(
+      listenSource.connect().then(
         (c) => {
           connecting = false;
           const w = waiting;
@@ -362,6 +403,94 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
         },
       );
     });
+
+  /** `SELECT pg_backend_pid()` on `through`, or undefined when it takes longer than `heartbeatTimeoutMs`. */
+  const backendPid = async (through: Queryable): Promise<number | undefined> => {
+    let pid: number | undefined;
+    const answered = await within(
+      through.query('SELECT pg_backend_pid() AS pid').then(({ rows }) => {
+        pid = Number(rows[0]?.pid);
+      }),
+      heartbeatTimeoutMs,
+    );
+    return answered ? pid : undefined;
+  };
+
+  /**
+   * Sends a NOTIFY on the heartbeat channel from `db`, another connection, and resolves whether
+   * `current` hears it within `heartbeatTimeoutMs` of its commit; undefined when the NOTIFY itself
+   * took longer than that.
+   */
+  const hearsOthers = (current: ListeningClient): Promise<boolean | undefined> =>
+    new Promise((resolve, reject) => {
+      const payload = String(++beats);
+      const forget = () => {
+        if (echo?.payload === payload) echo = undefined;
+      };
+      let timer: NodeJS.Timeout | undefined;
+      echo = {
+        payload,
+        heard: () => {
+          clearTimeout(timer);
+          echo = undefined;
+          resolve(true);
+        },
+      };
+      within(db.query('SELECT pg_notify($1, $2)', [heartbeatChannel, payload]), heartbeatTimeoutMs)
+        .then((sent) => {
+          if (echo?.payload !== payload) return;
+          if (!sent || client !== current) {
+            forget();
+            resolve(undefined);
+            return;
+          }
+          timer = setTimeout(() => {
+            forget();
+            resolve(false);
+          }, heartbeatTimeoutMs);
+          timer.unref();
+        })
+        .catch((err: unknown) => {
+          forget();
+          reject(err);
+        });
+    });
+
+  /**
+   * True when `current` goes through transaction (or statement) pooling. A pooler answers the
+   * login with a process id of its own; a direct connection or a TCP proxy does not, and is not
+   * probed further. Behind a pooler, the server process `current`'s statements run on also runs a
+   * statement of `db` while `current` stays connected (the pooler hands the server connection a
+   * client has just left to the next one that asks, unless someone else took it first, so a few
+   * turns make a shared one show up); or else a NOTIFY sent from `db` does not reach `current`,
+   * which is what the LISTEN is for.
+   */
+  const transactionPooled = async (current: ListeningClient): Promise<boolean> => {
+    const announced = (current as { processID?: unknown }).processID;
+    if (typeof announced !== 'number') return false;
+    let mine = await backendPid(current);
+    if (mine === undefined || mine === announced) return false;
+    for (let turn = 0; turn < 3; turn++) {
+      if ((await backendPid(db)) === mine) return true;
+      mine = await backendPid(current);
+      if (mine === undefined) break;
+    }
+    const heard = await hearsOthers(current);
+    if (heard === undefined) throw new Error(`a NOTIFY took longer than ${heartbeatTimeoutMs} ms`);
+    return !heard;
+  };
+
+  const refuse = async (current: ListeningClient): Promise<void> => {
+    const refusal = new RbacConfigError(
+      'ERR_BULWARK_RBAC_LISTEN_POOLED',
+      'createPermissionStore: the LISTEN connection for grant changes goes through a pooler that hands out server connections per transaction (PgBouncer with pool_mode = transaction), so its LISTEN stays on a server connection other clients use and grant changes would never arrive. Give the store a direct connection for notifications: listenDb: new pg.Pool({ connectionString: <direct PostgreSQL URL>, max: 1 }), or a PgBouncer pool in session mode. Until then nothing is cached.',
+    );
+    warn(logger, refusal.code, refusal.message, { reason: 'transaction_pooling' });
+    // The LISTEN outlives this client on the server connection it ran on: undo it there.
+    await within(current.query('UNLISTEN *'), heartbeatTimeoutMs).catch(() => false);
+    dropConnection(undefined, false);
+    markRefused(refusal);
+  };
 
   const connect = async (): Promise<void> => {
     if (closed) return;
@@ -389,6 +518,12 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       );
       if (client !== current) return;
       if (!listened) throw new Error(`LISTEN did not complete within ${heartbeatTimeoutMs} ms`);
+      const pooled = await transactionPooled(current);
+      if (client !== current) return;
+      if (pooled) {
+        await refuse(current);
+        return;
+      }
       const heard = await heartbeat(current);
       if (client !== current) return;
       if (!heard) throw new Error(`no heartbeat within ${heartbeatTimeoutMs} ms`);
