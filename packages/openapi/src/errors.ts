@@ -1,0 +1,130 @@
+// The configuration error every factory of this package throws, with its stable codes.
+
+/** Every configuration error code this package throws. */
+export type OpenApiConfigErrorCode =
+  | 'ERR_BULWARK_OPENAPI_UNKNOWN_OPTION'
+  | 'ERR_BULWARK_OPENAPI_INVALID_OPTION'
+  | 'ERR_BULWARK_OPENAPI_NOT_CALLED'
+  | 'ERR_BULWARK_OPENAPI_NOT_AN_APP'
+  | 'ERR_BULWARK_OPENAPI_ROUTE_PATH'
+  | 'ERR_BULWARK_OPENAPI_MOUNT_PATH'
+  | 'ERR_BULWARK_OPENAPI_SUB_APP'
+  | 'ERR_BULWARK_OPENAPI_PATH_PARAMS'
+  | 'ERR_BULWARK_OPENAPI_DESCRIPTION_VERSION'
+  | 'ERR_BULWARK_OPENAPI_ROUTER_DESCRIPTION'
+  | 'ERR_BULWARK_OPENAPI_SCHEMA_CONFLICT'
+  | 'ERR_BULWARK_OPENAPI_DUPLICATE_OPERATION_ID'
+  | 'ERR_BULWARK_OPENAPI_INVALID_SCHEMA'
+  | 'ERR_BULWARK_OPENAPI_RESPONSE_SCHEMA'
+  | 'ERR_BULWARK_OPENAPI_RESPONSE_VALIDATION_ENV';
+
+/**
+ * Thrown when a factory is called with options it cannot honour, or when `openApiDocument()`
+ * meets a route it cannot describe truthfully. The message quotes the bad value and names the
+ * fix; `code` is stable and documented in docs/errors/openapi.md. Handed to `next()` at request
+ * time only by `validateResponses()`, for a response schema it cannot compile.
+ */
+export class OpenApiConfigError extends Error {
+  readonly code: OpenApiConfigErrorCode;
+  /** Set so an error handler that receives this error answers 500 without exposing it. */
+  readonly status = 500;
+  readonly expose = false;
+
+  constructor(code: OpenApiConfigErrorCode, message: string) {
+    super(message);
+    this.name = 'OpenApiConfigError';
+    this.code = code;
+  }
+}
+
+/** A short, safe rendering of a value for a configuration message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  if (value instanceof RegExp) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  } catch {
+    return 'an object';
+  }
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + cost);
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function looksLikeRequest(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'method' in value &&
+    'headers' in value &&
+    ('socket' in value || 'url' in value)
+  );
+}
+
+/**
+ * Refuses a non-object options argument, a request passed where options belong (the factory was
+ * mounted without being called), and any option name not in `known`, with a "did you mean".
+ */
+export function checkOptions(
+  factory: string,
+  options: unknown,
+  known: readonly string[],
+): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (looksLikeRequest(options)) {
+    throw new OpenApiConfigError(
+      'ERR_BULWARK_OPENAPI_NOT_CALLED',
+      `${factory} was mounted without being called. Use app.use(${factory}()), not app.use(${factory}).`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OpenApiConfigError(
+      'ERR_BULWARK_OPENAPI_INVALID_OPTION',
+      `${factory}: options must be an object, received ${describe(options)}. Pass an object such as ${factory}({}).`,
+    );
+  }
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const close = known
+      .map((candidate) => ({ candidate, d: distance(name, candidate) }))
+      .filter(({ d }) => d <= 2)
+      .sort((x, y) => x.d - y.d)[0];
+    const hint = close
+      ? ` Did you mean \`${close.candidate}\`?`
+      : ` Known options: ${known.join(', ')}.`;
+    throw new OpenApiConfigError(
+      'ERR_BULWARK_OPENAPI_UNKNOWN_OPTION',
+      `${factory}: unknown option \`${name}\`.${hint}`,
+    );
+  }
+  return options as Record<string, unknown>;
+}
+
+/** Throws `ERR_BULWARK_OPENAPI_INVALID_OPTION` with the value and the fix. */
+export function invalidOption(factory: string, name: string, value: unknown, fix: string): never {
+  throw new OpenApiConfigError(
+    'ERR_BULWARK_OPENAPI_INVALID_OPTION',
+    `${factory}: ${name}: ${describe(value)} is not valid. ${fix}`,
+  );
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
