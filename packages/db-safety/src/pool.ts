@@ -9,7 +9,7 @@ import { DbConfigError, DbSafetyError } from './errors.js';
 import { CheckoutTracker, captureSite } from './leaks.js';
 import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
 import { instrumentClient } from './slow-queries.js';
-import { crlReader, tlsConnectError, withCrl } from './tls.js';
+import { crlReader, type TlsTarget, tlsConnectError, withCrl } from './tls.js';
 
 /** Options of {@link createPool}. Connection fields not given fall back to `pg`'s `PG*` variables. */
 export interface CreatePoolOptions {
@@ -141,7 +141,10 @@ const UNSUPPORTED_PARAMETER = /unsupported startup parameter:\s*"?([A-Za-z_]+)/i
 const MISMATCH_FIX =
   "Set pgbouncer: 'transaction' on createPool (or 'session' when PgBouncer's pool_mode is session).";
 
-const safetyOfPool = new WeakMap<pg.Pool, { safety: PoolSafety; clientConfig: pg.PoolConfig }>();
+const safetyOfPool = new WeakMap<
+  pg.Pool,
+  { safety: PoolSafety; clientConfig: pg.PoolConfig; tls: TlsTarget }
+>();
 /** The pool settings of each connection a {@link SafePool} opened, for a client passed on its own. */
 const safetyOfClient = new WeakMap<pg.ClientBase, PoolSafety>();
 
@@ -480,6 +483,8 @@ function resolveOptions(options: CreatePoolOptions) {
     slowQueryMs: ms('slowQueryMs', 1000, 1, '1000'),
     leakWarningMs: ms('leakWarningMs', 30_000, 0, '30_000'),
     ssl: resolveSsl(options, production, logger, facts),
+    // pg connects to the connection string's host when it names one, else to the option or PGHOST.
+    host: facts.host ?? options.host ?? process.env.PGHOST ?? 'localhost',
     password: resolvePassword(options, logger, facts),
   };
 }
@@ -603,7 +608,7 @@ export class SafePool extends pg.Pool {
 
   #explain(err: Error | undefined): Error {
     if (!err) return new Error('The pool returned no client.');
-    const tls = tlsConnectError(err);
+    const tls = tlsConnectError(err, safetyOfPool.get(this)?.tls);
     if (tls) return tls;
     const refused = UNSUPPORTED_PARAMETER.exec(err.message)?.[1];
     if (
@@ -821,7 +826,9 @@ async function behindPooler(client: pg.ClientBase): Promise<boolean> {
  * {@link DbSafetyError}) when PgBouncer refuses the timeout startup parameters. When TLS refuses
  * the server's certificate, checkouts, queries and `verify()` reject with a {@link DbSafetyError}:
  * `ERR_BULWARK_DB_SSL_CERT_EXPIRED`, `..._CERT_NOT_YET_VALID`, `..._CERT_REVOKED`,
- * `..._CERT_UNTRUSTED`, `..._HOSTNAME_MISMATCH` or `..._CRL_UNUSABLE`.
+ * `..._CERT_UNTRUSTED`, `..._HOSTNAME_MISMATCH` or `..._CRL_UNUSABLE`; when TLS is asked for (as
+ * it is by default in production) and the server offers none, with
+ * `ERR_BULWARK_DB_SSL_UNAVAILABLE`, whose message names the fix.
  * @example
  * const pool = createPool({
  *   connectionString: process.env.DATABASE_URL,
@@ -867,6 +874,10 @@ export function createPool(options: CreatePoolOptions = {}): SafePool {
     logger: resolved.logger,
   });
   const pool = new SafePool(config, safety);
-  safetyOfPool.set(pool, { safety, clientConfig: config });
+  safetyOfPool.set(pool, {
+    safety,
+    clientConfig: config,
+    tls: { host: resolved.host, production: resolved.production },
+  });
   return pool;
 }

@@ -1,8 +1,10 @@
-// TLS to PostgreSQL: typed errors for each way a server certificate is refused, and sslCrlFile, against a real server.
+// TLS to PostgreSQL: typed errors for each way a server certificate is refused, for a server without TLS, and sslCrlFile, against real servers.
 import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireService, SERVICES } from '@bulwark/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { asAdmin } from '../test/support.js';
 import {
   createTestCa,
   type Issued,
@@ -24,10 +26,108 @@ describe('tlsConnectError', () => {
       code: 'ECONNREFUSED',
     });
     expect(tlsConnectError(refused)).toBeUndefined();
-    expect(tlsConnectError(new Error('The server does not support SSL connections'))).toBe(
-      undefined,
-    );
+    expect(tlsConnectError(new Error('Connection terminated unexpectedly'))).toBeUndefined();
     expect(tlsConnectError(undefined)).toBeUndefined();
+  });
+});
+
+const hasPg = await requireService('postgres');
+
+describe.runIf(hasPg)('createPool against a PostgreSQL server without TLS', () => {
+  const nodeEnv = process.env.NODE_ENV;
+  const server = new URL(SERVICES.postgres.url);
+  const urlWithPassword = (): string => {
+    const url = new URL(server.href);
+    url.password = 'hunter2';
+    return url.href;
+  };
+
+  beforeAll(async () => {
+    // The test service is the plain loopback PostgreSQL of a development machine.
+    const { rows } = await asAdmin((admin) => admin.query<{ ssl: string }>('SHOW ssl'));
+    expect(rows[0]?.ssl, 'the test PostgreSQL must run without TLS for this suite').toBe('off');
+  });
+
+  afterEach(() => {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  });
+
+  const expectUnavailable = (error: unknown, production: boolean): void => {
+    expect(error).toBeInstanceOf(DbSafetyError);
+    expect(error).toMatchObject({
+      code: 'ERR_BULWARK_DB_SSL_UNAVAILABLE',
+      cause: expect.objectContaining({ message: 'The server does not support SSL connections' }),
+    });
+    const { message } = error as Error;
+    expect(message).toContain(`The database server at "${server.hostname}" does not offer TLS`);
+    expect(message).toContain('ssl = on');
+    expect(message).toContain('sslCaFile');
+    expect(message).not.toMatch(/rejectUnauthorized|no-verify|disable|prefer|ssl: false/);
+    expect(message).not.toContain('hunter2');
+    if (production) {
+      expect(message).toContain('sslmode=verify-full');
+      expect(message).toContain('run the app without NODE_ENV=production');
+    } else {
+      expect(message).not.toContain('NODE_ENV');
+    }
+  };
+
+  it('refuses in production with ERR_BULWARK_DB_SSL_UNAVAILABLE naming the fix, not with pg\'s bare "does not support SSL" error, from verify(), the first checkout and a query', async () => {
+    process.env.NODE_ENV = 'production';
+    const pool = createPool({ connectionString: urlWithPassword(), max: 1, logger: silent });
+    try {
+      expectUnavailable(await pool.verify().catch((err: unknown) => err), true);
+      expectUnavailable(await pool.connect().catch((err: unknown) => err), true);
+      expectUnavailable(await pool.query('SELECT 1').catch((err: unknown) => err), true);
+      const viaCallback = await new Promise<unknown>((resolve) => {
+        pool.connect((err) => resolve(err));
+      });
+      expectUnavailable(viaCallback, true);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses in production with ERR_BULWARK_DB_SSL_UNAVAILABLE when the host comes from the host option', async () => {
+    process.env.NODE_ENV = 'production';
+    const pool = createPool({
+      host: server.hostname,
+      port: Number(server.port || 5432),
+      user: decodeURIComponent(server.username) || 'postgres',
+      database: server.pathname.slice(1) || 'postgres',
+      max: 1,
+      logger: silent,
+    });
+    try {
+      expectUnavailable(await pool.verify().catch((err: unknown) => err), true);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses ssl: true outside production with ERR_BULWARK_DB_SSL_UNAVAILABLE, without the NODE_ENV hint', async () => {
+    process.env.NODE_ENV = 'development';
+    const pool = createPool({ connectionString: server.href, ssl: true, max: 1, logger: silent });
+    try {
+      expectUnavailable(await pool.verify().catch((err: unknown) => err), false);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('still connects in plaintext outside production when TLS is not asked for', async () => {
+    delete process.env.NODE_ENV;
+    const pool = createPool({ connectionString: server.href, max: 1, logger: silent });
+    try {
+      await pool.verify();
+      const { rows } = await pool.query<{ ssl: boolean }>(
+        'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+      );
+      expect(rows).toEqual([{ ssl: false }]);
+    } finally {
+      await pool.end();
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-// TLS beyond what pg does: a CRL file read again for each connection, and typed errors for a refused server certificate.
+// TLS beyond what pg does: a CRL file read again for each connection, and typed errors for a refused server certificate or a server without TLS.
 import { readFileSync } from 'node:fs';
 import { type ConnectionOptions, createSecureContext } from 'node:tls';
 import { type DbLogger, warn } from './diagnostics.js';
@@ -141,14 +141,52 @@ const BY_NODE_CODE: Readonly<Record<string, TlsFailure>> = {
   ERROR_IN_CRL_NEXT_UPDATE_FIELD: CRL_UNUSABLE,
 };
 
+/** What the pool knows about the connection, for the fix in a message. */
+export interface TlsTarget {
+  /** The host connected to. */
+  host: string;
+  /** `NODE_ENV=production` when the pool was made: TLS is then required and verified. */
+  production: boolean;
+}
+
+/** pg's error when the server answers its SSLRequest with "N": no TLS on that server. */
+const NO_TLS_ON_SERVER = 'The server does not support SSL connections';
+
+const ENABLE_TLS =
+  "Turn TLS on in PostgreSQL (ssl = on, with ssl_cert_file and ssl_key_file, in postgresql.conf, then reload it) and give the CA that issued the server's certificate with sslCaFile";
+
+function unavailable(err: unknown, target: TlsTarget | undefined): DbSafetyError {
+  const production = target?.production ?? false;
+  const at = target === undefined ? '' : ` at ${JSON.stringify(target.host)}`;
+  const asked = production
+    ? 'this pool connects only over verified TLS (sslmode=verify-full), as it does by default when NODE_ENV=production'
+    : 'this pool asks for TLS (the ssl, sslCaFile or sslCrlFile option, or the TLS parameters of the connection string)';
+  const otherwise = production
+    ? '. For a development database reached only on loopback, run the app without NODE_ENV=production.'
+    : '.';
+  return new DbSafetyError(
+    'ERR_BULWARK_DB_SSL_UNAVAILABLE',
+    `The database server${at} does not offer TLS, and ${asked}. ${ENABLE_TLS}${otherwise}`,
+    { cause: err },
+  );
+}
+
 /**
- * The {@link DbSafetyError} for a connection refused because of the server's certificate
+ * The {@link DbSafetyError} for a connection refused over TLS: because of the server's certificate
  * (`ERR_BULWARK_DB_SSL_CERT_EXPIRED`, `..._CERT_NOT_YET_VALID`, `..._CERT_REVOKED`,
  * `..._CERT_UNTRUSTED`, `..._HOSTNAME_MISMATCH`, `..._CRL_UNUSABLE`), with Node's code in the
- * message and the original error as `cause`; `undefined` for any other error.
+ * message, or because the server offers no TLS at all (`ERR_BULWARK_DB_SSL_UNAVAILABLE`), with
+ * the fix for `target`. The original error is the `cause`; `undefined` for any other error.
  */
-export function tlsConnectError(err: unknown): DbSafetyError | undefined {
-  const { code, host } = (err ?? {}) as { code?: unknown; host?: unknown };
+export function tlsConnectError(err: unknown, target?: TlsTarget): DbSafetyError | undefined {
+  const { code, host, message } = (err ?? {}) as {
+    code?: unknown;
+    host?: unknown;
+    message?: unknown;
+  };
+  if (message === NO_TLS_ON_SERVER && code === undefined) {
+    return unavailable(err, target);
+  }
   if (typeof code !== 'string') return undefined;
   const failure = BY_NODE_CODE[code];
   if (!failure) return undefined;
