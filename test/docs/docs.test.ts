@@ -1,6 +1,7 @@
 // Checks the Markdown docs: every TypeScript and CommonJS block type-checks against the built
-// packages, and every relative link (to a test file, a package README, a heading) points at
-// something real.
+// packages, and every relative link (to a test file, a package README, a heading), and every link
+// to the repository on GitHub (as npm readers and .d.ts doc comments need), points at something
+// real.
 import {
   existsSync,
   mkdirSync,
@@ -29,6 +30,8 @@ interface Link {
   file: string;
   line: number;
   target: string;
+  /** The link as written, when `target` is the repository-relative link it stands for. */
+  written?: string;
 }
 
 function markdownFiles(): string[] {
@@ -301,11 +304,100 @@ describe('code blocks in docs/ and the package READMEs', () => {
   });
 });
 
+/** The repository's address on GitHub, from each package's `repository.url`. */
+const repositoryUrls = new Set(
+  readdirSync(join(root, 'packages')).map((dir) => {
+    const { repository } = JSON.parse(
+      readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'),
+    );
+    return String(repository?.url ?? '')
+      .replace(/^git\+/, '')
+      .replace(/\.git$/, '');
+  }),
+);
+const repositoryUrl = [...repositoryUrls][0] ?? '';
+const escapedUrl = repositoryUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const onGitHub = new RegExp(`^${escapedUrl}/(?:blob|tree)/main/([^#?]*)(#.*)?$`);
+const onGitHubInText = new RegExp(`${escapedUrl}/(?:blob|tree)/main/[^\\s'"\`)<>]*`, 'g');
+
+/**
+ * A link to `<repository>/blob/main/<path>#anchor` as the link relative to `link.file` it stands
+ * for, so it is checked as one; undefined for any other absolute link.
+ */
+function inRepository(link: Link): Link | undefined {
+  const match = onGitHub.exec(link.target);
+  if (!match) return undefined;
+  const path = relative(resolve(root, dirname(link.file)), resolve(root, match[1] ?? ''))
+    .split(sep)
+    .join('/');
+  return { ...link, target: `${path === '' ? '.' : path}${match[2] ?? ''}`, written: link.target };
+}
+
+/** Links to the repository on GitHub in the packages' sources: their doc comments ship in .d.ts. */
+function sourceLinks(): Link[] {
+  const links: Link[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.ts$/.test(entry.name)) {
+        readFileSync(path, 'utf8')
+          .split('\n')
+          .forEach((text, index) => {
+            for (const match of text.matchAll(onGitHubInText)) {
+              // A sentence may end right after the address.
+              const target = match[0].replace(/[.,;:]+$/, '');
+              links.push({ file: relative(root, path), line: index + 1, target });
+            }
+          });
+      }
+    }
+  };
+  for (const dir of readdirSync(join(root, 'packages'))) {
+    const src = join(root, 'packages', dir, 'src');
+    if (existsSync(src)) walk(src);
+  }
+  return links;
+}
+
+const shown = (link: Link) => `${link.file}:${link.line}: ${link.written ?? link.target}`;
+
+/** Links whose file is missing or outside the repository. */
+function missingFiles(links: Link[]): string[] {
+  return links
+    .filter((link) => !link.target.startsWith('#'))
+    .filter((link) => {
+      const path = decodeURIComponent(link.target.split('#')[0] ?? '');
+      const absolute = resolve(root, dirname(link.file), path);
+      return !absolute.startsWith(root) || !existsSync(absolute);
+    })
+    .map(shown);
+}
+
+/** Links to a Markdown file whose heading anchor is not in it. */
+function missingAnchors(links: Link[]): string[] {
+  return links
+    .filter((link) => link.target.includes('#'))
+    .filter((link) => {
+      const [path = '', anchor = ''] = link.target.split('#');
+      const target =
+        path === '' ? link.file : relative(root, resolve(root, dirname(link.file), path));
+      if (!target.endsWith('.md') || !existsSync(join(root, target))) return false;
+      return !anchorsOf(target).has(decodeURIComponent(anchor).toLowerCase());
+    })
+    .map(shown);
+}
+
 describe('links in docs/ and the READMEs', () => {
   const links = [...parsed.entries()].flatMap(([file, doc]) => linksOf(file, doc.prose));
   const relativeLinks = links.filter(
     (link) => !/^[a-z][a-z0-9+.-]*:/i.test(link.target) && !link.target.startsWith('//'),
   );
+  const repositoryLinks = [...links, ...sourceLinks()].flatMap((link) => {
+    const local = inRepository(link);
+    return local ? [local] : [];
+  });
+  const checked = [...relativeLinks, ...repositoryLinks];
 
   it('finds links to test files in the hardening guide', () => {
     const guide = join('docs', 'hardening-guide.md');
@@ -315,16 +407,47 @@ describe('links in docs/ and the READMEs', () => {
     expect(tests.length).toBeGreaterThan(50);
   });
 
-  it('resolves every relative link to an existing file inside the repository', () => {
-    const broken = relativeLinks
-      .filter((link) => !link.target.startsWith('#'))
-      .filter((link) => {
-        const path = decodeURIComponent(link.target.split('#')[0] ?? '');
-        const absolute = resolve(root, dirname(link.file), path);
-        return !absolute.startsWith(root) || !existsSync(absolute);
-      })
-      .map((link) => `${link.file}:${link.line}: ${link.target}`);
-    expect(broken).toEqual([]);
+  it('reads one GitHub repository from the repository field of every package.json', () => {
+    expect([...repositoryUrls]).toEqual(['https://github.com/bulwark-js/bulwark']);
+  });
+
+  it('finds the links to the error pages on GitHub in the package READMEs and in the sources', () => {
+    const errorPages = repositoryLinks.filter((link) => /docs\/errors\//.test(link.target));
+    expect(errorPages.some((link) => isPackageReadme(link.file))).toBe(true);
+    expect(errorPages.some((link) => /^packages\/[^/]+\/src\//.test(link.file))).toBe(true);
+  });
+
+  it('checks a link to the repository on GitHub like a relative one: its file and its anchor must exist', () => {
+    const file = join('packages', 'db-safety', 'README.md');
+    const at = (target: string): Link => {
+      const local = inRepository({ file, line: 1, target });
+      expect(local, target).toBeDefined();
+      return local as Link;
+    };
+    const page = `${repositoryUrl}/blob/main/docs/errors/db-safety.md`;
+    const good = [
+      at(page),
+      at(`${page}#err_bulwark_db_ssl_unavailable`),
+      at(`${repositoryUrl}/blob/main/packages/db-safety/README.md#options`),
+      at(`${repositoryUrl}/tree/main/docs`),
+    ];
+    expect(missingFiles(good)).toEqual([]);
+    expect(missingAnchors(good)).toEqual([]);
+    const gone = at(`${repositoryUrl}/blob/main/docs/errors/db-safty.md`);
+    const wrongAnchor = at(`${page}#err_bulwark_db_no_such_code`);
+    const outside = at(`${repositoryUrl}/blob/main/../README.md`);
+    expect(missingFiles([gone, wrongAnchor, outside])).toEqual([
+      `${file}:1: ${gone.written}`,
+      `${file}:1: ${outside.written}`,
+    ]);
+    expect(missingAnchors([gone, wrongAnchor])).toEqual([`${file}:1: ${wrongAnchor.written}`]);
+    expect(inRepository({ file, line: 1, target: 'https://github.com/jshttp/http-errors' })).toBe(
+      undefined,
+    );
+  });
+
+  it('resolves every relative link, and every link to the repository on GitHub, to an existing file inside the repository', () => {
+    expect(missingFiles(checked)).toEqual([]);
   });
 
   it('quotes only test names that exist in the linked test file', () => {
@@ -356,17 +479,7 @@ describe('links in docs/ and the READMEs', () => {
     expect(missing).toEqual([]);
   });
 
-  it('resolves every heading anchor of a link to a Markdown file', () => {
-    const broken = relativeLinks
-      .filter((link) => link.target.includes('#'))
-      .filter((link) => {
-        const [path = '', anchor = ''] = link.target.split('#');
-        const target =
-          path === '' ? link.file : relative(root, resolve(root, dirname(link.file), path));
-        if (!target.endsWith('.md') || !existsSync(join(root, target))) return false;
-        return !anchorsOf(target).has(decodeURIComponent(anchor).toLowerCase());
-      })
-      .map((link) => `${link.file}:${link.line}: ${link.target}`);
-    expect(broken).toEqual([]);
+  it('resolves every heading anchor of a relative link, and of a link to the repository on GitHub, to a Markdown file', () => {
+    expect(missingAnchors(checked)).toEqual([]);
   });
 });

@@ -14,7 +14,10 @@ export class MqttConfigError extends Error {
   }
 }
 
-/** Stable codes for connection and TLS failures, documented in `docs/errors/mqtt-tls.md`. */
+/**
+ * Stable codes for connection and TLS failures, documented in
+ * https://github.com/bulwark-js/bulwark/blob/main/docs/errors/mqtt-tls.md
+ */
 export type MqttConnectionErrorCode =
   | 'client_certificate_required'
   | 'client_certificate_untrusted'

@@ -114,7 +114,8 @@ export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): Cla
  * `Bearer error="invalid_token"`, a minimal message, and the reason only in logs, the
  * `bulwark:rbac:auth-failed` event and the audit log. Key-resolver failures are 401 too.
  *
- * @throws {RbacConfigError} `ERR_BULWARK_RBAC_*` for missing or unsafe options (see docs/errors/rbac.md).
+ * @throws {RbacConfigError} `ERR_BULWARK_RBAC_*` for missing or unsafe options, each explained at
+ * https://github.com/bulwark-js/bulwark/blob/main/docs/errors/rbac.md
  * @example
  * app.use(authenticate({
  *   jwt: { algorithms: ['RS256'], publicKey, issuer: 'https://auth.example.com/', audience: 'api' },

@@ -16,8 +16,8 @@ export type ValidatorsConfigErrorCode =
 /**
  * Thrown when a factory is called with options it cannot honour, or handed to `next()` when a
  * request shows the app is wired wrongly (`ERR_BULWARK_VALIDATORS_NO_BODY_PARSER`). The message
- * quotes the bad value and names the fix; `code` is stable and documented in
- * docs/errors/validators.md.
+ * quotes the bad value and names the fix; `code` is stable, and each is explained at
+ * https://github.com/bulwark-js/bulwark/blob/main/docs/errors/validators.md
  */
 export class ValidatorsConfigError extends Error {
   readonly code: ValidatorsConfigErrorCode;
