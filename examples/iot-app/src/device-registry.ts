@@ -1,6 +1,6 @@
 // Registering and deleting devices in a tenant: ids are per tenant, and a deleted id stays retired there.
 import { type Db, sql } from '@bulwark/db-safety';
-import createError from 'http-errors';
+import { HttpProblem } from '@bulwark/error-handler';
 import { deviceIdentity, identityFits } from './device-identity.js';
 
 export interface NewDevice {
@@ -15,10 +15,7 @@ export interface NewDevice {
 export const DEVICE_COLUMNS = sql`id, name, type, location, tags, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 const taken = () =>
-  createError(409, 'Your tenant already has, or had, a device with this id. Pick another id.', {
-    code: 'conflict',
-    expose: true,
-  });
+  HttpProblem.conflict('Your tenant already has, or had, a device with this id. Pick another id.');
 
 /**
  * Registers a device in the tenant of `tx`. Another tenant's devices, live or deleted, play no
@@ -31,9 +28,8 @@ export async function registerDevice(
   device: NewDevice,
 ): Promise<Record<string, unknown>> {
   if (!identityFits(tenantId, device.id)) {
-    throw createError(422, 'The device id is too long for its MQTT identity.', {
+    throw HttpProblem.unprocessableEntity('The device id is too long for its MQTT identity.', {
       code: 'validation_failed',
-      expose: true,
       errors: [
         {
           location: 'body',

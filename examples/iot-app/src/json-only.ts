@@ -1,6 +1,6 @@
 // The customer and operator APIs speak JSON only: a request that declares another Content-Type is refused with 415.
+import { HttpProblem } from '@bulwark/error-handler';
 import type { NextFunction, Request, Response } from 'express';
-import createError from 'http-errors';
 
 function isJson(contentType: string): boolean {
   const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
@@ -20,9 +20,8 @@ export function jsonOnly(req: Request, _res: Response, next: NextFunction): void
     return;
   }
   next(
-    createError(415, 'Request bodies must be application/json.', {
+    new HttpProblem(415, 'Request bodies must be application/json.', {
       code: 'unsupported_media_type',
-      expose: true,
     }),
   );
 }

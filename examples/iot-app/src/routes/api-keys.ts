@@ -1,9 +1,9 @@
 // The tenant's API keys: list, issue, rotate and revoke. Only a user manages keys, and a key never outdoes its issuer.
-import type { ApiKeys, AuditLog } from '@bulwark/rbac';
+import type { ApiKeys } from '@bulwark/rbac';
 import type { Request } from 'express';
-import { auditWrites, notFound, tenantOf } from './request-context.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { emptyQuery, name, params, timestamp, uuid } from './schemas.js';
+import { notFound, type Tenant, tenantOf } from './tenant.js';
 
 /** The caller, for `@bulwark/rbac` to keep a new key within its permissions and lifetime. */
 const caller = (req: Request) => req.auth!;
@@ -22,8 +22,7 @@ const scopes = {
  * `api_key_scope_exceeds_issuer`), operator permissions (403 `api_key_scope_reserved`), and an
  * expiry after 90 days (422 `api_key_lifetime_exceeded`).
  */
-export function apiKeyRoutes(ctx: { apiKeys: ApiKeys; audit: AuditLog }): RouteSpec[] {
-  const audit = auditWrites(ctx.audit);
+export function apiKeyRoutes(tenant: Tenant, apiKeys: ApiKeys): RouteSpec[] {
   return [
     {
       method: 'get',
@@ -33,7 +32,7 @@ export function apiKeyRoutes(ctx: { apiKeys: ApiKeys; audit: AuditLog }): RouteS
       schemas: { query: emptyQuery },
       success: { status: 200, description: 'The keys' },
       handler: async (req, res) => {
-        res.json({ items: await ctx.apiKeys.list(tenantOf(req)) });
+        res.json({ items: await apiKeys.list(tenantOf(req)) });
       },
     },
     {
@@ -54,13 +53,13 @@ export function apiKeyRoutes(ctx: { apiKeys: ApiKeys; audit: AuditLog }): RouteS
       errors: [403],
       handler: async (req, res) => {
         const b = valid<{ name: string; scopes: string[]; expiresAt?: string }>(req, 'body');
-        const issued = await ctx.apiKeys.issue(tenantOf(req), {
+        const issued = await apiKeys.issue(tenantOf(req), {
           name: b.name,
           scopes: b.scopes,
           ...(b.expiresAt ? { expiresAt: new Date(b.expiresAt) } : {}),
           by: caller(req),
         });
-        audit(req, 'CREATE', 'api_key', issued.id, { scopes: issued.scopes });
+        tenant.audit(req, 'CREATE', 'api_key', issued.id, { scopes: issued.scopes });
         res.setHeader('Cache-Control', 'no-store');
         res.status(201).json(issued);
       },
@@ -89,12 +88,12 @@ export function apiKeyRoutes(ctx: { apiKeys: ApiKeys; audit: AuditLog }): RouteS
       errors: [403, 404],
       handler: async (req, res) => {
         const b = valid<{ keyId?: string; graceSec?: number }>(req, 'body');
-        const result = await ctx.apiKeys.rotate(tenantOf(req), {
+        const result = await apiKeys.rotate(tenantOf(req), {
           ...(b.keyId ? { keyId: b.keyId } : {}),
           graceSec: b.graceSec ?? 0,
           by: caller(req),
         });
-        audit(req, 'ROTATE', 'api_key', result.key.id, {
+        tenant.audit(req, 'ROTATE', 'api_key', result.key.id, {
           revoked: result.revoked.map((r) => r.id),
         });
         res.setHeader('Cache-Control', 'no-store');
@@ -111,12 +110,12 @@ export function apiKeyRoutes(ctx: { apiKeys: ApiKeys; audit: AuditLog }): RouteS
       errors: [403, 404],
       handler: async (req, res) => {
         const { keyId } = valid<{ keyId: string }>(req, 'params');
-        const revoked = await ctx.apiKeys.revoke(keyId, {
+        const revoked = await apiKeys.revoke(keyId, {
           tenantId: tenantOf(req),
           by: caller(req),
         });
         if (!revoked) throw notFound('The API key');
-        audit(req, 'DELETE', 'api_key', keyId);
+        tenant.audit(req, 'DELETE', 'api_key', keyId);
         res.status(204).end();
       },
     },
