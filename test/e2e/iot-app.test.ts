@@ -583,6 +583,41 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       expect(operator.text).toContain('mqtt_reconnects_total');
     });
 
+    it('labels http_requests_total by the full route pattern once, for answers and errors alike (an error answer lost the /customer mount path)', async () => {
+      const device = '/customer/devices/acme-sensor-1';
+      expect((await call(url, 'GET', device, { token: viewer })).status).toBe(200);
+      expect((await call(url, 'GET', `${device}/`, { token: viewer })).status).toBe(200);
+      expect(
+        (await call(url, 'GET', '/customer/devices/no-such-1', { token: viewer })).status,
+      ).toBe(404);
+      expect((await call(url, 'DELETE', device, { token: viewer })).status).toBe(403);
+      const text = (await call(url, 'GET', '/metrics', { token: ops })).text;
+      const series = (name: string) =>
+        text
+          .split('\n')
+          .filter((line) => line.startsWith(`${name}{`))
+          .map((line) =>
+            Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])),
+          );
+      const requests = series('http_requests_total');
+      for (const [method, status] of [
+        ['GET', '200'],
+        ['GET', '404'],
+        ['DELETE', '403'],
+      ]) {
+        expect(requests).toContainEqual({ method, route: '/customer/devices/:id', status });
+      }
+      const routes = new Set(
+        [...requests, ...series('http_request_duration_seconds_count')].map((s) => s.route),
+      );
+      expect([...routes].filter((route) => route === '/devices/:id')).toEqual([]);
+      for (const route of routes) {
+        expect(route).toMatch(
+          /^(?:\/customer\/|\/operator\/|\/(?:metrics|health|ready|docs|openapi\.json)$|unmatched$)/,
+        );
+      }
+    });
+
     it('serves the OpenAPI 3.1 document in development', async () => {
       const answer = await call(url, 'GET', '/openapi.json');
       expect(answer.status).toBe(200);

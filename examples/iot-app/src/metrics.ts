@@ -123,11 +123,11 @@ export function createMetrics(options: {
     registry,
     httpMiddleware(req, res, next) {
       const end = latency.startTimer();
+      const route = matchedRoute(req);
       res.once('finish', () => {
-        // The route pattern, never the raw path, keeps label values bounded.
-        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-        end({ method: req.method, route });
-        requests.inc({ method: req.method, route, status: String(res.statusCode) });
+        const labels = { method: req.method, route: route.pattern };
+        end(labels);
+        requests.inc({ ...labels, status: String(res.statusCode) });
       });
       next();
     },
@@ -135,6 +135,28 @@ export function createMetrics(options: {
       for (const [name, handler] of handlers) unsubscribe(name, handler);
     },
   };
+}
+
+/**
+ * The full pattern of the route a request matched (`/customer/devices/:id`), or `unmatched`: the
+ * pattern, never the raw path, keeps label values bounded. It is read when the router matches the
+ * route, the one moment `req.baseUrl` holds the mount path: a router resets `req.baseUrl` when an
+ * error leaves it, so reading it when the answer is sent labelled a route's errors without its
+ * mount path (`/devices/:id`) and its successes with it.
+ */
+function matchedRoute(req: Request): { pattern: string } {
+  const matched = { pattern: 'unmatched' };
+  let route: { path?: unknown } | undefined = req.route;
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: () => route,
+    set(value: { path?: unknown } | undefined) {
+      route = value;
+      if (value?.path !== undefined) matched.pattern = `${req.baseUrl}${String(value.path)}`;
+    },
+  });
+  return matched;
 }
 
 function field(message: unknown, name: string): unknown {
