@@ -1,4 +1,6 @@
 // The commands of the `bulwark-certs` CLI, kept apart from the entry point so they can be tested.
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   addDevice,
@@ -20,8 +22,9 @@ Commands:
   config       Rewrite mosquitto.conf: --dir DIR [--port N] [--service-port N] [--bind ADDR]
   help         Show this text.
 
-Private keys and passwords are written with mode 0600. Mosquitto reads the CRL at start:
-restart the broker after a revocation.`;
+Private keys and passwords are written with mode 0600. mosquitto.conf names the owner of the
+broker key as Mosquitto's user, the account it switches to when started as root. Mosquitto reads
+the CRL at start: restart the broker after a revocation.`;
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -68,6 +71,64 @@ function only(name: string, values: string[] | undefined): string {
   return values[0] as string;
 }
 
+/** The name of the account `uid`, from the password database; undefined when it is not listed. */
+function accountName(uid: number): string | undefined {
+  if (uid === 0) return 'root';
+  const me = userInfo();
+  if (uid === me.uid) return me.username;
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (name && Number(id) === uid) return name;
+    }
+  } catch {
+    // No readable password database: the caller leaves Mosquitto's own default.
+  }
+  return undefined;
+}
+
+/**
+ * Mosquitto started as root switches to its `user` (`mosquitto` by default) before it reads the
+ * broker key and the password file, which only their owner may read (mode 0600). Naming the
+ * owner of the key as `user` lets the broker started as root read them; started as that account,
+ * the line changes nothing. Returns the account written, or undefined when it cannot be named.
+ */
+function runBrokerAsKeyOwner(confFile: string): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  const text = readFileSync(confFile, 'utf8');
+  const keyFile = /^keyfile (.+)$/m.exec(text)?.[1];
+  if (keyFile === undefined) return undefined;
+  const owner = accountName(statSync(keyFile).uid);
+  if (owner === undefined || !/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(owner)) return undefined;
+  const [header = '', ...rest] = text.split('\n');
+  const lines = [
+    header,
+    '# Started as root, Mosquitto switches to this account: the owner of the broker key.',
+    `user ${owner}`,
+    ...rest,
+  ];
+  const temporary = `${confFile}.${process.pid}.tmp`;
+  writeFileSync(temporary, lines.join('\n'), { mode: 0o644 });
+  chmodSync(temporary, 0o644);
+  renameSync(temporary, confFile);
+  return owner;
+}
+
+function brokerUserLines(confFile: string, out: (line: string) => void): void {
+  const owner = runBrokerAsKeyOwner(confFile);
+  if (owner === undefined) {
+    out(
+      'Broker user:     not set; Mosquitto started as root switches to the mosquitto user, which must be able to read the broker key.',
+    );
+  } else if (owner === 'root') {
+    out(
+      'Broker user:     root, the owner of the broker key (Mosquitto warns that it runs as root). To run it as the mosquitto user, give that user the folder, the broker key and the password file (chown), then run bulwark-certs config again.',
+    );
+  } else {
+    out(`Broker user:     ${owner}, the owner of the broker key`);
+  }
+}
+
 /** Runs one CLI command; returns the process exit code. Lines for the user go to `out`, problems to `err`. */
 export async function runCertsCli(
   argv: string[],
@@ -111,6 +172,7 @@ export async function runCertsCli(
           out(`Device ${device.deviceId}: ${device.certFile}`);
         for (const service of Object.values(set.services))
           out(`Service ${service.username}: password in ${service.passwordFile}`);
+        brokerUserLines(set.mosquittoConfFile, out);
         out(`Start the broker: mosquitto -c ${set.mosquittoConfFile}`);
         return 0;
       }
@@ -147,6 +209,7 @@ export async function runCertsCli(
           ...(values.bind ? { bindAddress: values.bind } : {}),
         });
         out(`Broker config: ${file}`);
+        brokerUserLines(file, out);
         return 0;
       }
       default:
