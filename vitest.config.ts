@@ -1,4 +1,5 @@
-// Root test config: one Vitest project per package, plus the cross-package suites in test/.
+// Root test config: one Vitest project per package, the private internal/ modules, and the
+// cross-package suites in test/.
 import { defineConfig, mergeConfig } from 'vitest/config';
 import { shared } from './vitest.shared.js';
 
@@ -8,6 +9,7 @@ export default mergeConfig(
     test: {
       projects: [
         'packages/*/vitest.config.ts',
+        'internal/vitest.config.ts',
         'test/helpers/vitest.config.ts',
         'test/vitest.config.ts',
       ],

@@ -1,5 +1,6 @@
 // Diagnostics channels (`bulwark:db:*`) and the optional logger every warning goes through.
 import { channel } from 'node:diagnostics_channel';
+import { warn as emit } from '../../../internal/warn.js';
 
 /** Winston's call shape; any logger with these methods plugs in. */
 export interface DbLogger {
@@ -67,9 +68,5 @@ export function warn(
   meta: Record<string, unknown> = {},
   detail?: string,
 ): void {
-  if (logger) {
-    logger.warn(message, { code, ...meta });
-    return;
-  }
-  process.emitWarning(message, { type: 'BulwarkDbWarning', code, ...(detail ? { detail } : {}) });
+  emit(logger, code, message, meta, { type: 'BulwarkDbWarning', detail });
 }

@@ -1,20 +1,6 @@
 // Option checks shared by the factories: unknown names with a "did you mean" hint, and numbers.
+import { closestName } from '../../../internal/suggest.js';
 import { DbConfigError } from './errors.js';
-
-function distance(a: string, b: string): number {
-  const previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = previous[0]!;
-    previous[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = previous[j]!;
-      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1;
-      previous[j] = Math.min(previous[j]! + 1, previous[j - 1]! + 1, diagonal + cost);
-      diagonal = above;
-    }
-  }
-  return previous[b.length]!;
-}
 
 /** Throws `ERR_BULWARK_DB_UNKNOWN_OPTION` for a name not in `known`, suggesting the closest one. */
 export function rejectUnknownOptions(
@@ -24,14 +10,8 @@ export function rejectUnknownOptions(
 ): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const ranked = known
-      .map((candidate) => ({ candidate, score: distance(name, candidate) }))
-      .sort((a, b) => a.score - b.score);
-    const best = ranked[0];
-    const hint =
-      best && best.score <= Math.max(2, Math.floor(name.length / 3))
-        ? ` Did you mean \`${best.candidate}\`?`
-        : ` Known options: ${known.join(', ')}.`;
+    const best = closestName(name, known);
+    const hint = best ? ` Did you mean \`${best}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new DbConfigError(
       'ERR_BULWARK_DB_UNKNOWN_OPTION',
       `${where}: \`${name}\` is not an option.${hint}`,

@@ -1,7 +1,7 @@
 // Tests for the shared option checks: typo hints, value descriptions and the error class.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { closest, describeValue, ERRORS_PAGE_URL, ErrorHandlerConfigError } from './config.js';
+import { checkOptions, describeValue, ERRORS_PAGE_URL, ErrorHandlerConfigError } from './config.js';
 
 const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   repository: { url: string };
@@ -26,9 +26,14 @@ describe('configuration errors', () => {
   });
 
   it('suggest the closest known option for a typo and nothing for unrelated names', () => {
-    expect(closest('exposestack', ['exposeStack', 'logger'])).toBe('exposeStack');
-    expect(closest('loger', ['exposeStack', 'logger'])).toBe('logger');
-    expect(closest('database', ['exposeStack', 'logger'])).toBeUndefined();
+    const known = ['exposeStack', 'logger'];
+    expect(() => checkOptions('f', [{ exposestack: true }], known)).toThrow(
+      'f: unknown option "exposestack". Did you mean "exposeStack"? Known options: exposeStack, logger.',
+    );
+    expect(() => checkOptions('f', [{ loger: {} }], known)).toThrow(/Did you mean "logger"\?/);
+    expect(() => checkOptions('f', [{ database: 'x' }], known)).toThrow(
+      'f: unknown option "database". Known options: exposeStack, logger.',
+    );
   });
 
   it('describe values briefly, cutting long strings', () => {

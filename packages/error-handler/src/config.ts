@@ -1,4 +1,5 @@
 // Configuration errors and the option checks every factory in this package runs at construction.
+import { closestName } from '../../../internal/suggest.js';
 
 /** Every configuration error code this package throws. */
 export type ErrorHandlerConfigErrorCode =
@@ -58,34 +59,6 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The known name closest to `name`, when it is close enough to be a typo. */
-export function closest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
 /**
  * True when `value` looks like an HTTP request: what a factory receives when it is passed to
  * `app.use()` without being called.
@@ -126,7 +99,7 @@ export function checkOptions<T extends object>(
   const cleaned: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (!known.includes(key)) {
-      const hint = closest(key, known);
+      const hint = closestName(key, known);
       throw new ErrorHandlerConfigError(
         'ERR_BULWARK_ERRORS_UNKNOWN_OPTION',
         `${factory}: unknown option "${key}".${hint ? ` Did you mean "${hint}"?` : ''} Known options: ${known.join(', ')}.`,

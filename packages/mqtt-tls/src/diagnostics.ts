@@ -18,12 +18,4 @@ export interface MqttLogger {
 }
 
 /** Sends a warning to `logger.warn`, or to `process.emitWarning` with its code when there is no logger. */
-export function warn(
-  logger: MqttLogger | undefined,
-  code: string,
-  message: string,
-  meta: Record<string, unknown> = {},
-): void {
-  if (logger?.warn) logger.warn(message, { ...meta, code });
-  else process.emitWarning(message, { code });
-}
+export { warn } from '../../../internal/warn.js';

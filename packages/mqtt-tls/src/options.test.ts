@@ -24,6 +24,15 @@ describe('assertKnownOptions', () => {
     );
   });
 
+  it('takes no inherited property of the alias map for an alias, so toString is not answered with a function', () => {
+    expect(() => assertKnownOptions('f', { toString: 1 }, known)).toThrow(
+      'f: unknown option "toString". Known options: caFile, certFile, keyFile, timeoutMs.',
+    );
+    expect(() =>
+      assertKnownOptions('f', { constructor: 1 }, known, { keyPath: 'keyFile' }),
+    ).toThrow('f: unknown option "constructor". Known options:');
+  });
+
   it('throws ERR_BULWARK_MQTT_UNKNOWN_OPTION and accepts known names', () => {
     expect(() => assertKnownOptions('f', { nope: 1 }, known)).toThrow(
       expect.objectContaining({ code: 'ERR_BULWARK_MQTT_UNKNOWN_OPTION' }),

@@ -1,24 +1,7 @@
 // Option checking shared by the factories: unknown names with a hint, and readable files.
 import { readFileSync, statSync } from 'node:fs';
+import { closestName } from '../../../internal/suggest.js';
 import { MqttConfigError } from './errors.js';
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      row[j] = Math.min(
-        (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        previous + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      previous = current;
-    }
-  }
-  return row[b.length] as number;
-}
 
 /**
  * Throws `ERR_BULWARK_MQTT_UNKNOWN_OPTION` for a name not in `known`, suggesting the intended one
@@ -32,15 +15,7 @@ export function assertKnownOptions(
 ): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    let hint = aliases[name];
-    if (!hint) {
-      const lower = name.toLowerCase();
-      const ranked = known
-        .map((candidate) => ({ candidate, score: distance(lower, candidate.toLowerCase()) }))
-        .sort((a, b) => a.score - b.score)[0];
-      if (ranked && ranked.score <= Math.max(2, Math.floor(name.length / 3)))
-        hint = ranked.candidate;
-    }
+    const hint = Object.hasOwn(aliases, name) ? aliases[name] : closestName(name, known);
     throw new MqttConfigError(
       'ERR_BULWARK_MQTT_UNKNOWN_OPTION',
       `${where}: unknown option "${name}".${hint ? ` Did you mean "${hint}"?` : ''} Known options: ${known.join(', ')}.`,

@@ -1,6 +1,7 @@
 // Configuration errors, request-time HTTP errors, diagnostics channels and the optional logger.
 import { channel } from 'node:diagnostics_channel';
 import createError, { type HttpError } from 'http-errors';
+import { closestName } from '../../../internal/suggest.js';
 
 /** Thrown by every factory in this package when its options are unsafe or malformed. */
 export class PerimeterConfigError extends Error {
@@ -28,18 +29,7 @@ export interface PerimeterLogger {
 }
 
 /** Sends a warning to the logger when one is given, else to `process.emitWarning` with its code. */
-export function warn(
-  logger: PerimeterLogger | undefined,
-  code: string,
-  message: string,
-  meta: Record<string, unknown> = {},
-): void {
-  if (logger) {
-    logger.warn(message, { code, ...meta });
-    return;
-  }
-  process.emitWarning(message, { code });
-}
+export { warn } from '../../../internal/warn.js';
 
 /** Sends an informational line to the logger, if there is one; nothing is printed otherwise. */
 export function info(
@@ -81,20 +71,6 @@ export function httpError(
   return createError(status, message, { code, expose: true, ...extra });
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
-}
-
 function looksLikeRequest(value: object): boolean {
   return 'method' in value && 'headers' in value && ('socket' in value || 'url' in value);
 }
@@ -123,19 +99,8 @@ export function checkOptions(
   }
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const lower = key.toLowerCase();
-    const best = known
-      .map((k) => {
-        const l = k.toLowerCase();
-        // A truncated or extended name (`retry` for `retryAfter`) counts as a near miss.
-        const near = key.length >= 3 && (l.startsWith(lower) || lower.startsWith(l));
-        return { k, d: near ? 1 : distance(lower, l) };
-      })
-      .sort((x, y) => x.d - y.d)[0];
-    const hint =
-      best && best.d <= Math.max(2, Math.floor(key.length / 3))
-        ? ` Did you mean \`${best.k}\`?`
-        : ` Known options: ${known.join(', ')}.`;
+    const best = closestName(key, known);
+    const hint = best ? ` Did you mean \`${best}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new PerimeterConfigError(
       'ERR_BULWARK_PERIMETER_UNKNOWN_OPTION',
       `${factory}: unknown option \`${key}\`.${hint}`,

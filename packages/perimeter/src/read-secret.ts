@@ -1,14 +1,6 @@
 // readSecret(): load a secret from NAME_FILE (Docker/Kubernetes secrets) or NAME; refuse guessable ones.
 import { readFileSync, statSync } from 'node:fs';
 import {
-  checkOptions,
-  describe,
-  PerimeterConfigError,
-  type PerimeterLogger,
-  positiveInt,
-  warn,
-} from './errors.js';
-import {
   describeWeakness,
   environmentKeys,
   environmentMessage,
@@ -19,7 +11,15 @@ import {
   type SecretContext,
   type SecretWeakness,
   secretWeakness,
-} from './read-secret-core.js';
+} from '../../../internal/read-secret-core.js';
+import {
+  checkOptions,
+  describe,
+  PerimeterConfigError,
+  type PerimeterLogger,
+  positiveInt,
+  warn,
+} from './errors.js';
 
 export { type SecretContext, type SecretWeakness, secretWeakness };
 

@@ -1,5 +1,6 @@
 // Configuration errors thrown at construction, and the HTTP errors handed to next() at request time.
 import createError, { type HttpError } from 'http-errors';
+import { closestName } from '../../../internal/suggest.js';
 
 /** A misconfiguration found when a factory runs. `code` is stable; the message names the fix. */
 export class RateLimitConfigError extends Error {
@@ -30,20 +31,6 @@ export function show(value: unknown): string {
   }
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
 /**
  * Refuses option names the factory does not know, suggesting the closest known name, so a typo
  * such as `windowMS` never silently leaves a default in place.
@@ -55,27 +42,7 @@ export function rejectUnknownOptions(
 ): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const lower = name.toLowerCase();
-    let best: string | undefined;
-    let bestScore = Number.POSITIVE_INFINITY;
-    for (const candidate of known) {
-      const score =
-        candidate.toLowerCase() === lower ? 0 : distance(lower, candidate.toLowerCase());
-      if (score < bestScore) {
-        best = candidate;
-        bestScore = score;
-      }
-    }
-    if (best === undefined || bestScore > Math.max(2, Math.floor(name.length / 3))) {
-      // Fall back to a shared start (`banTime` → `banMs`) when exactly one option has it.
-      best = undefined;
-      for (let length = Math.min(lower.length, 12); length >= 3 && best === undefined; length--) {
-        const start = lower.slice(0, length);
-        const matches = known.filter((candidate) => candidate.toLowerCase().startsWith(start));
-        if (matches.length === 1) best = matches[0];
-        if (matches.length > 1) break;
-      }
-    }
+    const best = closestName(name, known);
     const hint =
       best !== undefined ? ` Did you mean \`${best}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new RateLimitConfigError(

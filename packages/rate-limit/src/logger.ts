@@ -9,18 +9,7 @@ export interface Logger {
 }
 
 /** Writes a warning to the logger, or to `process.emitWarning` with its code when there is none. */
-export function warn(
-  logger: Logger | undefined,
-  code: string,
-  message: string,
-  meta: Record<string, unknown> = {},
-): void {
-  if (logger) {
-    logger.warn(message, { code, ...meta });
-    return;
-  }
-  process.emitWarning(message, { code });
-}
+export { warn } from '../../../internal/warn.js';
 
 export function isLogger(value: unknown): value is Logger {
   return (

@@ -1,5 +1,6 @@
 // Configuration errors thrown at construction, and the HTTP errors sent at request time.
 import createError, { type HttpError } from 'http-errors';
+import { closestName } from '../../../internal/suggest.js';
 
 /** Thrown when a factory is given options it cannot run safely with. */
 export class RbacConfigError extends Error {
@@ -22,20 +23,6 @@ export function show(value: unknown): string {
   return `an object with keys ${Object.keys(value).join(', ') || '(none)'}`;
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
 /**
  * Refuses option names the factory does not know, suggesting the closest known one, so a typo
  * such as `audiance` cannot silently turn a check off.
@@ -43,18 +30,8 @@ function distance(a: string, b: string): number {
 export function checkOptionNames(where: string, options: object, known: readonly string[]): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const lower = name.toLowerCase();
-    const best = known
-      .map((candidate) => {
-        const other = candidate.toLowerCase();
-        // Typos rarely hit the first letter, so a shared one breaks ties.
-        return { candidate, score: distance(lower, other) - (lower[0] === other[0] ? 0.5 : 0) };
-      })
-      .sort((x, y) => x.score - y.score)[0];
-    const hint =
-      best && best.score <= Math.max(2, Math.ceil(Math.max(name.length, best.candidate.length) / 2))
-        ? ` Did you mean \`${best.candidate}\`?`
-        : ` Known options: ${known.join(', ')}.`;
+    const best = closestName(name, known);
+    const hint = best ? ` Did you mean \`${best}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_UNKNOWN_OPTION',
       `${where}: unknown option \`${name}\`.${hint}`,

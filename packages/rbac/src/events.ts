@@ -2,6 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Request } from 'express';
 import type { HttpError } from 'http-errors';
+import { warn } from '../../../internal/warn.js';
 import type { AuditEntry } from './audit-log.js';
 import { unauthorized } from './errors.js';
 import type { AuthContext, Logger } from './types.js';
@@ -60,16 +61,8 @@ export function getState(req: Request): RequestState | undefined {
   return states.get(req);
 }
 
-/** Sends a warning to the logger, or to `process.emitWarning` when there is none. */
-export function warn(
-  logger: Logger | undefined,
-  code: string,
-  message: string,
-  meta: Record<string, unknown>,
-): void {
-  if (logger) logger.warn(message, { code, ...meta });
-  else process.emitWarning(message, { code });
-}
+/** Sends a warning to the logger, or to `process.emitWarning` with its code when there is none. */
+export { warn };
 
 const lastWarned = new Map<string, number>();
 

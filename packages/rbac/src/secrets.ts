@@ -1,7 +1,7 @@
 // Hashing and constant-time checking of secrets (scrypt or SHA-256), and reading them from env or files.
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-// Bundled from @bulwark/perimeter's source, so both packages' readSecret share one shape and verdict.
+// Bundled from internal/, so perimeter's and rbac's readSecret share one shape and verdict.
 import {
   describeWeakness,
   environmentKeys,
@@ -10,7 +10,7 @@ import {
   judgeSecret,
   READ_SECRET_OPTIONS,
   SECRET_FIX,
-} from '../../perimeter/src/read-secret-core.js';
+} from '../../../internal/read-secret-core.js';
 import { checkOptionNames, defined, RbacConfigError, show } from './errors.js';
 import { warn } from './events.js';
 import type { Logger } from './types.js';

@@ -1,20 +1,6 @@
 // Shared option checks: unknown names with a "did you mean" hint, numbers, and misuse as middleware.
+import { closestName } from '../../../internal/suggest.js';
 import { ValidatorsConfigError } from './errors.js';
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
-      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + cost);
-      previous = current;
-    }
-  }
-  return row[b.length] as number;
-}
 
 function looksLikeRequest(value: unknown): boolean {
   return (
@@ -50,13 +36,8 @@ export function checkOptions(
   }
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const close = known
-      .map((candidate) => ({ candidate, d: distance(name, candidate) }))
-      .filter(({ d }) => d <= 2)
-      .sort((x, y) => x.d - y.d)[0];
-    const hint = close
-      ? ` Did you mean \`${close.candidate}\`?`
-      : ` Known options: ${known.join(', ')}.`;
+    const close = closestName(name, known);
+    const hint = close ? ` Did you mean \`${close}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new ValidatorsConfigError(
       'ERR_BULWARK_VALIDATORS_UNKNOWN_OPTION',
       `${factory}: unknown option \`${name}\`.${hint}`,
