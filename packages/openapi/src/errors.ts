@@ -1,4 +1,5 @@
 // The configuration error every factory of this package throws, with its stable codes.
+import { closestName } from '../../../internal/suggest.js';
 
 /** Every configuration error code this package throws. */
 export type OpenApiConfigErrorCode =
@@ -21,7 +22,8 @@ export type OpenApiConfigErrorCode =
 /**
  * Thrown when a factory is called with options it cannot honour, or when `openApiDocument()`
  * meets a route it cannot describe truthfully. The message quotes the bad value and names the
- * fix; `code` is stable and documented in docs/errors/openapi.md. Handed to `next()` at request
+ * fix; `code` is stable and documented in
+ * https://github.com/bulwark-js/bulwark/blob/main/docs/errors/openapi.md. Handed to `next()` at request
  * time only by `validateResponses()`, for a response schema it cannot compile.
  */
 export class OpenApiConfigError extends Error {
@@ -51,21 +53,6 @@ export function describe(value: unknown): string {
   } catch {
     return 'an object';
   }
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
-      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + cost);
-      previous = current;
-    }
-  }
-  return row[b.length] as number;
 }
 
 function looksLikeRequest(value: unknown): boolean {
@@ -102,13 +89,8 @@ export function checkOptions(
   }
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const close = known
-      .map((candidate) => ({ candidate, d: distance(name, candidate) }))
-      .filter(({ d }) => d <= 2)
-      .sort((x, y) => x.d - y.d)[0];
-    const hint = close
-      ? ` Did you mean \`${close.candidate}\`?`
-      : ` Known options: ${known.join(', ')}.`;
+    const close = closestName(name, known);
+    const hint = close ? ` Did you mean \`${close}\`?` : ` Known options: ${known.join(', ')}.`;
     throw new OpenApiConfigError(
       'ERR_BULWARK_OPENAPI_UNKNOWN_OPTION',
       `${factory}: unknown option \`${name}\`.${hint}`,
