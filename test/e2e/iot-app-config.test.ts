@@ -80,6 +80,18 @@ describe('iot-app configuration', () => {
     }
   });
 
+  it('refuses a PORT, HTTPS_PORT or MQTT_PORT that is not a port, naming it and 0 for any free port', () => {
+    for (const name of ['PORT', 'HTTPS_PORT', 'MQTT_PORT']) {
+      expect(() => loadConfig({ DATA_DIR: dataDir, [name]: '70000' })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_IOT_APP_INVALID_NUMBER',
+          message: `${name}: "70000" is not a port. Use a port from 1 to 65535, or 0 to take any free port.`,
+        }),
+      );
+    }
+    expect(loadConfig({ DATA_DIR: dataDir, MQTT_PORT: '0' }).mqttPort).toBe(0);
+  });
+
   it('writes the service rights into the Mosquitto ACL next to the per-device rule', () => {
     const acl = aclText('iot-service');
     expect(acl).toContain('pattern readwrite devices/%u/#');

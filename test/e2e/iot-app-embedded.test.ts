@@ -1,18 +1,26 @@
 // The example app with no configuration at all: embedded PGlite, embedded aedes over mTLS, in-memory limits.
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectSecure, MqttConnectionError, publishSafe } from '@bulwark/mqtt-tls';
-import { createApp, type IotApp, loadConfig } from 'iot-app';
+import { freePort } from '@bulwark/test-utils';
+import {
+  brokerAddressFile,
+  createApp,
+  ensurePki,
+  type IotApp,
+  loadConfig,
+  runningBrokerAddress,
+} from 'iot-app';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { call, eventually, tokenFor } from './support.js';
+import { call, eventually, runPnpm, tokenFor } from './support.js';
+
+const appDir = fileURLToPath(new URL('../../examples/iot-app/', import.meta.url));
 
 // Whole-app tests start databases and brokers; the shared machine is slow at times.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
-
-const appDir = fileURLToPath(new URL('../../examples/iot-app/', import.meta.url));
 
 describe('iot-app with no configuration (embedded defaults)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'iot-embedded-'));
@@ -71,6 +79,78 @@ describe('iot-app with no configuration (embedded defaults)', () => {
       'acme-sensor-2',
     ]);
     expect((await call(url, 'GET', '/customer/devices')).status).toBe(401);
+  });
+
+  it('writes the port MQTT_PORT=0 took into the Mosquitto config and the broker record the simulate command reads, never 0 or 8883', () => {
+    const port = Number(new URL(iot.messaging.url).port);
+    expect(port).toBeGreaterThan(0);
+    expect(port).not.toBe(8883);
+    expect(readFileSync(iot.pki!.mosquittoConfFile, 'utf8')).toContain(
+      `listener ${port} 127.0.0.1`,
+    );
+    expect(runningBrokerAddress(iot.pki!.dir)).toBe(iot.messaging.url);
+  });
+
+  it('publishes telemetry with the simulate command to the broker of an app started with MQTT_PORT=0', async () => {
+    const run = await runPnpm(
+      ['--silent', '--filter', 'iot-app', 'simulate', 'acme-sensor-2', '1'],
+      {
+        DATA_DIR: dataDir,
+        MQTT_PORT: '0',
+      },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const line = /^devices\/acme\.acme-sensor-2\/telemetry (\{.*\})\n$/.exec(run.stdout);
+    expect(line).not.toBeNull();
+    const { humidity } = JSON.parse(line![1]!) as { humidity: number };
+    const token = tokenFor(iot, 'viewer@acme', 'acme');
+    const reading = await eventually(async () => {
+      const answer = await call(
+        url,
+        'GET',
+        '/customer/devices/acme-sensor-2/telemetry?metric=humidity',
+        { token },
+      );
+      return answer.body.items.find((r: { value: number }) => r.value === humidity);
+    });
+    expect(reading.via).toBe('mqtt');
+  });
+
+  it('stops the simulate command with one line and no stack when MQTT_PORT=0 has no running app to ask, or nothing answers on the port', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'iot-simulate-'));
+    try {
+      const pki = await ensurePki(other, ['acme.acme-sensor-1'], { serviceId: 'iot-service' });
+      // A record left by an app that no longer runs is not taken for a broker.
+      const gone = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolve) => gone.once('exit', resolve));
+      writeFileSync(
+        brokerAddressFile(pki.dir),
+        JSON.stringify({ url: 'mqtts://127.0.0.1:1', pid: gone.pid }),
+      );
+      const simulate = (env: Record<string, string>) =>
+        runPnpm(['--silent', '--filter', 'iot-app', 'simulate', 'acme-sensor-1', '1'], {
+          DATA_DIR: other,
+          ...env,
+        });
+      const unknown = await simulate({ MQTT_PORT: '0' });
+      expect(unknown.code).toBe(1);
+      expect(unknown.stdout).toBe('');
+      expect(unknown.stderr).toBe(
+        `simulate: MQTT_PORT=0 lets the app take any free port, and no app running on ${pki.dir} has recorded its broker in ${pki.dir}/broker.json. Start the app (pnpm --filter iot-app start) and run simulate again, or set MQTT_PORT to the broker's port.\n`,
+      );
+      const port = await freePort();
+      const refused = await simulate({ MQTT_PORT: String(port) });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `^simulate: no connection to the broker at mqtts://127\\.0\\.0\\.1:${port} \\(from MQTT_PORT\\): connection_refused: [^\\n]+ Is the app running \\(pnpm --filter iot-app start\\)\\? Otherwise set MQTT_PORT, or MQTT_URL, to your broker\\.\\n$`,
+        ),
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it('refuses a TLS 1.2 handshake with a CBC-SHA1 suite on the embedded broker, and agrees on an AEAD suite by default', async () => {

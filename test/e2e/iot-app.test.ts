@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -1012,6 +1013,50 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
         body: { name: 'reader', scopes: ['devices:read'] },
       });
       expect(within.status).toBe(201);
+    });
+
+    it('names MQTT_PORT, PORT or HTTPS_PORT and the fix when the port is taken, and HOST when it is not an address of this machine, instead of a bare EADDRINUSE', async () => {
+      const taken = createNetServer();
+      const port = await new Promise<number>((resolve) =>
+        taken.listen(0, '127.0.0.1', () => resolve((taken.address() as AddressInfo).port)),
+      );
+      try {
+        await expect(
+          createApp(loadConfig({ ...baseEnv, MQTT_URL: '', MQTT_PORT: String(port) })),
+        ).rejects.toMatchObject({
+          code: 'ERR_IOT_APP_PORT_IN_USE',
+          message: `MQTT_PORT: port ${port} on 127.0.0.1 is already in use (another iot-app or an MQTT broker such as Mosquitto listens there). Stop it, set MQTT_PORT to a free port, or set MQTT_PORT=0 to take any free port.`,
+        });
+        await expect(
+          createApp(loadConfig({ ...baseEnv, MQTT_URL: '', MQTT_PORT: '0', HOST: '192.0.2.1' })),
+        ).rejects.toMatchObject({
+          code: 'ERR_IOT_APP_HOST_UNAVAILABLE',
+          message:
+            'HOST: "192.0.2.1" is not an address of this machine, so nothing can listen on it (MQTT_PORT=0). Set HOST to one of its addresses, such as 127.0.0.1.',
+        });
+        for (const [variable, env] of [
+          ['PORT', { PORT: String(port) }],
+          ['HTTPS_PORT', { HTTPS_PORT: String(port) }],
+          // The HTTPS listener starts first; it is closed again when PORT is taken.
+          ['PORT', { PORT: String(port), HTTPS_PORT: '0' }],
+        ] as const) {
+          // The embedded broker on a free port: a second service client on Mosquitto would take
+          // over the session of the app the other tests use.
+          const second = await createApp(
+            loadConfig({ ...baseEnv, MQTT_URL: '', MQTT_PORT: '0', ...env }),
+          );
+          try {
+            await expect(second.start()).rejects.toMatchObject({
+              code: 'ERR_IOT_APP_PORT_IN_USE',
+              message: `${variable}: port ${port} on 127.0.0.1 is already in use (another iot-app or another server listens there). Stop it, set ${variable} to a free port, or set ${variable}=0 to take any free port.`,
+            });
+          } finally {
+            await second.stop();
+          }
+        }
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
     });
 
     it('reports pool and broker status to operators only', async () => {

@@ -1,5 +1,7 @@
-// Helpers for the example app's end-to-end suites: HTTP calls, tokens, polling.
+// Helpers for the example app's end-to-end suites: HTTP calls, tokens, polling, the documented commands.
+import { execFile } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { type IotApp, signToken, tokenKey } from 'iot-app';
 
 export interface Answer {
@@ -106,4 +108,32 @@ export function assertNoInternals(text: string): void {
   ]) {
     if (leak.test(text)) throw new Error(`response leaks internals (${leak}): ${text}`);
   }
+}
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** What a command printed and how it ended. */
+export interface CommandRun {
+  /** The exit code; `null` when a signal ended it. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `pnpm <args>` from the repository root, as the docs tell a user to, with `env` added to
+ * this process's environment. Asynchronous, so an app in this process keeps answering it.
+ */
+export function runPnpm(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    execFile(
+      'pnpm',
+      args,
+      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 90_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { checkHealth, dbErrors } from '@bulwark/db-safety';
 import { errorHandler, httpLogger, notFound, requestContext } from '@bulwark/error-handler';
 import {
@@ -26,16 +25,18 @@ import {
 } from '@bulwark/rbac';
 import { jsonBody, queryLimits } from '@bulwark/validators';
 import express, { type Express, type Router } from 'express';
+import { recordBrokerAddress } from './broker-address.js';
 import type { AppConfig } from './config.js';
 import { type Database, openDatabase } from './database.js';
 import { DEMO_DEVICES } from './demo-data.js';
 import { deviceIdentity } from './device-identity.js';
 import { jsonOnly } from './json-only.js';
+import { listenOn, type PortVariable } from './listen.js';
 import { appLogger, type Logger } from './logger.js';
 import { type Messaging, startMessaging } from './messaging.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { docsPage, openApiDocument } from './openapi.js';
-import { ensurePki, type Pki } from './pki.js';
+import { ensurePki, type Pki, writeBrokerConfig } from './pki.js';
 import { connectRedis } from './redis.js';
 import { customerRouter, customerRoutes } from './routes/customer.js';
 import { operatorRoutes } from './routes/operator.js';
@@ -61,7 +62,12 @@ export interface IotApp {
   routers: { customer: Router; operator: Router };
   /** The route table behind the customer API and the OpenAPI document. */
   routes: { customer: RouteSpec[]; operator: RouteSpec[] };
-  /** Listens on `config.port` (and `config.httpsPort`); resolves with the base URL and the servers. */
+  /**
+   * Listens on `config.port` (and `config.httpsPort`); resolves with the base URL and the servers.
+   *
+   * @throws {AppConfigError} `ERR_IOT_APP_PORT_IN_USE` (or `_PORT_DENIED`, `_HOST_UNAVAILABLE`)
+   *   naming `PORT` or `HTTPS_PORT`; nothing is left listening.
+   */
   start(): Promise<{ url: string; httpsUrl?: string; servers: Server[] }>;
   /** Closes the services (broker client, broker, Redis, audit log, pool) without touching the servers. */
   closeServices(): Promise<void>;
@@ -86,6 +92,8 @@ export class StartupCheckError extends Error {
  *
  * @throws {StartupCheckError} in production when the security audit finds a problem.
  * @throws {DatabaseStartupError} when a database check fails (see `openDatabase`).
+ * @throws {AppConfigError} `ERR_IOT_APP_PORT_IN_USE` naming `MQTT_PORT` when the embedded
+ *   broker's port is taken.
  */
 export async function createApp(config: AppConfig): Promise<IotApp> {
   const logger = appLogger(config);
@@ -128,10 +136,18 @@ async function build(
     : await ensurePki(
         config.dataDir,
         DEMO_DEVICES.map((d) => deviceIdentity(d.tenantId, d.id)),
-        { serviceId: config.mqttServiceId, port: config.mqttPort || 8883 },
+        { serviceId: config.mqttServiceId, port: config.mqttPort },
       );
   const messaging = await startMessaging(config, pki, database, logger);
   closers.push(() => messaging.close());
+  if (pki) {
+    // MQTT_PORT=0 takes a free port at start: the Mosquitto config and the simulate command
+    // get the port the broker took, never 0 or the default.
+    const brokerPort = Number(new URL(messaging.url).port) || 8883;
+    if (config.mqttPort === 0) writeBrokerConfig(pki, brokerPort);
+    const forget = recordBrokerAddress(pki.dir, messaging.url);
+    closers.push(async () => forget());
+  }
 
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   if (redis) closers.push(() => redis.quit());
@@ -340,11 +356,41 @@ async function build(
 
   const servers: Server[] = [];
   let stopping: Promise<void> | undefined;
-  const listen = (server: Server, port: number) =>
-    new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, config.host, () => resolve((server.address() as AddressInfo).port));
-    });
+  const listen = (server: Server, port: number, variable: PortVariable) => {
+    servers.push(server);
+    return listenOn(server, { port, host: config.host, variable });
+  };
+  const listenAll = async (): Promise<{ url: string; httpsUrl?: string }> => {
+    if (config.httpsPort !== undefined && pki) {
+      const https = hardenServer(
+        createHttpsServer(
+          {
+            key: readFileSync(pki.serverKeyFile),
+            cert: readFileSync(pki.serverCertFile),
+            minVersion: 'TLSv1.2',
+          },
+          app,
+        ) as unknown as Server,
+      );
+      const httpsPort = await listen(https, config.httpsPort, 'HTTPS_PORT');
+      const redirect = hardenServer(
+        createHttpServer((req, res) => {
+          const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+          const safeHost = config.allowedHosts.includes(host) ? host : 'localhost';
+          res.statusCode = 308;
+          res.setHeader(
+            'Location',
+            `https://${safeHost}:${httpsPort}${req.url?.startsWith('/') ? req.url : '/'}`,
+          );
+          res.end();
+        }),
+      );
+      const port = await listen(redirect, config.port, 'PORT');
+      return { url: `http://${config.host}:${port}`, httpsUrl: `https://localhost:${httpsPort}` };
+    }
+    const port = await listen(hardenServer(createHttpServer(app)), config.port, 'PORT');
+    return { url: `http://${config.host}:${port}` };
+  };
 
   return {
     app,
@@ -358,48 +404,27 @@ async function build(
     routers: { customer, operator },
     routes,
     async start() {
-      if (config.httpsPort !== undefined && pki) {
-        const https = hardenServer(
-          createHttpsServer(
-            {
-              key: readFileSync(pki.serverKeyFile),
-              cert: readFileSync(pki.serverCertFile),
-              minVersion: 'TLSv1.2',
-            },
-            app,
-          ) as unknown as Server,
-        );
-        servers.push(https);
-        const httpsPort = await listen(https, config.httpsPort);
-        const redirect = hardenServer(
-          createHttpServer((req, res) => {
-            const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
-            const safeHost = config.allowedHosts.includes(host) ? host : 'localhost';
-            res.statusCode = 308;
-            res.setHeader(
-              'Location',
-              `https://${safeHost}:${httpsPort}${req.url?.startsWith('/') ? req.url : '/'}`,
-            );
-            res.end();
-          }),
-        );
-        servers.push(redirect);
-        const port = await listen(redirect, config.port);
+      try {
+        const urls = await listenAll();
         logger.info('listening', {
-          url: `http://${config.host}:${port}`,
-          https: `https://localhost:${httpsPort}`,
+          url: urls.url,
+          ...(urls.httpsUrl ? { https: urls.httpsUrl } : {}),
         });
-        return {
-          url: `http://${config.host}:${port}`,
-          httpsUrl: `https://localhost:${httpsPort}`,
-          servers,
-        };
+        return { ...urls, servers };
+      } catch (err) {
+        // A listener that did start (HTTPS before a taken PORT) must not keep the process alive.
+        await Promise.all(
+          servers
+            .splice(0)
+            .map(
+              (server) =>
+                new Promise<void>((resolve) =>
+                  server.listening ? server.close(() => resolve()) : resolve(),
+                ),
+            ),
+        );
+        throw err;
       }
-      const server = hardenServer(createHttpServer(app));
-      servers.push(server);
-      const port = await listen(server, config.port);
-      logger.info('listening', { url: `http://${config.host}:${port}` });
-      return { url: `http://${config.host}:${port}`, servers };
     },
     closeServices: cleanup,
     stop() {

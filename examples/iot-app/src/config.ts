@@ -35,7 +35,7 @@ export interface AppConfig {
   redisPrefix: string;
   /** External MQTT broker (`mqtts://host:port`); `undefined` starts the embedded aedes broker. */
   mqttUrl: string | undefined;
-  /** Port of the embedded broker; `0` picks a free one. */
+  /** Port of the embedded broker; `0` picks a free one, which the Mosquitto config and `simulate` then use. */
   mqttPort: number;
   /** CA, certificate and key the service connects to an external broker with. */
   mqttCaFile: string | undefined;
@@ -112,6 +112,18 @@ function integer(
     throw new AppConfigError(
       'ERR_IOT_APP_INVALID_NUMBER',
       `${name}: ${JSON.stringify(raw)} is not a whole number of at least ${min}. Unset it or use a value such as ${fallback}.`,
+    );
+  }
+  return value;
+}
+
+/** A port to listen on: `0` takes any free port. */
+function port(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const value = integer(env, name, fallback);
+  if (value > 65_535) {
+    throw new AppConfigError(
+      'ERR_IOT_APP_INVALID_NUMBER',
+      `${name}: ${JSON.stringify(env[name])} is not a port. Use a port from 1 to 65535, or 0 to take any free port.`,
     );
   }
   return value;
@@ -202,9 +214,9 @@ export function loadConfig(
   const config: AppConfig = {
     production,
     nodeEnv,
-    port: integer(env, 'PORT', 3000),
+    port: port(env, 'PORT', 3000),
     host: env.HOST ?? '127.0.0.1',
-    httpsPort: env.HTTPS_PORT ? integer(env, 'HTTPS_PORT', 3443) : undefined,
+    httpsPort: env.HTTPS_PORT ? port(env, 'HTTPS_PORT', 3443) : undefined,
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     migrationDatabaseUrl: env.MIGRATION_DATABASE_URL || env.DATABASE_URL || undefined,
@@ -214,7 +226,7 @@ export function loadConfig(
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.REDIS_PREFIX ?? 'iot-app:rl:',
     mqttUrl: env.MQTT_URL || undefined,
-    mqttPort: integer(env, 'MQTT_PORT', 8883),
+    mqttPort: port(env, 'MQTT_PORT', 8883),
     mqttCaFile: env.MQTT_CA_FILE || undefined,
     mqttCertFile: env.MQTT_CERT_FILE || undefined,
     mqttKeyFile: env.MQTT_KEY_FILE || undefined,

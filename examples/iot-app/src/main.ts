@@ -12,7 +12,10 @@ async function main(): Promise<void> {
   const iot = await createApp(config);
   installProcessHandlers(iot.logger);
   process.stdout.write(`${iot.banner}\n`);
-  const { url, httpsUrl, servers } = await iot.start();
+  const { url, httpsUrl, servers } = await iot.start().catch(async (err: unknown) => {
+    await iot.closeServices();
+    throw err;
+  });
   const [main, ...others] = servers;
   if (main) {
     const shutdown = gracefulShutdown(main, { logger: iot.logger });

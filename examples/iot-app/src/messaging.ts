@@ -1,6 +1,5 @@
 // MQTT: the embedded aedes broker (mTLS) or an external one, the service's client, ingest and alert publishing.
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:tls';
 import { sql } from '@bulwark/db-safety';
 import { runWithTraceId } from '@bulwark/error-handler';
@@ -19,6 +18,7 @@ import type { MqttClient } from 'mqtt';
 import type { AppConfig } from './config.js';
 import type { Database } from './database.js';
 import { deviceIdentity, parseDeviceIdentity } from './device-identity.js';
+import { listenOn } from './listen.js';
 import type { Logger } from './logger.js';
 import type { Pki } from './pki.js';
 import { SERVICE_RIGHTS } from './pki.js';
@@ -104,11 +104,17 @@ async function startEmbeddedBroker(config: AppConfig, pki: Pki): Promise<Embedde
   );
   // A refused handshake is the expected answer to a client without a valid certificate.
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.mqttPort, config.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  let port: number;
+  try {
+    port = await listenOn(server, {
+      port: config.mqttPort,
+      host: config.host,
+      variable: 'MQTT_PORT',
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   return {
     url: `mqtts://127.0.0.1:${port}`,
     close: async () => {

@@ -22,7 +22,7 @@ export interface Pki {
   serverKeyFile: string;
   /** Device ACL plus the service's rights, for Mosquitto. */
   aclFile: string;
-  /** A Mosquitto config using `aclFile`, written for `port`. */
+  /** A Mosquitto config using `aclFile`, written for the broker's port (see `writeBrokerConfig`). */
   mosquittoConfFile: string;
   /** Certificate and key per identity (devices and the service). */
   identity(id: string): { certFile: string; keyFile: string };
@@ -44,7 +44,9 @@ export function aclText(serviceId: string): string {
 /**
  * Makes the PKI in `<dataDir>/pki` on first use and issues certificates for identities that have
  * none yet: the service's, and devices' `<tenant>.<deviceId>` (see `deviceIdentity`). Keys are
- * 0600 in 0700 folders (done by `@bulwark/mqtt-tls`).
+ * 0600 in 0700 folders (done by `@bulwark/mqtt-tls`). Writes the ACL, and the Mosquitto config
+ * for `port` (default 8883); with `port: 0` the port is not known yet, and `writeBrokerConfig`
+ * writes the config once the broker has taken one.
  */
 export async function ensurePki(
   dataDir: string,
@@ -75,8 +77,13 @@ export async function ensurePki(
     }),
   };
   writeFileSync(pki.aclFile, aclText(serviceId), { mode: 0o644 });
-  writeFileSync(pki.mosquittoConfFile, brokerConfig(pki, port), { mode: 0o644 });
+  if (port !== 0) writeBrokerConfig(pki, port);
   return pki;
+}
+
+/** Writes `mosquittoConfFile` for a broker on `port`. */
+export function writeBrokerConfig(pki: Pki, port: number): void {
+  writeFileSync(pki.mosquittoConfFile, brokerConfig(pki, port), { mode: 0o644 });
 }
 
 /** The Mosquitto config for the PKI: mTLS listener on `port`, the app's ACL, the CRL. */
