@@ -2,7 +2,14 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppConfigError, aclText, loadConfig, parseTelemetryPayload } from 'iot-app';
+import {
+  AppConfigError,
+  aclText,
+  ensurePki,
+  loadConfig,
+  parseTelemetryPayload,
+  startingMessage,
+} from 'iot-app';
 import { afterAll, describe, expect, it } from 'vitest';
 
 describe('iot-app configuration', () => {
@@ -90,6 +97,26 @@ describe('iot-app configuration', () => {
       );
     }
     expect(loadConfig({ DATA_DIR: dataDir, MQTT_PORT: '0' }).mqttPort).toBe(0);
+  });
+
+  it('says on start what the first start creates, and nothing of an embedded database on PostgreSQL or once it exists', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'iot-first-start-'));
+    try {
+      expect(startingMessage(loadConfig({ DATA_DIR: fresh }))).toBe(
+        `iot-app: starting; this first start creates the embedded database (PGlite) in ${fresh}/pglite and a development CA and certificates in ${fresh}/pki, which takes a little longer`,
+      );
+      const onPostgres = loadConfig({
+        DATA_DIR: fresh,
+        DATABASE_URL: 'postgres://db.internal/iot',
+      });
+      expect(startingMessage(onPostgres)).toBe(
+        `iot-app: starting; this first start creates a development CA and certificates in ${fresh}/pki, which takes a little longer`,
+      );
+      await ensurePki(fresh, [], { serviceId: 'iot-service' });
+      expect(startingMessage(onPostgres)).toBe('iot-app: starting');
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('writes the service rights into the Mosquitto ACL next to the per-device rule', () => {

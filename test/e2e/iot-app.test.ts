@@ -32,9 +32,11 @@ import {
   deviceIdentity,
   ensurePki,
   type IotApp,
+  listeningMessage,
   loadConfig,
   type Pki,
   RedisStartupError,
+  startingMessage,
 } from 'iot-app';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -44,6 +46,7 @@ import {
   eventually,
   fillParams,
   routerRoutes,
+  runPnpm,
   tokenFor,
 } from './support.js';
 
@@ -1059,6 +1062,27 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       }
     });
 
+    it('stops the start command with one line naming MQTT_PORT when the broker port is taken, and does not claim to create an embedded database on PostgreSQL', async () => {
+      const taken = createNetServer();
+      const port = await new Promise<number>((resolve) =>
+        taken.listen(0, '127.0.0.1', () => resolve((taken.address() as AddressInfo).port)),
+      );
+      try {
+        const run = await runPnpm(['--silent', '--filter', 'iot-app', 'start'], {
+          ...baseEnv,
+          MQTT_URL: '',
+          MQTT_PORT: String(port),
+        });
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe('iot-app: starting\n');
+        expect(run.stderr).toBe(
+          `iot-app did not start: ERR_IOT_APP_PORT_IN_USE: MQTT_PORT: port ${port} on 127.0.0.1 is already in use (another iot-app or an MQTT broker such as Mosquitto listens there). Stop it, set MQTT_PORT to a free port, or set MQTT_PORT=0 to take any free port.\n`,
+        );
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
+    });
+
     it('reports pool and broker status to operators only', async () => {
       const customer = await call(url, 'GET', '/operator/health', { token: adminAcme });
       expect(customer.status).toBe(403);
@@ -1129,6 +1153,22 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       await admin.query(`DROP OWNED BY ${loginRole}`).catch(() => {});
       await admin.query(`DROP ROLE IF EXISTS ${loginRole}`).catch(() => {});
     }, 120_000);
+
+    it('says on start what holds in production: no embedded database to create and no development token command', () => {
+      expect(startingMessage(iot.config)).toBe(
+        'iot-app: starting in production (NODE_ENV=production): a failed startup check stops it',
+      );
+      const message = listeningMessage(iot, { url });
+      expect(message).not.toContain('pnpm');
+      expect(message).not.toContain('embedded');
+      expect(message).toContain(
+        '  auth         Bearer tokens signed with JWT_SECRET (HS256, issuer iot-app, audience iot-api), or X-API-Key\n',
+      );
+      expect(message).toContain(
+        `  docs         ${url}/docs (from METRICS_ALLOWLIST addresses only)\n`,
+      );
+      expect(message).toContain(`  try          curl ${url}/health\n`);
+    });
 
     it('refuses /docs and /openapi.json to addresses outside the allowlist', async () => {
       expect((await call(url, 'GET', '/docs')).status).toBe(404);

@@ -14,5 +14,6 @@ export {
   writeBrokerConfig,
 } from './pki.js';
 export { RedisStartupError } from './redis.js';
+export { listeningMessage, startingMessage, TOKEN_COMMAND } from './start-messages.js';
 export { parseTelemetryPayload, type Reading } from './telemetry.js';
 export { signToken, TOKEN_AUDIENCE, TOKEN_ISSUER, tokenKey } from './tokens.js';

@@ -3,19 +3,19 @@ import { installProcessHandlers } from '@bulwark/error-handler';
 import { gracefulShutdown } from '@bulwark/perimeter';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
+import { listeningMessage, startingMessage } from './start-messages.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  process.stdout.write(
-    'iot-app: starting (the first start creates the embedded database and certificates)\n',
-  );
+  process.stdout.write(`${startingMessage(config)}\n`);
   const iot = await createApp(config);
   installProcessHandlers(iot.logger);
   process.stdout.write(`${iot.banner}\n`);
-  const { url, httpsUrl, servers } = await iot.start().catch(async (err: unknown) => {
+  const started = await iot.start().catch(async (err: unknown) => {
     await iot.closeServices();
     throw err;
   });
+  const { servers } = started;
   const [main, ...others] = servers;
   if (main) {
     const shutdown = gracefulShutdown(main, { logger: iot.logger });
@@ -27,16 +27,7 @@ async function main(): Promise<void> {
     }
     shutdown.register('services', () => iot.closeServices());
   }
-  process.stdout.write(
-    [
-      `iot-app listening on ${url}${httpsUrl ? ` (HTTPS ${httpsUrl})` : ''}`,
-      `  MQTT (mTLS)  ${iot.messaging.url}`,
-      `  try          curl ${url}/health`,
-      '  token        pnpm --filter iot-app token viewer@acme',
-      `  docs         ${url}/docs`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(listeningMessage(iot, started));
 }
 
 main().catch((err: unknown) => {

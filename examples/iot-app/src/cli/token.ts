@@ -1,4 +1,4 @@
-// `pnpm --filter iot-app token <demo user>`: prints a development access token for a demo user.
+// `pnpm --silent --filter iot-app token <demo user>`: prints a development access token for a demo user, and nothing else on stdout.
 import { loadConfig } from '../config.js';
 import { DEMO_USERS } from '../demo-data.js';
 import { signToken, tokenKey } from '../tokens.js';
@@ -7,7 +7,7 @@ const subject = process.argv[2];
 const user = DEMO_USERS.find((u) => u.subject === subject);
 if (!user) {
   process.stderr.write(
-    `usage: pnpm --filter iot-app token <user>\nusers: ${DEMO_USERS.map((u) => `${u.subject} (${u.role})`).join(', ')}\n`,
+    `usage: pnpm --silent --filter iot-app token <user>\nusers: ${DEMO_USERS.map((u) => `${u.subject} (${u.role})`).join(', ')}\n`,
   );
   process.exit(2);
 }
