@@ -4,6 +4,7 @@ import express = require('express');
 import dbSafety = require('@bulwark/db-safety');
 import errors = require('@bulwark/error-handler');
 import mqtt = require('@bulwark/mqtt-tls');
+import openapi = require('@bulwark/openapi');
 import perimeter = require('@bulwark/perimeter');
 import limits = require('@bulwark/rate-limit');
 import rbac = require('@bulwark/rbac');
@@ -71,5 +72,17 @@ app.get(
   }),
 );
 
+app.get(
+  '/status',
+  openapi.describeRoute({
+    summary: 'Service status',
+    responses: { 200: { description: 'Up', schema: { type: 'object' } } },
+  }),
+  (_req, res) => res.json({ ok: true }),
+);
+
 app.use(errors.notFound(), errors.errorHandler());
-export = app;
+const document: openapi.OpenApiDocument = openapi.openApiDocument(app, {
+  info: { title: 'api', version: '1' },
+});
+export = { app, document };

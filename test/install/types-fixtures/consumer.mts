@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, createPool, sql } from '@bulwark/db-safety';
 import { asyncHandler, errorHandler, notFound, requestContext } from '@bulwark/error-handler';
 import { connectSecure, deviceTopic, publishSafe } from '@bulwark/mqtt-tls';
+import { describeRoute, type OpenApiDocument, openApiDocument } from '@bulwark/openapi';
 import { requestTimeout, secureHeaders, trustedHosts } from '@bulwark/perimeter';
 import { createRateLimits } from '@bulwark/rate-limit';
 import { type AuthContext, authenticate, requirePermission } from '@bulwark/rbac';
@@ -86,6 +87,17 @@ app.post(
   }),
 );
 
+app.get(
+  '/status',
+  describeRoute({
+    summary: 'Service status',
+    responses: { 200: { description: 'Up', schema: { type: 'object' } } },
+  }),
+  (_req, res) => res.json({ ok: true }),
+);
+
 app.use(notFound(), errorHandler());
 
-export { app };
+const document: OpenApiDocument = openApiDocument(app, { info: { title: 'api', version: '1' } });
+
+export { app, document };
