@@ -98,8 +98,7 @@ describe('iot-app with no configuration (embedded defaults)', () => {
         MQTT_PORT: '0',
       },
     );
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
     const line = /^devices\/acme\.acme-sensor-2\/telemetry (\{.*\})\n$/.exec(run.stdout);
     expect(line).not.toBeNull();
     const { humidity } = JSON.parse(line![1]!) as { humidity: number };
