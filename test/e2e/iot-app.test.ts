@@ -24,6 +24,7 @@ import {
   startMosquitto,
   type TestDatabase,
 } from '@bulwark/test-utils';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import {
   brokerConfig,
   createApp,
@@ -49,6 +50,17 @@ import {
   runPnpm,
   tokenFor,
 } from './support.js';
+
+/** The parts of an OpenAPI operation these tests read. */
+interface Operation {
+  summary?: string;
+  tags?: string[];
+  security?: Record<string, string[]>[];
+  'x-bulwark-permissions'?: string[];
+  parameters?: { name: string; in: string }[];
+  requestBody?: { content: Record<string, { schema?: object }> };
+  responses: Record<string, { content?: Record<string, { schema?: object }> } | undefined>;
+}
 
 // Whole-app tests start databases and brokers; the shared machine is slow at times.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
@@ -629,6 +641,126 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
       expect(Object.keys(answer.body.paths)).toContain('/customer/devices/{id}/telemetry/export');
     });
 
+    it('serves an /openapi.json that a real OpenAPI 3.1 validator accepts', async () => {
+      const answer = await call(url, 'GET', '/openapi.json');
+      const result = await new Validator().validate(answer.body);
+      expect(result.errors ?? []).toEqual([]);
+      expect(result.valid).toBe(true);
+    });
+
+    it('documents every route of the route table with its parameters, body, security, permission and error answers', async () => {
+      const { paths } = (await call(url, 'GET', '/openapi.json')).body as {
+        paths: Record<string, Record<string, Operation>>;
+      };
+      const tables = [
+        ...iot.routes.customer.map((route) => ({ route, prefix: '/customer', tag: 'customer' })),
+        ...iot.routes.operator.map((route) => ({ route, prefix: '/operator', tag: 'operator' })),
+      ];
+      for (const { route, prefix, tag } of tables) {
+        const where = `${route.method} ${prefix}${route.path}`;
+        const operation =
+          paths[`${prefix}${route.path.replace(/:(\w+)/g, '{$1}')}`]?.[route.method];
+        expect(operation, where).toBeDefined();
+        if (!operation) continue;
+        expect(operation.summary, where).toBe(route.summary);
+        expect(operation.tags, where).toEqual([tag]);
+        expect(operation['x-bulwark-permissions'], where).toEqual([route.permission]);
+        expect(operation.security, where).toEqual(
+          expect.arrayContaining([{ bearer: [route.permission] }, { apiKey: [route.permission] }]),
+        );
+        const pathParams = Object.keys(
+          (route.schemas.params as { properties?: object } | undefined)?.properties ?? {},
+        );
+        const queryParams = Object.keys(
+          (route.schemas.query as { properties?: object } | undefined)?.properties ?? {},
+        );
+        const documented = (operation.parameters ?? []).map((p) => `${p.in} ${p.name}`);
+        for (const name of pathParams) expect(documented, where).toContain(`path ${name}`);
+        for (const name of queryParams) expect(documented, where).toContain(`query ${name}`);
+        if (route.schemas.body) {
+          expect(operation.requestBody?.content['application/json']?.schema, where).toBeDefined();
+        } else {
+          expect(operation.requestBody, where).toBeUndefined();
+        }
+        const statuses = Object.keys(operation.responses);
+        expect(statuses, where).toEqual(expect.arrayContaining(['401', '403', '500']));
+        if (route.schemas.body || route.schemas.query || route.schemas.params) {
+          expect(statuses, where).toContain('422');
+        }
+        for (const status of route.errors ?? []) expect(statuses, where).toContain(String(status));
+        for (const status of statuses.filter((s) => /^[45]/.test(s))) {
+          expect(
+            Object.keys(operation.responses[status]?.content ?? {}),
+            `${where} ${status}`,
+          ).toEqual(['application/problem+json']);
+        }
+        const success = operation.responses[String(route.success.status)];
+        expect(success, where).toBeDefined();
+        if (route.success.status !== 204) {
+          const type = route.success.type ?? 'application/json';
+          expect(Object.keys(success?.content ?? {}), where).toEqual([type]);
+          if (type === 'application/json') {
+            expect(success?.content?.[type]?.schema, where).toBeDefined();
+          }
+        }
+      }
+      for (const [path, summary] of [
+        ['/health', 'Liveness'],
+        ['/ready', 'Readiness: database and broker'],
+      ] as const) {
+        expect(paths[path]?.get?.tags).toEqual(['system']);
+        expect(paths[path]?.get?.summary).toBe(summary);
+        expect(
+          paths[path]?.get?.responses['200']?.content?.['application/json']?.schema,
+        ).toBeDefined();
+      }
+      expect(paths['/metrics']?.get?.tags).toEqual(['system']);
+      expect(paths['/metrics']?.get?.['x-bulwark-permissions']).toEqual(['metrics:read']);
+      expect(Object.keys(paths['/metrics']?.get?.responses['200']?.content ?? {})).toEqual([
+        'text/plain',
+      ]);
+      expect(Object.keys(paths).filter((path) => /^\/(?:docs|openapi\.json)/.test(path))).toEqual(
+        [],
+      );
+    });
+
+    it('serves the API reference page at /docs from bundled files, with no inline script and a CSP that allows them', async () => {
+      const page = await call(url, 'GET', '/docs');
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      const scripts = [...page.text.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+      expect(scripts.map((m) => m[1]?.trim())).toEqual([
+        'src="/docs/assets/swagger-ui-bundle.js"',
+        'src="/docs/assets/docs.js"',
+      ]);
+      expect(scripts.map((m) => m[2])).toEqual(['', '']);
+      expect(page.text).not.toMatch(/\son\w+=|https?:\/\//);
+      const csp = page.headers.get('content-security-policy') ?? '';
+      expect(csp).toMatch(/script-src 'self'(;|$)/);
+      expect(csp).toContain("connect-src 'self'");
+      expect(csp).not.toContain('unsafe-eval');
+      for (const [path, type] of [
+        ['/docs/assets/swagger-ui-bundle.js', /^(?:text|application)\/javascript/],
+        ['/docs/assets/docs.js', /^(?:text|application)\/javascript/],
+        ['/docs/assets/swagger-ui.css', /^text\/css/],
+        ['/docs/assets/docs.css', /^text\/css/],
+      ] as const) {
+        const asset = await call(url, 'GET', path);
+        expect(asset.status, path).toBe(200);
+        expect(asset.headers.get('content-type'), path).toMatch(type);
+        expect(asset.headers.get('x-content-type-options'), path).toBe('nosniff');
+      }
+      expect((await call(url, 'GET', '/docs/assets/docs.js')).text).toContain(
+        "url: '/openapi.json'",
+      );
+      // The package's own demo page and its settings are not served.
+      for (const path of ['/docs/assets/index.html', '/docs/assets/swagger-initializer.js']) {
+        const answer = await call(url, 'GET', path);
+        if (path.endsWith('.html')) expect(answer.text).not.toContain('petstore');
+        else expect(answer.status, path).toBe(404);
+      }
+    });
+
     it('refuses anonymous requests on every customer and operator route, enumerated from the routers', async () => {
       const customer = routerRoutes(iot.routers.customer);
       expect(customer.length).toBe(iot.routes.customer.length);
@@ -1173,6 +1305,8 @@ describe.runIf(ready)('iot-app on PostgreSQL, Redis and Mosquitto', () => {
     it('refuses /docs and /openapi.json to addresses outside the allowlist', async () => {
       expect((await call(url, 'GET', '/docs')).status).toBe(404);
       expect((await call(url, 'GET', '/openapi.json')).status).toBe(404);
+      expect((await call(url, 'GET', '/docs/assets/docs.js')).status).toBe(404);
+      expect((await call(url, 'GET', '/docs/assets/swagger-ui-bundle.js')).status).toBe(404);
       expect((await call(url, 'GET', '/health')).status).toBe(200);
     });
 

@@ -2,8 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { checkHealth, dbErrors } from '@bulwark/db-safety';
 import { errorHandler, httpLogger, notFound, requestContext } from '@bulwark/error-handler';
+import {
+  describeRoute,
+  type OpenApiDocument,
+  openApiDocument,
+  validateResponses,
+} from '@bulwark/openapi';
 import {
   checkConfig,
   corsPolicy,
@@ -24,7 +33,7 @@ import {
   requirePermission,
 } from '@bulwark/rbac';
 import { jsonBody, queryLimits } from '@bulwark/validators';
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import { recordBrokerAddress } from './broker-address.js';
 import type { AppConfig } from './config.js';
 import { type Database, openDatabase } from './database.js';
@@ -35,16 +44,51 @@ import { listenOn, type PortVariable } from './listen.js';
 import { appLogger, type Logger } from './logger.js';
 import { type Messaging, startMessaging } from './messaging.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { docsPage, openApiDocument } from './openapi.js';
 import { ensurePki, type Pki, writeBrokerConfig } from './pki.js';
 import { connectRedis } from './redis.js';
 import { customerRouter, customerRoutes } from './routes/customer.js';
 import { operatorRoutes } from './routes/operator.js';
-import { mountRoutes, type RouteSpec } from './routes/route-table.js';
+import { APP_FORMATS, mountRoutes, type RouteSpec } from './routes/route-table.js';
 import { OPERATOR_PERMISSIONS } from './schema.js';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, tokenKey } from './tokens.js';
 
 export const APP_VERSION = '0.0.0';
+
+// The API reference page: the app's own page, script and style, and the Swagger UI files it loads.
+const DOCS_PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs-page');
+const SWAGGER_UI_DIR = dirname(
+  createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'),
+);
+const SWAGGER_UI_FILES = new Set(['/swagger-ui-bundle.js', '/swagger-ui.css']);
+
+/** Serves only the Swagger UI files the page loads, not the package's own demo page. */
+const swaggerUiAssets: RequestHandler = function swaggerUiAssets(req, res, next) {
+  if (!SWAGGER_UI_FILES.has(req.path)) return next();
+  serveSwaggerUi(req, res, next);
+};
+const serveSwaggerUi = express.static(SWAGGER_UI_DIR, { index: false, redirect: false });
+
+const TAGS = [
+  { name: 'customer', description: "A tenant's devices, telemetry, alerts and keys." },
+  { name: 'operator', description: 'Platform staff: the health of the service.' },
+  { name: 'system', description: 'Probes and metrics.' },
+];
+
+const readyStatus = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'unavailable'] },
+    checks: {
+      type: 'object',
+      properties: {
+        database: { type: 'string' },
+        broker: { type: 'string', enum: ['ok', 'down'] },
+      },
+      required: ['database', 'broker'],
+    },
+  },
+  required: ['status', 'checks'],
+} as const;
 
 /** A created app: the Express app and its services, started and stopped together. */
 export interface IotApp {
@@ -211,14 +255,8 @@ async function build(
       rateLimitState: () => limits.storeState(),
     }),
   };
-  const document = openApiDocument(
-    [
-      { prefix: '/customer', tag: 'customer', routes: routes.customer },
-      { prefix: '/operator', tag: 'operator', routes: routes.operator },
-    ],
-    APP_VERSION,
-  );
-
+  // Checks each JSON answer against its route's declared schema in development and tests only.
+  app.use(validateResponses({ formats: APP_FORMATS }));
   app.use(requestContext());
   app.use(metrics.httpMiddleware);
   app.use(httpLogger({ logger, skip: (req) => req.path === '/health' || req.path === '/ready' }));
@@ -232,23 +270,60 @@ async function build(
   );
   // Probes answer before the abuse guard and the global limit: a load balancer sharing an address
   // with a banned client must still see the app alive and ready.
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/ready', (_req, res, next) => {
-    checkHealth(database.pool, { timeoutMs: 1000 })
-      .then((db) => {
-        const broker = messaging.status().connected;
-        const ready = db.status !== 'down' && broker;
-        res.status(ready ? 200 : 503);
-        if (!ready) res.setHeader('Retry-After', '5');
-        res.json({
-          status: ready ? 'ok' : 'unavailable',
-          checks: { database: db.status, broker: broker ? 'ok' : 'down' },
-        });
-      })
-      .catch(next);
-  });
+  app.get(
+    '/health',
+    describeRoute({
+      summary: 'Liveness',
+      tags: ['system'],
+      responses: {
+        200: {
+          description: 'Alive',
+          schema: {
+            type: 'object',
+            properties: { status: { const: 'ok' } },
+            required: ['status'],
+          },
+        },
+      },
+    }),
+    (_req, res) => {
+      res.json({ status: 'ok' });
+    },
+  );
+  app.get(
+    '/ready',
+    describeRoute({
+      summary: 'Readiness: database and broker',
+      tags: ['system'],
+      responses: {
+        200: { description: 'Ready', schema: readyStatus },
+        503: {
+          description: 'Not ready; see Retry-After',
+          schema: readyStatus,
+          headers: {
+            'Retry-After': {
+              description: 'Seconds before asking again',
+              schema: { type: 'integer' },
+            },
+          },
+        },
+      },
+    }),
+    (_req, res, next) => {
+      checkHealth(database.pool, { timeoutMs: 1000 })
+        .then((db) => {
+          const broker = messaging.status().connected;
+          const ready = db.status !== 'down' && broker;
+          res.status(ready ? 200 : 503);
+          if (!ready) res.setHeader('Retry-After', '5');
+          res.json({
+            status: ready ? 'ok' : 'unavailable',
+            checks: { database: db.status, broker: broker ? 'ok' : 'down' },
+          });
+        })
+        .catch(next);
+    },
+  );
 
   app.use(limits.abuseGuard({ failures: config.abuseFailures }));
   app.use(limits.global({ limit: config.globalRateLimit }));
@@ -258,6 +333,17 @@ async function build(
   const allowlist = ipAllowlist(config.metricsAllowlist);
   app.get(
     '/metrics',
+    describeRoute({
+      summary: 'Prometheus metrics (allowlisted addresses, permission metrics:read)',
+      tags: ['system'],
+      responses: {
+        200: {
+          description: 'Prometheus text exposition format',
+          contentType: 'text/plain',
+          schema: { type: 'string' },
+        },
+      },
+    }),
     allowlist,
     auth,
     requireOperator(),
@@ -273,19 +359,28 @@ async function build(
     },
   );
 
+  // Built from the app itself once everything is mounted (below), and read here per request.
+  let document: OpenApiDocument | undefined;
   if (config.docsEnabled) {
     const docsGuard = config.production ? [allowlist] : [];
     app.get('/openapi.json', ...docsGuard, (_req, res) => {
       res.json(document);
     });
-    app.get('/docs', ...docsGuard, (_req, res) => {
-      res.type('html').send(docsPage(document as Parameters<typeof docsPage>[0]));
+    app.get('/docs', ...docsGuard, (_req, res, next) => {
+      res.sendFile('index.html', { root: DOCS_PAGE_DIR }, (err) => err && next(err));
     });
+    app.use(
+      '/docs/assets',
+      ...docsGuard,
+      express.static(DOCS_PAGE_DIR, { index: false, redirect: false }),
+      swaggerUiAssets,
+    );
   }
 
   const customer = customerRouter(routes.customer);
   app.use(
     '/customer',
+    describeRoute({ tags: ['customer'] }),
     auth,
     requireCustomer(),
     // A header check, before the write limit: a refused request spends none of the caller's writes.
@@ -298,6 +393,7 @@ async function build(
   mountRoutes(operator, routes.operator);
   app.use(
     '/operator',
+    describeRoute({ tags: ['operator'] }),
     auth,
     requireOperator(),
     jsonOnly,
@@ -308,6 +404,18 @@ async function build(
   app.use(notFound());
   app.use(dbErrors());
   app.use(errorHandler({ logger }));
+
+  document = openApiDocument(app, {
+    info: {
+      title: 'Bulwark IoT example API',
+      version: APP_VERSION,
+      description:
+        'Devices, telemetry, alerts and rules per tenant. Every error is application/problem+json (RFC 9457) with a stable `code` and a `trace_id`.',
+    },
+    servers: [{ url: '/' }],
+    tags: TAGS,
+    exclude: ['/openapi.json', '/docs'],
+  });
 
   const report = checkConfig({
     name: 'iot-app',

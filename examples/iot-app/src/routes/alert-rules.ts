@@ -1,5 +1,6 @@
 // Alert rules of the caller's tenant: a metric, a comparison and a threshold, for one device or all.
 import { sql } from '@bulwark/db-safety';
+import { alertRule, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, name, pageQuery, params, uuid } from './schemas.js';
 import { notFound, requireDevice, type Tenant, tenantOf } from './tenant.js';
@@ -44,7 +45,7 @@ export function alertRuleRoutes(tenant: Tenant): RouteSpec[] {
       permission: 'rules:read',
       schemas: { query: pageQuery() },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of rules' },
+      success: { status: 200, description: 'A page of rules', schema: page(alertRule) },
       handler: async (req, res) => {
         await tenant.list(
           req,
@@ -60,7 +61,7 @@ export function alertRuleRoutes(tenant: Tenant): RouteSpec[] {
       summary: 'Create an alert rule',
       permission: 'rules:write',
       schemas: { query: emptyQuery, body: ruleBody(true) },
-      success: { status: 201, description: 'The rule' },
+      success: { status: 201, description: 'The rule', schema: alertRule },
       errors: [404, 409],
       handler: async (req, res) => {
         const b = valid<RuleBody>(req, 'body');
@@ -81,7 +82,7 @@ export function alertRuleRoutes(tenant: Tenant): RouteSpec[] {
       summary: 'Update an alert rule',
       permission: 'rules:write',
       schemas: { params: params({ ruleId: uuid }), query: emptyQuery, body: ruleBody(false) },
-      success: { status: 200, description: 'The rule' },
+      success: { status: 200, description: 'The rule', schema: alertRule },
       errors: [404, 409],
       handler: async (req, res) => {
         const { ruleId } = valid<{ ruleId: string }>(req, 'params');

@@ -1,6 +1,7 @@
 // Alerts of the caller's tenant: list newest first, acknowledge an open one, close one.
 import { sql } from '@bulwark/db-safety';
 import { HttpProblem } from '@bulwark/error-handler';
+import { acknowledgedAlert, alert, closedAlert, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, pageQuery, params, uuid } from './schemas.js';
 import { notFound, type Tenant } from './tenant.js';
@@ -37,7 +38,7 @@ export function alertRoutes(tenant: Tenant): RouteSpec[] {
         }),
       },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of alerts' },
+      success: { status: 200, description: 'A page of alerts', schema: page(alert) },
       handler: async (req, res) => {
         const q = valid<{ status?: string; deviceId?: string }>(req, 'query');
         const filters = [sql`true`];
@@ -62,7 +63,11 @@ export function alertRoutes(tenant: Tenant): RouteSpec[] {
         summary: TRANSITIONS[action].summary,
         permission: 'alerts:write',
         schemas: { params: params({ alertId: uuid }), query: emptyQuery },
-        success: { status: 200, description: 'The alert' },
+        success: {
+          status: 200,
+          description: 'The alert',
+          schema: action === 'acknowledge' ? acknowledgedAlert : closedAlert,
+        },
         errors: [404, 409],
         handler: async (req, res) => {
           const { alertId } = valid<{ alertId: string }>(req, 'params');

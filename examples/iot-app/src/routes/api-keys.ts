@@ -1,6 +1,7 @@
 // The tenant's API keys: list, issue, rotate and revoke. Only a user manages keys, and a key never outdoes its issuer.
 import type { ApiKeys } from '@bulwark/rbac';
 import type { Request } from 'express';
+import { apiKeyList, issuedApiKey, rotatedApiKeys } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { emptyQuery, name, params, timestamp, uuid } from './schemas.js';
 import { notFound, type Tenant, tenantOf } from './tenant.js';
@@ -30,7 +31,7 @@ export function apiKeyRoutes(tenant: Tenant, apiKeys: ApiKeys): RouteSpec[] {
       summary: "List the tenant's API keys (never their secrets)",
       permission: 'api_keys:read',
       schemas: { query: emptyQuery },
-      success: { status: 200, description: 'The keys' },
+      success: { status: 200, description: 'The keys', schema: apiKeyList },
       handler: async (req, res) => {
         res.json({ items: await apiKeys.list(tenantOf(req)) });
       },
@@ -49,8 +50,11 @@ export function apiKeyRoutes(tenant: Tenant, apiKeys: ApiKeys): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 201, description: 'The key, shown only in this response' },
-      errors: [403],
+      success: {
+        status: 201,
+        description: 'The key, shown only in this response',
+        schema: issuedApiKey,
+      },
       handler: async (req, res) => {
         const b = valid<{ name: string; scopes: string[]; expiresAt?: string }>(req, 'body');
         const issued = await apiKeys.issue(tenantOf(req), {
@@ -84,8 +88,9 @@ export function apiKeyRoutes(tenant: Tenant, apiKeys: ApiKeys): RouteSpec[] {
       success: {
         status: 201,
         description: 'The new key, shown only in this response, and the revoked ones',
+        schema: rotatedApiKeys,
       },
-      errors: [403, 404],
+      errors: [404],
       handler: async (req, res) => {
         const b = valid<{ keyId?: string; graceSec?: number }>(req, 'body');
         const result = await apiKeys.rotate(tenantOf(req), {
@@ -107,7 +112,7 @@ export function apiKeyRoutes(tenant: Tenant, apiKeys: ApiKeys): RouteSpec[] {
       permission: 'api_keys:write',
       schemas: { params: params({ keyId: uuid }), query: emptyQuery },
       success: { status: 204, description: 'Revoked' },
-      errors: [403, 404],
+      errors: [404],
       handler: async (req, res) => {
         const { keyId } = valid<{ keyId: string }>(req, 'params');
         const revoked = await apiKeys.revoke(keyId, {

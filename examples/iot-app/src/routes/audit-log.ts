@@ -1,6 +1,7 @@
 // The caller's tenant's audit log, newest first: who wrote what, when, with which trace id.
 import { sql } from '@bulwark/db-safety';
 import type { AuditLog } from '@bulwark/rbac';
+import { auditEntry, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { pageQuery } from './schemas.js';
 import type { Tenant } from './tenant.js';
@@ -19,7 +20,7 @@ export function auditLogRoutes(tenant: Tenant, log: AuditLog): RouteSpec[] {
         }),
       },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of audit entries' },
+      success: { status: 200, description: 'A page of audit entries', schema: page(auditEntry) },
       handler: async (req, res) => {
         const q = valid<{ action?: string; resourceType?: string }>(req, 'query');
         // Records are written in batches: the ones this tenant just made are listed too.

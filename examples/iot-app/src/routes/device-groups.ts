@@ -1,5 +1,6 @@
 // Device groups of the caller's tenant: list with members, create, delete, add and remove a device.
 import { sql } from '@bulwark/db-safety';
+import { deviceGroup, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, name, pageQuery, params, uuid } from './schemas.js';
 import { notFound, requireDevice, type Tenant, tenantOf } from './tenant.js';
@@ -13,7 +14,7 @@ export function deviceGroupRoutes(tenant: Tenant): RouteSpec[] {
       permission: 'devices:read',
       schemas: { query: pageQuery() },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of groups' },
+      success: { status: 200, description: 'A page of groups', schema: page(deviceGroup) },
       handler: async (req, res) => {
         await tenant.list(
           req,
@@ -40,7 +41,7 @@ export function deviceGroupRoutes(tenant: Tenant): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 201, description: 'The group' },
+      success: { status: 201, description: 'The group', schema: deviceGroup },
       errors: [409],
       handler: async (req, res) => {
         const body = valid<{ name: string }>(req, 'body');

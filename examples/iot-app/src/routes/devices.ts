@@ -6,6 +6,7 @@ import {
   type NewDevice,
   registerDevice,
 } from '../device-registry.js';
+import { device, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, name, pageQuery, params, tag } from './schemas.js';
 import { notFound, type Tenant, tenantOf } from './tenant.js';
@@ -23,7 +24,7 @@ export function deviceRoutes(tenant: Tenant): RouteSpec[] {
       permission: 'devices:read',
       schemas: { query: pageQuery({ tag }) },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of devices' },
+      success: { status: 200, description: 'A page of devices', schema: page(device) },
       handler: async (req, res) => {
         const { tag: filter } = valid<{ tag?: string }>(req, 'query');
         const where = filter ? sql`WHERE ${filter} = ANY(tags)` : sql``;
@@ -49,7 +50,7 @@ export function deviceRoutes(tenant: Tenant): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 201, description: 'The device' },
+      success: { status: 201, description: 'The device', schema: device },
       errors: [409],
       handler: async (req, res) => {
         const body = valid<NewDevice>(req, 'body');
@@ -64,7 +65,7 @@ export function deviceRoutes(tenant: Tenant): RouteSpec[] {
       summary: 'Get a device',
       permission: 'devices:read',
       schemas: { params: params({ id: deviceId }), query: emptyQuery },
-      success: { status: 200, description: 'The device' },
+      success: { status: 200, description: 'The device', schema: device },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
@@ -92,7 +93,7 @@ export function deviceRoutes(tenant: Tenant): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 200, description: 'The updated device' },
+      success: { status: 200, description: 'The updated device', schema: device },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
@@ -143,7 +144,7 @@ export function deviceRoutes(tenant: Tenant): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 200, description: 'The device with its new tags' },
+      success: { status: 200, description: 'The device with its new tags', schema: device },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');

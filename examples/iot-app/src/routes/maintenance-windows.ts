@@ -1,5 +1,6 @@
 // Maintenance windows of the caller's tenant: no alert is raised for a device while one covers it.
 import { sql } from '@bulwark/db-safety';
+import { maintenanceWindow, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, pageQuery, params, timestamp, uuid } from './schemas.js';
 import { invalidField, requireDevice, type Tenant, tenantOf } from './tenant.js';
@@ -15,7 +16,7 @@ export function maintenanceWindowRoutes(tenant: Tenant): RouteSpec[] {
       permission: 'devices:read',
       schemas: { query: pageQuery() },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of windows' },
+      success: { status: 200, description: 'A page of windows', schema: page(maintenanceWindow) },
       handler: async (req, res) => {
         await tenant.list(
           req,
@@ -45,7 +46,7 @@ export function maintenanceWindowRoutes(tenant: Tenant): RouteSpec[] {
           additionalProperties: false,
         },
       },
-      success: { status: 201, description: 'The window' },
+      success: { status: 201, description: 'The window', schema: maintenanceWindow },
       errors: [404],
       handler: async (req, res) => {
         const body = valid<{

@@ -1,5 +1,6 @@
 // Notification channels of the caller's tenant: an email address or an https webhook, stored and checked.
 import { sql } from '@bulwark/db-safety';
+import { notificationChannel, page } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { emptyQuery, name, pageQuery, params, uuid } from './schemas.js';
 import { invalidField, notFound, type Tenant, tenantOf } from './tenant.js';
@@ -57,7 +58,11 @@ export function notificationChannelRoutes(tenant: Tenant): RouteSpec[] {
       permission: 'channels:read',
       schemas: { query: pageQuery() },
       page: { maxLimit: 200 },
-      success: { status: 200, description: 'A page of channels' },
+      success: {
+        status: 200,
+        description: 'A page of channels',
+        schema: page(notificationChannel),
+      },
       handler: async (req, res) => {
         await tenant.list(
           req,
@@ -73,7 +78,7 @@ export function notificationChannelRoutes(tenant: Tenant): RouteSpec[] {
       summary: 'Create a notification channel',
       permission: 'channels:write',
       schemas: { query: emptyQuery, body: channelBody(true) },
-      success: { status: 201, description: 'The channel' },
+      success: { status: 201, description: 'The channel', schema: notificationChannel },
       errors: [409],
       handler: async (req, res) => {
         const b = valid<ChannelBody>(req, 'body');
@@ -94,7 +99,7 @@ export function notificationChannelRoutes(tenant: Tenant): RouteSpec[] {
       summary: 'Update a notification channel',
       permission: 'channels:write',
       schemas: { params: params({ channelId: uuid }), query: emptyQuery, body: channelBody(false) },
-      success: { status: 200, description: 'The channel' },
+      success: { status: 200, description: 'The channel', schema: notificationChannel },
       errors: [404, 409],
       handler: async (req, res) => {
         const { channelId } = valid<{ channelId: string }>(req, 'params');

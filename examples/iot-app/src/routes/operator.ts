@@ -3,6 +3,7 @@ import { checkHealth } from '@bulwark/db-safety';
 import type { AuditLog } from '@bulwark/rbac';
 import type { Database } from '../database.js';
 import type { Messaging } from '../messaging.js';
+import { systemHealth } from './responses.js';
 import type { RouteSpec } from './route-table.js';
 import { emptyQuery } from './schemas.js';
 
@@ -21,7 +22,7 @@ export function operatorRoutes(ctx: OperatorContext): RouteSpec[] {
       summary: 'System health: database pool, broker connection, rate-limit store, audit queue',
       permission: 'system:read',
       schemas: { query: emptyQuery },
-      success: { status: 200, description: 'Health of each part' },
+      success: { status: 200, description: 'Health of each part', schema: systemHealth },
       handler: async (_req, res) => {
         const db = await checkHealth(ctx.database.pool, { timeoutMs: 1000 });
         res.json({

@@ -1,5 +1,7 @@
-// A route described once: mounted on a router with its guards and used for the OpenAPI document.
+// A route described once: mounted on a router with its guards, its description first, so the
+// OpenAPI document and the response checks come from the route itself.
 
+import { describeRoute, type JsonSchema, type RouteResponse } from '@bulwark/openapi';
 import { requirePermission } from '@bulwark/rbac';
 import { paginate, type RequestSchemas, validate } from '@bulwark/validators';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
@@ -25,17 +27,45 @@ export interface RouteSpec {
   page?: { maxLimit: number; defaultLimit?: number };
   /** Middleware between the permission check and validation (e.g. a rate limit). */
   before?: RequestHandler[];
-  /** Status and media type of a successful answer. */
-  success: { status: number; description: string; type?: string };
-  /** Error statuses this route adds to the common ones. */
-  errors?: number[];
+  /**
+   * Status, description, media type (default `application/json`) and body schema of a successful
+   * answer; a JSON answer always has a schema, checked by `validateResponses()` in development and tests.
+   */
+  success: { status: number; description: string; type?: string; schema?: JsonSchema };
+  /** Errors the handler itself answers; its middleware documents the others (401, 403, 422, 429, ...). */
+  errors?: (404 | 409)[];
   handler: (req: Request, res: Response) => Promise<void>;
 }
 
-/** Mounts each route as: permission, extra middleware, validate, paginate, handler. */
+const ERROR_TEXT = {
+  404: 'Not found in your tenant',
+  409: 'Conflicts with an existing resource or state',
+} as const;
+
+/** The responses `describeRoute()` declares for a route: its success and the errors its handler answers. */
+export function routeResponses(route: RouteSpec): Record<number, RouteResponse> {
+  const { status, description, type, schema } = route.success;
+  const responses: Record<number, RouteResponse> = {
+    [status]: {
+      description,
+      ...(schema === undefined ? {} : { schema }),
+      ...(type === undefined ? {} : { contentType: type }),
+    },
+  };
+  for (const error of route.errors ?? []) {
+    responses[error] = { description: ERROR_TEXT[error] };
+  }
+  return responses;
+}
+
+/** Mounts each route as: description, permission, extra middleware, validate, paginate, handler. */
 export function mountRoutes(router: Router, routes: RouteSpec[]): void {
   for (const route of routes) {
-    const chain: RequestHandler[] = [requirePermission(route.permission), ...(route.before ?? [])];
+    const chain: RequestHandler[] = [
+      describeRoute({ summary: route.summary, responses: routeResponses(route) }),
+      requirePermission(route.permission),
+      ...(route.before ?? []),
+    ];
     chain.push(validate(route.schemas, { formats: APP_FORMATS }));
     if (route.page) chain.push(paginate({ ...route.page, overLimit: 'cap' }));
     chain.push(function handle(req: Request, res: Response, next: NextFunction) {

@@ -31,8 +31,13 @@ export function telemetryExportRoutes(
         params: params({ id: deviceId }),
         query: { type: 'object', properties: telemetryQuery, additionalProperties: false },
       },
-      success: { status: 200, description: 'CSV: recorded_at,metric,value', type: 'text/csv' },
-      errors: [404, 429],
+      success: {
+        status: 200,
+        description: 'CSV: recorded_at,metric,value',
+        type: 'text/csv',
+        schema: { type: 'string' },
+      },
+      errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
         const q = valid<TelemetryQuery>(req, 'query');

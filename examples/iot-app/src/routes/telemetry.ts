@@ -1,6 +1,7 @@
 // A device's telemetry: query it newest first, or send readings over HTTP (the MQTT path is in messaging.ts).
 import { sql } from '@bulwark/db-safety';
 import { type FiredAlert, recordedTime, storeReadings } from '../telemetry.js';
+import { page, reading, stored } from './responses.js';
 import { type RouteSpec, valid } from './route-table.js';
 import { deviceId, emptyQuery, pageQuery, params, telemetryBody, timestamp } from './schemas.js';
 import { invalidField, requireDevice, sendPage, type Tenant, tenantOf } from './tenant.js';
@@ -39,7 +40,7 @@ export function telemetryRoutes(
       permission: 'telemetry:read',
       schemas: { params: params({ id: deviceId }), query: pageQuery(telemetryQuery) },
       page: { maxLimit: 500, defaultLimit: 100 },
-      success: { status: 200, description: 'A page of readings' },
+      success: { status: 200, description: 'A page of readings', schema: page(reading) },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
@@ -61,7 +62,11 @@ export function telemetryRoutes(
       summary: 'Send telemetry for a device over HTTP',
       permission: 'telemetry:write',
       schemas: { params: params({ id: deviceId }), query: emptyQuery, body: telemetryBody },
-      success: { status: 202, description: 'Stored; alerts fired by the readings are listed' },
+      success: {
+        status: 202,
+        description: 'Stored; alerts fired by the readings are listed',
+        schema: stored,
+      },
       errors: [404],
       handler: async (req, res) => {
         const { id } = valid<{ id: string }>(req, 'params');
