@@ -1,5 +1,5 @@
 // The configuration error every factory of this package throws, with its stable codes.
-import { closestName } from '../../../internal/suggest.js';
+import { checkOptionsObject } from '../../../internal/options.js';
 
 /** Every configuration error code this package throws. */
 export type OpenApiConfigErrorCode =
@@ -55,16 +55,6 @@ export function describe(value: unknown): string {
   }
 }
 
-function looksLikeRequest(value: unknown): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'method' in value &&
-    'headers' in value &&
-    ('socket' in value || 'url' in value)
-  );
-}
-
 /**
  * Refuses a non-object options argument, a request passed where options belong (the factory was
  * mounted without being called), and any option name not in `known`, with a "did you mean".
@@ -74,30 +64,16 @@ export function checkOptions(
   options: unknown,
   known: readonly string[],
 ): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (looksLikeRequest(options)) {
-    throw new OpenApiConfigError(
-      'ERR_BULWARK_OPENAPI_NOT_CALLED',
-      `${factory} was mounted without being called. Use app.use(${factory}()), not app.use(${factory}).`,
-    );
-  }
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OpenApiConfigError(
-      'ERR_BULWARK_OPENAPI_INVALID_OPTION',
-      `${factory}: options must be an object, received ${describe(options)}. Pass an object such as ${factory}({}).`,
-    );
-  }
-  for (const name of Object.keys(options)) {
-    if (known.includes(name)) continue;
-    const close = closestName(name, known);
-    const hint = close ? ` Did you mean \`${close}\`?` : ` Known options: ${known.join(', ')}.`;
-    throw new OpenApiConfigError(
-      'ERR_BULWARK_OPENAPI_UNKNOWN_OPTION',
-      `${factory}: unknown option \`${name}\`.${hint}`,
-    );
-  }
-  return options as Record<string, unknown>;
+  return checkOptionsObject(factory, options, known, describe, (problem, message) => {
+    throw new OpenApiConfigError(CODES[problem], message);
+  });
 }
+
+const CODES = {
+  not_called: 'ERR_BULWARK_OPENAPI_NOT_CALLED',
+  not_an_object: 'ERR_BULWARK_OPENAPI_INVALID_OPTION',
+  unknown_option: 'ERR_BULWARK_OPENAPI_UNKNOWN_OPTION',
+} as const;
 
 /** Throws `ERR_BULWARK_OPENAPI_INVALID_OPTION` with the value and the fix. */
 export function invalidOption(factory: string, name: string, value: unknown, fix: string): never {

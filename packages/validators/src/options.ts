@@ -1,16 +1,6 @@
 // Shared option checks: unknown names with a "did you mean" hint, numbers, and misuse as middleware.
-import { closestName } from '../../../internal/suggest.js';
+import { checkOptionsObject } from '../../../internal/options.js';
 import { ValidatorsConfigError } from './errors.js';
-
-function looksLikeRequest(value: unknown): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'method' in value &&
-    'headers' in value &&
-    ('socket' in value || 'url' in value)
-  );
-}
 
 /**
  * Refuses a non-object options argument, a request passed where options belong (the factory was
@@ -21,30 +11,16 @@ export function checkOptions(
   options: unknown,
   known: readonly string[],
 ): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (looksLikeRequest(options)) {
-    throw new ValidatorsConfigError(
-      'ERR_BULWARK_VALIDATORS_NOT_CALLED',
-      `${factory} was mounted without being called. Use app.use(${factory}()), not app.use(${factory}).`,
-    );
-  }
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ValidatorsConfigError(
-      'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
-      `${factory}: options must be an object, received ${describe(options)}. Pass an object such as ${factory}({}).`,
-    );
-  }
-  for (const name of Object.keys(options)) {
-    if (known.includes(name)) continue;
-    const close = closestName(name, known);
-    const hint = close ? ` Did you mean \`${close}\`?` : ` Known options: ${known.join(', ')}.`;
-    throw new ValidatorsConfigError(
-      'ERR_BULWARK_VALIDATORS_UNKNOWN_OPTION',
-      `${factory}: unknown option \`${name}\`.${hint}`,
-    );
-  }
-  return options as Record<string, unknown>;
+  return checkOptionsObject(factory, options, known, describe, (problem, message) => {
+    throw new ValidatorsConfigError(CODES[problem], message);
+  });
 }
+
+const CODES = {
+  not_called: 'ERR_BULWARK_VALIDATORS_NOT_CALLED',
+  not_an_object: 'ERR_BULWARK_VALIDATORS_INVALID_OPTION',
+  unknown_option: 'ERR_BULWARK_VALIDATORS_UNKNOWN_OPTION',
+} as const;
 
 /** A short, safe description of a configuration value for an error message. */
 export function describe(value: unknown): string {
