@@ -1,5 +1,6 @@
 // checkHealth and healthRoute: readiness through the pool, single-flight with a short cache.
 import type pg from 'pg';
+import { healthRouteDescription, withOpenApi } from './openapi.js';
 import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
 
 /** Result of {@link checkHealth}. */
@@ -177,21 +178,24 @@ export function healthRoute(
   const { details = false } = options;
   if (typeof details !== 'boolean')
     invalidOption('healthRoute', 'details', details, 'Use true or false.');
-  return function databaseHealth(_req: unknown, res: HealthResponse): void {
-    check(pool, settings).then((result) => {
-      const down = result.status === 'down';
-      const body: Record<string, unknown> = { status: result.status };
-      if (down) body.code = 'database_unavailable';
-      if (details) {
-        body.latencyMs = result.latencyMs;
-        body.pool = result.pool;
-      }
-      res.statusCode = down ? 503 : 200;
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Cache-Control', 'no-store');
-      if (down)
-        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(settings.cacheMs / 1000))));
-      res.end(JSON.stringify(body));
-    });
-  };
+  return withOpenApi(
+    healthRouteDescription(),
+    function databaseHealth(_req: unknown, res: HealthResponse): void {
+      check(pool, settings).then((result) => {
+        const down = result.status === 'down';
+        const body: Record<string, unknown> = { status: result.status };
+        if (down) body.code = 'database_unavailable';
+        if (details) {
+          body.latencyMs = result.latencyMs;
+          body.pool = result.pool;
+        }
+        res.statusCode = down ? 503 : 200;
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-store');
+        if (down)
+          res.setHeader('Retry-After', String(Math.max(1, Math.ceil(settings.cacheMs / 1000))));
+        res.end(JSON.stringify(body));
+      });
+    },
+  );
 }

@@ -1,5 +1,6 @@
 // Maps database failures a client can act on (timeouts, busy pool, conflicts, bad values) to HTTP errors.
 import { sqlState } from './errors.js';
+import { dbErrorsDescription, withOpenApi } from './openapi.js';
 
 /**
  * An error of the shape every Bulwark package passes to `next(err)` (http-errors compatible):
@@ -128,7 +129,7 @@ export function dbErrors(): (
   res: unknown,
   next: (err?: unknown) => void,
 ) => void {
-  return function dbErrors(err, _req, _res, next) {
+  return withOpenApi(dbErrorsDescription(), function dbErrors(err, _req, _res, next) {
     next(httpErrorFromDb(err) ?? err);
-  };
+  });
 }

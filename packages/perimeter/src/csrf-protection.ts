@@ -1,6 +1,7 @@
 // csrfProtection(): refuse cross-site unsafe requests by Origin and Sec-Fetch-Site, with no token store.
 import type { Request, RequestHandler } from 'express';
 import { checkOptions, describe, httpError, PerimeterConfigError, publish } from './errors.js';
+import { csrfProtectionDescription, withOpenApi } from './openapi.js';
 import { exactOrigin } from './origins.js';
 
 export interface CsrfProtectionOptions {
@@ -97,7 +98,7 @@ export function csrfProtection(options?: CsrfProtectionOptions): RequestHandler 
     return httpError(403, 'Cross-site request refused', 'csrf_rejected');
   };
 
-  return function csrfProtection(req, _res, next) {
+  return withOpenApi(csrfProtectionDescription(SAFE), function csrfProtection(req, _res, next) {
     if (SAFE.has(req.method)) {
       next();
       return;
@@ -126,5 +127,5 @@ export function csrfProtection(options?: CsrfProtectionOptions): RequestHandler 
       return;
     }
     next();
-  };
+  });
 }

@@ -10,6 +10,7 @@ import {
   publish,
   warn,
 } from './errors.js';
+import { ipAllowlistDescription, withOpenApi } from './openapi.js';
 import { judgeTrustProxy, MAX_TRUSTED_HOPS } from './trust-proxy.js';
 
 export interface IpAllowlistOptions {
@@ -204,7 +205,7 @@ export function ipAllowlist(
     if (error) throw error;
   }
 
-  return function ipAllowlist(req, _res, next) {
+  return withOpenApi(ipAllowlistDescription(status), function ipAllowlist(req, _res, next) {
     if (req.app) {
       const error = checkTrust(req.app);
       if (error) {
@@ -229,5 +230,5 @@ export function ipAllowlist(
         ? httpError(404, 'Not Found', 'not_found')
         : httpError(403, 'Forbidden', 'ip_not_allowed'),
     );
-  };
+  });
 }

@@ -9,6 +9,7 @@ import {
   positiveInt,
   publish,
 } from './errors.js';
+import { requestTimeoutDescription, withOpenApi } from './openapi.js';
 
 declare global {
   namespace Express {
@@ -86,58 +87,61 @@ export function requestTimeout(options: number | RequestTimeoutOptions): Request
       : String(positiveInt('requestTimeout', 'retryAfter', opts.retryAfter, { max: 86_400 }));
   const headers = retryAfter ? { 'Retry-After': retryAfter } : undefined;
 
-  return function requestTimeout(req, res, next) {
-    const controller = new AbortController();
-    const started = Date.now();
-    // Node.js 24 and later define `signal` on IncomingMessage.prototype as a getter without a
-    // setter, so assigning would throw; an own property shadows it on this request only.
-    Object.defineProperty(req, 'signal', {
-      value: controller.signal,
-      configurable: true,
-      enumerable: false,
-      writable: false,
-    });
-    res.locals.signal = controller.signal;
+  return withOpenApi(
+    requestTimeoutDescription(ms, headers !== undefined),
+    function requestTimeout(req, res, next) {
+      const controller = new AbortController();
+      const started = Date.now();
+      // Node.js 24 and later define `signal` on IncomingMessage.prototype as a getter without a
+      // setter, so assigning would throw; an own property shadows it on this request only.
+      Object.defineProperty(req, 'signal', {
+        value: controller.signal,
+        configurable: true,
+        enumerable: false,
+        writable: false,
+      });
+      res.locals.signal = controller.signal;
 
-    const timer = setTimeout(() => {
-      if (res.writableFinished) return;
-      controller.abort(new DOMException(`Request exceeded ${ms} ms`, 'TimeoutError'));
-      publish('timeout', () => ({
-        method: req.method,
-        path: req.path,
-        ms,
-        elapsedMs: Date.now() - started,
-        headersSent: res.headersSent,
-      }));
-      if (res.headersSent) {
-        // A response already under way cannot change status; ending the socket tells the client
-        // the answer is incomplete instead of leaving it waiting.
-        res.destroy();
-        return;
-      }
-      // Once the 503 is out, a handler that answers late must not throw "headers already sent"
-      // from a callback, which would crash the process; its answer is dropped instead.
-      res.once('finish', () => silence(res));
-      if (!req.complete) {
-        // The client is still sending its body, so a body parser is waiting for it. Were that
-        // body to arrive, the parser would call next() and the route would perform the write
-        // the client was just told to retry. Stop reading now, and once the 503 has been
-        // flushed close the connection, so the parser never completes.
-        req.pause();
-        res.setHeader('Connection', 'close');
-        res.once('finish', () => req.socket.destroy());
-      }
-      next(httpError(503, 'Request timed out', 'request_timeout', headers ? { headers } : {}));
-    }, ms);
-    timer.unref?.();
+      const timer = setTimeout(() => {
+        if (res.writableFinished) return;
+        controller.abort(new DOMException(`Request exceeded ${ms} ms`, 'TimeoutError'));
+        publish('timeout', () => ({
+          method: req.method,
+          path: req.path,
+          ms,
+          elapsedMs: Date.now() - started,
+          headersSent: res.headersSent,
+        }));
+        if (res.headersSent) {
+          // A response already under way cannot change status; ending the socket tells the client
+          // the answer is incomplete instead of leaving it waiting.
+          res.destroy();
+          return;
+        }
+        // Once the 503 is out, a handler that answers late must not throw "headers already sent"
+        // from a callback, which would crash the process; its answer is dropped instead.
+        res.once('finish', () => silence(res));
+        if (!req.complete) {
+          // The client is still sending its body, so a body parser is waiting for it. Were that
+          // body to arrive, the parser would call next() and the route would perform the write
+          // the client was just told to retry. Stop reading now, and once the 503 has been
+          // flushed close the connection, so the parser never completes.
+          req.pause();
+          res.setHeader('Connection', 'close');
+          res.once('finish', () => req.socket.destroy());
+        }
+        next(httpError(503, 'Request timed out', 'request_timeout', headers ? { headers } : {}));
+      }, ms);
+      timer.unref?.();
 
-    res.once('close', () => {
-      clearTimeout(timer);
-      if (!res.writableFinished && !controller.signal.aborted) {
-        controller.abort(new DOMException('Client closed the connection', 'AbortError'));
-      }
-    });
-    res.once('finish', () => clearTimeout(timer));
-    next();
-  };
+      res.once('close', () => {
+        clearTimeout(timer);
+        if (!res.writableFinished && !controller.signal.aborted) {
+          controller.abort(new DOMException('Client closed the connection', 'AbortError'));
+        }
+      });
+      res.once('finish', () => clearTimeout(timer));
+      next();
+    },
+  );
 }

@@ -2,6 +2,7 @@
 import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
 import { checkOptions, describe, httpError, PerimeterConfigError, publish } from './errors.js';
+import { trustedHostsDescription, withOpenApi } from './openapi.js';
 
 export interface TrustedHostsOptions {
   /**
@@ -248,7 +249,7 @@ export function trustedHosts(
   const isUpstream =
     upstreamList.length > 0 ? compileHosts('upstreamHosts: ', upstreamList) : undefined;
 
-  return function trustedHosts(req, _res, next) {
+  return withOpenApi(trustedHostsDescription(), function trustedHosts(req, _res, next) {
     const checked = checkedHostValue(req);
     // Behind a trusted proxy, Host is held to its syntax and must be listed too (or be the
     // proxy's upstream name): apps read req.get('host') directly, which X-Forwarded-Host does not
@@ -285,5 +286,5 @@ export function trustedHosts(
       path: req.path,
     }));
     next(httpError(400, 'Invalid Host header', 'invalid_host'));
-  };
+  });
 }
