@@ -18,19 +18,17 @@ export {
 export { type HardenServerOptions, hardenServer } from './harden-server.js';
 export { type IpAllowlistOptions, ipAllowlist } from './ip-allowlist.js';
 export {
-  type OverloadGuard,
-  type OverloadGuardOptions,
-  type OverloadReason,
-  type OverloadState,
-  overloadGuard,
-} from './overload-guard.js';
-export {
   type ReadSecretOptions,
   readSecret,
   type SecretContext,
   type SecretWeakness,
   secretWeakness,
 } from './read-secret.js';
+export {
+  type CollectedReport,
+  type ReportCollectorOptions,
+  reportCollector,
+} from './report-collector.js';
 export { type RequestTimeoutOptions, requestTimeout } from './request-timeout.js';
 export {
   apiContentSecurityPolicy,
