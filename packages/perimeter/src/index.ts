@@ -18,6 +18,13 @@ export {
 export { type HardenServerOptions, hardenServer } from './harden-server.js';
 export { type IpAllowlistOptions, ipAllowlist } from './ip-allowlist.js';
 export {
+  type OverloadGuard,
+  type OverloadGuardOptions,
+  type OverloadReason,
+  type OverloadState,
+  overloadGuard,
+} from './overload-guard.js';
+export {
   type ReadSecretOptions,
   readSecret,
   type SecretContext,
