@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jsonErrors, rawRequest } from '../test/app.js';
 import { csrfProtection } from './csrf-protection.js';
 import { ipAllowlist } from './ip-allowlist.js';
+import { overloadGuard } from './overload-guard.js';
+import { reportCollector } from './report-collector.js';
 import { requestTimeout } from './request-timeout.js';
 import { trustedHosts } from './trusted-hosts.js';
 
@@ -125,8 +127,33 @@ describe('the openapi self-descriptions of the perimeter middleware', () => {
     });
   }
 
+  it('describes the answers of overloadGuard() and reportCollector() with the statuses the error page gives', () => {
+    const guard = overloadGuard();
+    try {
+      for (const [fn, kind] of [
+        [guard, 'overload-guard'],
+        [reportCollector(), 'report-collector'],
+      ] as const) {
+        const description = descriptionOf(fn);
+        expect(description).toMatchObject({ version: 1, kind });
+        expect(Object.isFrozen(description)).toBe(true);
+        for (const p of description.problems) expect(documented.get(p.code)).toBe(p.status);
+      }
+      const [overloaded] = descriptionOf(guard).problems as [Problem];
+      expect(Object.keys(overloaded.headers ?? {})).toEqual(['Retry-After']);
+    } finally {
+      guard.close();
+    }
+  });
+
   it('documents every request-time code of docs/errors/perimeter.md except the CORS preflight refusal', () => {
-    const described = cases.flatMap((c) => descriptionOf(c.middleware()).problems);
+    const guard = overloadGuard();
+    guard.close();
+    const described = [
+      ...cases.flatMap((c) => descriptionOf(c.middleware()).problems),
+      ...descriptionOf(guard).problems,
+      ...descriptionOf(reportCollector()).problems,
+    ];
     const codes = new Set(described.map((p) => p.code));
     expect([...documented.keys()].filter((code) => !codes.has(code))).toEqual(['origin_rejected']);
   });

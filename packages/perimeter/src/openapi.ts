@@ -90,3 +90,34 @@ export function csrfProtectionDescription(safeMethods: ReadonlySet<string>) {
     problems: Object.freeze([CSRF_REJECTED]),
   };
 }
+
+/** `overloadGuard()`: its 503 while the process is past a limit, always with `Retry-After`. */
+export function overloadGuardDescription() {
+  return {
+    version: 1,
+    kind: 'overload-guard',
+    problems: Object.freeze([
+      problem(503, 'overloaded', 'the server is past its load limits; retry later.', RETRY_AFTER),
+    ]),
+  };
+}
+
+/** `reportCollector()`: the answers it gives to report bodies it refuses. */
+export function reportCollectorDescription() {
+  return {
+    version: 1,
+    kind: 'report-collector',
+    problems: Object.freeze([
+      problem(400, 'invalid_report', 'the body is not JSON, or not a report.'),
+      problem(413, 'report_too_large', 'the body is larger than the collector takes.'),
+      problem(413, 'too_many_reports', 'the body holds more reports than the collector takes.'),
+      problem(415, 'unsupported_media_type', 'the body is not a report media type.'),
+      problem(
+        429,
+        'report_rate_limited',
+        'this client sent more reports than its window allows.',
+        RETRY_AFTER,
+      ),
+    ]),
+  };
+}

@@ -3,6 +3,7 @@ import { channel } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { RequestHandler } from 'express';
 import { checkOptions, describe, httpError, PerimeterConfigError, positiveInt } from './errors.js';
+import { overloadGuardDescription, withOpenApi } from './openapi.js';
 
 export interface OverloadGuardOptions {
   /**
@@ -244,5 +245,5 @@ export function overloadGuard(options?: OverloadGuardOptions): OverloadGuard {
       current = Object.freeze({ ...current, overloaded: false, reasons: Object.freeze([]) });
     }
   };
-  return guard;
+  return withOpenApi(overloadGuardDescription(), guard);
 }

@@ -9,6 +9,7 @@ import {
   type PerimeterLogger,
   positiveInt,
 } from './errors.js';
+import { reportCollectorDescription, withOpenApi } from './openapi.js';
 
 export interface ReportCollectorOptions {
   /** Receives each kept report with `warn('browser report', { report })`. Default: none (channel only). */
@@ -350,7 +351,7 @@ export function reportCollector(options?: ReportCollectorOptions): RequestHandle
     return entry.count > limit ? Math.ceil((entry.resetAt - now) / 1000) : undefined;
   }
 
-  return async function reportCollector(req, res, next) {
+  return withOpenApi(reportCollectorDescription(), async function reportCollector(req, res, next) {
     try {
       const retryAfter = overRate(req.ip ?? req.socket.remoteAddress ?? 'unknown', Date.now());
       if (retryAfter !== undefined) {
@@ -401,5 +402,5 @@ export function reportCollector(options?: ReportCollectorOptions): RequestHandle
     } catch (err) {
       next(err);
     }
-  };
+  });
 }
