@@ -1,5 +1,5 @@
-// What readSecret shares between @bulwark/perimeter and @bulwark/rbac (both builds bundle it): its shape and the strength verdict.
-import { readFileSync } from 'node:fs';
+// What readSecret shares between @bulwark/perimeter and @bulwark/rbac (both builds bundle it): its shape, reading the secret file, and the strength verdict.
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The option names of `readSecret(name, options)`, the same in both packages. */
@@ -538,4 +538,42 @@ export function describeWeakness(
     default:
       return `${name} is empty. Set ${name}_FILE to a file holding the secret, or ${name}. ${SECRET_FIX}`;
   }
+}
+
+/** What reading a `NAME_FILE` secret found: the trimmed value, and the file's mode when it is too open. */
+export interface SecretFile {
+  text: string;
+  /** Set (as `0644`-style octal) when group or others may read or change the file, off Windows. */
+  looseMode?: string;
+  /** The warning to give for `looseMode`, naming the variable and the fix, never the value. */
+  looseMessage?: string;
+}
+
+/**
+ * Reads the secret file named by `NAME_FILE`. On failure calls `unreadable(variable, code)`,
+ * which must throw the package's own configuration error.
+ */
+export function readSecretFile(
+  name: string,
+  file: string,
+  unreadable: (variable: string, code: string) => never,
+): SecretFile {
+  const variable = `${name}_FILE`;
+  let mode: number;
+  let text: string;
+  try {
+    const stat = statSync(file);
+    if (!stat.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+    mode = stat.mode;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return unreadable(variable, (err as NodeJS.ErrnoException).code ?? 'EIO');
+  }
+  if (process.platform === 'win32' || (mode & 0o077) === 0) return { text: text.trim() };
+  const looseMode = (mode & 0o777).toString(8).padStart(4, '0');
+  return {
+    text: text.trim(),
+    looseMode,
+    looseMessage: `readSecret: the file named by ${variable} has mode ${looseMode}, so other users ${(mode & 0o044) !== 0 ? 'can read' : 'can change'} it. Run chmod 600 on it (owner only).`,
+  };
 }

@@ -1,5 +1,4 @@
 // readSecret(): load a secret from NAME_FILE (Docker/Kubernetes secrets) or NAME; refuse guessable ones.
-import { readFileSync, statSync } from 'node:fs';
 import {
   describeWeakness,
   environmentKeys,
@@ -7,6 +6,7 @@ import {
   isSecretName,
   judgeSecret,
   READ_SECRET_OPTIONS,
+  readSecretFile as readSharedSecretFile,
   SECRET_FIX,
   type SecretContext,
   type SecretWeakness,
@@ -45,31 +45,19 @@ export interface ReadSecretOptions {
 }
 
 function readSecretFile(name: string, file: string, logger: PerimeterLogger | undefined): string {
-  const variable = `${name}_FILE`;
-  let mode: number;
-  let text: string;
-  try {
-    const stat = statSync(file);
-    if (!stat.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-    mode = stat.mode;
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  const read = readSharedSecretFile(name, file, (variable, code) => {
     throw new PerimeterConfigError(
       'ERR_BULWARK_PERIMETER_SECRET_FILE',
       `readSecret: the file named by ${variable} could not be read (${code}). Check that ${variable} points at a readable regular file mounted into the container.`,
     );
+  });
+  if (read.looseMessage) {
+    warn(logger, 'ERR_BULWARK_PERIMETER_SECRET_PERMISSIONS', read.looseMessage, {
+      variable: name,
+      mode: read.looseMode,
+    });
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    const octal = (mode & 0o777).toString(8).padStart(4, '0');
-    warn(
-      logger,
-      'ERR_BULWARK_PERIMETER_SECRET_PERMISSIONS',
-      `readSecret: the file named by ${variable} has mode ${octal}, so other users ${(mode & 0o044) !== 0 ? 'can read' : 'can change'} it. Run chmod 600 on it (owner only).`,
-      { variable: name, mode: octal },
-    );
-  }
-  return text.trim();
+  return read.text;
 }
 
 /**

@@ -1,6 +1,5 @@
 // Hashing and constant-time checking of secrets (scrypt or SHA-256), and reading them from env or files.
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 // Bundled from internal/, so perimeter's and rbac's readSecret share one shape and verdict.
 import {
   describeWeakness,
@@ -9,6 +8,7 @@ import {
   isSecretName,
   judgeSecret,
   READ_SECRET_OPTIONS,
+  readSecretFile as readSharedSecretFile,
   SECRET_FIX,
 } from '../../../internal/read-secret-core.js';
 import { checkOptionNames, defined, RbacConfigError, show } from './errors.js';
@@ -168,31 +168,19 @@ export interface ReadSecretOptions {
 }
 
 function readSecretFile(name: string, file: string, logger: ReadSecretOptions['logger']): string {
-  const variable = `${name}_FILE`;
-  let mode: number;
-  let text: string;
-  try {
-    const stat = statSync(file);
-    if (!stat.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-    mode = stat.mode;
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  const read = readSharedSecretFile(name, file, (variable, code) => {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_SECRET_SOURCE',
       `readSecret: the file named by ${variable} could not be read (${code}). Check that it exists, is a regular file and this process may read it.`,
     );
+  });
+  if (read.looseMessage) {
+    warn(logger as Logger | undefined, 'ERR_BULWARK_RBAC_SECRET_PERMISSIONS', read.looseMessage, {
+      variable: name,
+      mode: read.looseMode,
+    });
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    const octal = (mode & 0o777).toString(8).padStart(4, '0');
-    warn(
-      logger as Logger | undefined,
-      'ERR_BULWARK_RBAC_SECRET_PERMISSIONS',
-      `readSecret: the file named by ${variable} has mode ${octal}, so other users ${(mode & 0o044) !== 0 ? 'can read' : 'can change'} it. Run chmod 600 on it (owner only).`,
-      { variable: name, mode: octal },
-    );
-  }
-  return text.trim();
+  return read.text;
 }
 
 /**
