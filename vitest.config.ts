@@ -12,6 +12,7 @@ export default mergeConfig(
         'internal/vitest.config.ts',
         'test/helpers/vitest.config.ts',
         'test/vitest.config.ts',
+        'test/browser/vitest.config.ts',
       ],
     },
   }),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the services Bulwark's tests need are up on loopback: PostgreSQL (5432), Redis (6379)
-# and a Mosquitto binary (plus the plaintext broker on 1883), and that the pgbouncer binary is
-# there (the tests start their own PgBouncers). Starts stopped ones with the standard commands and,
-# on Debian/Ubuntu, installs missing ones with apt. Quiet when everything is up.
+# and a Mosquitto binary (plus the plaintext broker on 1883), and that the pgbouncer and chromium
+# binaries are there (the tests start their own PgBouncers and headless browsers). Starts stopped
+# ones with the standard commands and, on Debian/Ubuntu, installs missing ones with apt. Quiet
+# when everything is up.
 set -euo pipefail
 
 say() { printf 'services: %s\n' "$*"; }
@@ -72,8 +73,16 @@ ensure_pgbouncer() {
   fi
 }
 
+# Debian's chromium, which the browser suite drives headless through playwright-core.
+ensure_chromium() {
+  [ -n "${CHROMIUM_BIN:-}" ] && return 0
+  command -v chromium >/dev/null && return 0
+  apt_install chromium
+}
+
 command -v openssl >/dev/null || apt_install openssl
 ensure_postgres
 ensure_redis
 ensure_mosquitto
 ensure_pgbouncer
+ensure_chromium

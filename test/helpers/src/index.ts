@@ -1,3 +1,10 @@
+export {
+  CHROMIUM_ARGS,
+  type ChromiumLauncher,
+  type ChromiumLaunchOptions,
+  chromiumExecutable,
+  launchChromium,
+} from './chromium.js';
 export { type Listening, listen } from './http.js';
 export {
   type MosquittoOptions,

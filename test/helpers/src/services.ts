@@ -4,12 +4,18 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { portOpen } from './ports.js';
 
+/** Where `name` is on PATH, if it is. */
+function onPath(name: string): string | undefined {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, name))
+    .find((file) => existsSync(file));
+}
+
 /** `name` when it is on PATH, else `fallback` when that exists (Debian's /usr/sbin is not on a user's PATH). */
 function binary(name: string, fallback: string): string {
-  const onPath = (process.env.PATH ?? '')
-    .split(delimiter)
-    .some((dir) => dir !== '' && existsSync(join(dir, name)));
-  return !onPath && existsSync(fallback) ? fallback : name;
+  return !onPath(name) && existsSync(fallback) ? fallback : name;
 }
 
 export const SERVICES = {
@@ -26,6 +32,11 @@ export const SERVICES = {
   pgbouncer: {
     label: 'the pgbouncer binary',
     url: process.env.PGBOUNCER_BIN ?? binary('pgbouncer', '/usr/sbin/pgbouncer'),
+  },
+  // playwright-core wants a path, not a name to look up.
+  chromium: {
+    label: 'Chromium',
+    url: process.env.CHROMIUM_BIN ?? onPath('chromium') ?? '/usr/bin/chromium',
   },
 } as const;
 
@@ -47,6 +58,7 @@ async function probe(name: ServiceName): Promise<boolean> {
   if (name === 'mosquitto') return binaryRuns(SERVICES.mosquitto.url, ['-h']);
   if (name === 'redis-server') return binaryRuns(SERVICES['redis-server'].url, ['--version']);
   if (name === 'pgbouncer') return binaryRuns(SERVICES.pgbouncer.url, ['--version']);
+  if (name === 'chromium') return binaryRuns(SERVICES.chromium.url, ['--version']);
   const url = new URL(SERVICES[name].url);
   return portOpen(Number(url.port || (name === 'postgres' ? 5432 : 6379)), url.hostname, 1000);
 }
