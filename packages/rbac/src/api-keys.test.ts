@@ -564,6 +564,18 @@ describe.runIf(hasPg)('createApiKeys with the caller as issuer', () => {
     const { key } = await strict.rotate('acme', { keyId: forever.id, by });
     expect(key.expiresAt?.getTime()).toBeGreaterThan(Date.now() + 89 * 86_400_000);
     expect(key.expiresAt?.getTime()).toBeLessThanOrEqual(Date.now() + 90 * 86_400_000);
+    // A user signed in through the session cookie is a caller under the same bounds.
+    const fromCookie = await strict.issue('acme', {
+      scopes: ['devices:read'],
+      by: { ...by, via: 'cookie' },
+    });
+    expect(fromCookie.expiresAt?.getTime()).toBeLessThanOrEqual(Date.now() + 90 * 86_400_000);
+    await expect(
+      strict.issue('acme', {
+        scopes: ['audit:read'],
+        by: { ...by, via: 'cookie', permissions: [] },
+      }),
+    ).rejects.toMatchObject({ status: 403, code: 'api_key_scope_exceeds_issuer' });
   });
 
   it("refuses scopes beyond the user's permissions, and any scope that grants an operator permission even to a user holding *", async () => {

@@ -261,7 +261,7 @@ function checkCaller(where: string, by: unknown): asserts by is ApiKeyCaller {
     typeof caller !== 'object' ||
     caller === null ||
     typeof caller.subject !== 'string' ||
-    !['jwt', 'api-key', 'basic'].includes(caller.via as string)
+    !['jwt', 'cookie', 'api-key', 'basic'].includes(caller.via as string)
   ) {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_ARGUMENT',

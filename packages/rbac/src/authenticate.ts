@@ -1,4 +1,4 @@
-// The `authenticate` middleware: a Bearer JWT and/or an API key header, to `req.auth`.
+// The `authenticate` middleware: a Bearer JWT, a session cookie and/or an API key header, to `req.auth`.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import createError from 'http-errors';
 import {
@@ -28,6 +28,7 @@ import {
 import { createJwtVerifier, type JwtOptions, type JwtResult } from './jwt.js';
 import { authenticateDescription, withOpenApi } from './openapi.js';
 import { isGrant } from './permissions.js';
+import { checkCookieName, readCookie } from './session-cookie.js';
 import type { ApiKeyVerifier, AuthContext, Logger } from './types.js';
 
 /**
@@ -52,6 +53,12 @@ export interface AuthenticateOptions {
   apiKeys?: ApiKeyVerifier;
   /** Header carrying the API key. Default `'x-api-key'`. */
   apiKeyHeader?: string;
+  /**
+   * Name of a cookie carrying the JWT, for browser pages: read only when a request has neither an
+   * `Authorization` nor an API key header, verified like a Bearer token (`via: 'cookie'`). Needs
+   * `jwt`, and CSRF protection in front of unsafe methods. Prefer a `__Host-` name. Default: none.
+   */
+  sessionCookie?: string;
   /**
    * Maps verified claims to tenant, scope and permissions. Default: `tenant_id` is the tenant,
    * `scope_type: 'operator'` makes an operator (anything else absent means customer), and a
@@ -82,6 +89,7 @@ const NAMES = [
   'jwt',
   'apiKeys',
   'apiKeyHeader',
+  'sessionCookie',
   'mapClaims',
   'permissions',
   'optional',
@@ -90,6 +98,9 @@ const NAMES = [
   'exposeMissingPermissions',
   'realm',
 ] as const;
+
+/** How a request carried its JWT. */
+type TokenVia = 'jwt' | 'cookie';
 
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const API_KEY_VALUE = /^[\x21-\x7e]{8,512}$/;
@@ -109,7 +120,8 @@ export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): Cla
 }
 
 /**
- * Authenticates each request from a Bearer JWT and/or an API key header and sets `req.auth`.
+ * Authenticates each request from a Bearer JWT, a session cookie holding a JWT and/or an API key
+ * header and sets `req.auth`.
  * Failures answer 401 `unauthorized` with `WWW-Authenticate: Bearer` (no credentials) or
  * `Bearer error="invalid_token"`, a minimal message, and the reason only in logs, the
  * `bulwark:rbac:auth-failed` event and the audit log. Key-resolver failures are 401 too.
@@ -150,6 +162,16 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     throw new RbacConfigError(
       'ERR_BULWARK_RBAC_API_KEY_HEADER',
       `authenticate: apiKeyHeader ${show(options.apiKeyHeader)} is not usable. Use a plain header name such as 'x-api-key'.`,
+    );
+  }
+  const cookieName =
+    options.sessionCookie === undefined
+      ? undefined
+      : checkCookieName('authenticate', options.sessionCookie);
+  if (cookieName !== undefined && verifyJwt === undefined) {
+    throw new RbacConfigError(
+      'ERR_BULWARK_RBAC_SESSION_COOKIE',
+      `authenticate: sessionCookie ${show(cookieName)} carries a JWT, but \`jwt\` is not set, so no cookie could ever be verified. Give the \`jwt\` options the tokens are signed for.`,
     );
   }
   for (const name of ['mapClaims'] as const) {
@@ -195,18 +217,22 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
   };
   const optional = options.optional === true;
 
-  const fromJwt = (req: Request, token: string): Error | undefined | Promise<Error | undefined> => {
+  const fromJwt = (
+    req: Request,
+    token: string,
+    via: TokenVia,
+  ): Error | undefined | Promise<Error | undefined> => {
     const result = verifyJwt!(token);
     return result instanceof Promise
-      ? result.then((r) => settleJwt(req, r))
-      : settleJwt(req, result);
+      ? result.then((r) => settleJwt(req, r, via))
+      : settleJwt(req, result, via);
   };
 
   // Each kind of problem is warned about once: a mapping that cannot work fails every token.
   const warned = new Set<string>();
   const identityFailure = (
     req: Request,
-    via: 'jwt' | 'api-key',
+    via: TokenVia | 'api-key',
     found: IdentityProblem,
     challenge: string,
     error?: unknown,
@@ -217,7 +243,7 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       warn(
         state.logger,
         'ERR_BULWARK_RBAC_CLAIMS',
-        `authenticate: ${identityProblemText(found)}, so ${via === 'jwt' ? 'the token' : 'the key'} was refused with 401 (reason 'claims', field '${found.field}'). ${identityFix(found)}`,
+        `authenticate: ${identityProblemText(found)}, so ${via === 'api-key' ? 'the key' : 'the token'} was refused with 401 (reason 'claims', field '${found.field}'). ${identityFix(found)}`,
         {
           field: found.field,
           problem: found.problem,
@@ -243,12 +269,12 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     });
   };
 
-  const settleJwt = (req: Request, result: JwtResult): Error | undefined => {
+  const settleJwt = (req: Request, result: JwtResult, via: TokenVia): Error | undefined => {
     if (!result.ok) {
       return authFailure(
         req,
         state,
-        'jwt',
+        via,
         result.reason,
         invalidJwt,
         result.field === undefined ? {} : { field: result.field },
@@ -266,20 +292,20 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
         received: err instanceof Error ? err.name : received(err),
         source: 'mapClaims',
       };
-      return identityFailure(req, 'jwt', threw, invalidJwt, err);
+      return identityFailure(req, via, threw, invalidJwt, err);
     }
     const found = claimsIdentityProblem(identity, result.claims, {
       defaultMapping: mapClaims === defaultMapClaims,
       checkPermissions: !store,
     });
-    if (found) return identityFailure(req, 'jwt', found, invalidJwt);
+    if (found) return identityFailure(req, via, found, invalidJwt);
     const scope = identity.scope as 'customer' | 'operator';
     const tenantId = identity.tenantId ?? null;
     const auth: AuthContext = {
       subject: result.claims.sub as string,
       tenantId,
       scope,
-      via: 'jwt',
+      via,
       // Either a fresh object jsonwebtoken parsed for this request, or remembered claims the
       // verifier froze deeply before sharing them; freezing in place is safe for both.
       claims: Object.freeze(result.claims),
@@ -358,48 +384,50 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       verifyJwt && typeof authorization === 'string' && /^bearer(?: |$)/i.test(authorization);
     const hasKey = rawKey !== undefined;
     if (bearer && hasKey) return next(authFailure(req, state, 'none', 'ambiguous', bare));
-    if (!bearer && !hasKey) {
+    // The cookie is read only when no header names a credential: a header always wins.
+    const cookie =
+      !bearer && !hasKey && cookieName !== undefined && authorization === undefined
+        ? readCookie(req.headers.cookie, cookieName)
+        : undefined;
+    if (!bearer && !hasKey && cookie === undefined) {
       return next(optional ? undefined : authFailure(req, state, 'none', 'missing', bare));
     }
+    const via = bearer ? 'jwt' : hasKey ? 'api-key' : 'cookie';
+    const challenge = via === 'api-key' ? invalidKey : invalidJwt;
     let work: Error | undefined | Promise<Error | undefined>;
     try {
-      if (bearer) {
+      if (via === 'jwt') {
         const match = BEARER.exec(authorization as string);
         work = match
-          ? fromJwt(req, match[1]!)
-          : authFailure(req, state, 'jwt', 'malformed', invalidJwt);
+          ? fromJwt(req, match[1]!, via)
+          : authFailure(req, state, via, 'malformed', challenge);
+      } else if (via === 'cookie') {
+        work =
+          typeof cookie === 'string'
+            ? fromJwt(req, cookie, via)
+            : authFailure(req, state, via, 'malformed', challenge);
       } else {
         work =
           typeof rawKey === 'string'
             ? fromApiKey(req, rawKey)
-            : authFailure(req, state, 'api-key', 'ambiguous', invalidKey);
+            : authFailure(req, state, via, 'ambiguous', challenge);
       }
     } catch {
-      work = authFailure(
-        req,
-        state,
-        bearer ? 'jwt' : 'api-key',
-        'invalid',
-        bearer ? invalidJwt : invalidKey,
-      );
+      work = authFailure(req, state, via, 'invalid', challenge);
     }
     if (!(work instanceof Promise)) return next(work);
     work.then(
       (err) => next(err),
-      () =>
-        next(
-          authFailure(
-            req,
-            state,
-            bearer ? 'jwt' : 'api-key',
-            'invalid',
-            bearer ? invalidJwt : invalidKey,
-          ),
-        ),
+      () => next(authFailure(req, state, via, 'invalid', challenge)),
     );
   };
   return withOpenApi(
-    authenticateDescription(verifyJwt !== undefined, apiKeys ? apiKeyHeader : undefined, optional),
+    authenticateDescription(
+      verifyJwt !== undefined,
+      apiKeys ? apiKeyHeader : undefined,
+      optional,
+      cookieName,
+    ),
     middleware,
   );
 }

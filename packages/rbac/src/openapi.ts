@@ -39,13 +39,24 @@ const apiKeyScheme = (header: string) =>
     scheme: Object.freeze({ type: 'apiKey', in: 'header', name: header }),
   });
 
-/** `authenticate()`: a Bearer JWT and/or an API key header. */
+const cookieScheme = (cookie: string) =>
+  Object.freeze({
+    name: 'sessionCookie',
+    scheme: Object.freeze({ type: 'apiKey', in: 'cookie', name: cookie }),
+  });
+
+/** `authenticate()`: a Bearer JWT, a session cookie holding a JWT and/or an API key header. */
 export function authenticateDescription(
   jwt: boolean,
   apiKeyHeader: string | undefined,
   optional: boolean,
+  sessionCookie?: string,
 ) {
-  const schemes = [...(jwt ? [BEARER] : []), ...(apiKeyHeader ? [apiKeyScheme(apiKeyHeader)] : [])];
+  const schemes = [
+    ...(jwt ? [BEARER] : []),
+    ...(sessionCookie ? [cookieScheme(sessionCookie)] : []),
+    ...(apiKeyHeader ? [apiKeyScheme(apiKeyHeader)] : []),
+  ];
   return {
     version: 1,
     kind: 'authenticate',

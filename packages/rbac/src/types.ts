@@ -8,9 +8,12 @@ export interface AuthContext {
   tenantId: string | null;
   /** `customer` for tenant users and keys, `operator` for platform staff. */
   scope: 'customer' | 'operator';
-  /** How the caller authenticated. */
-  via: 'jwt' | 'api-key' | 'basic';
-  /** The verified JWT payload; empty for API keys and Basic users. */
+  /**
+   * How the caller authenticated: a Bearer JWT, a JWT in the session cookie, an API key or HTTP
+   * Basic.
+   */
+  via: 'jwt' | 'cookie' | 'api-key' | 'basic';
+  /** The verified JWT payload (Bearer or cookie); empty for API keys and Basic users. */
   claims: Readonly<Record<string, unknown>>;
   /** Granted permissions, once known (API key scopes, configured users, or loaded on demand). */
   permissions?: readonly string[];
