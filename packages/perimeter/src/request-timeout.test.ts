@@ -122,6 +122,31 @@ describe('requestTimeout', () => {
     expect(signal?.aborted).toBe(false);
   });
 
+  it("carries the request's deadline on req.signal under Symbol.for('bulwark.deadline') and on res.locals.deadline", async () => {
+    let seen: { deadline: unknown; locals: unknown; keys: string[] } | undefined;
+    const app = express();
+    app.use(requestTimeout(2_000));
+    app.get('/deadline', (req, res) => {
+      seen = {
+        deadline: (req.signal as unknown as Record<symbol, unknown>)[Symbol.for('bulwark.deadline')],
+        locals: res.locals.deadline,
+        keys: Object.keys(req.signal),
+      };
+      res.json({ ok: true });
+    });
+    const server = await listen(app);
+    running.push(server);
+    const before = Date.now();
+    const res = await fetch(`${server.url}/deadline`);
+    const after = Date.now();
+    expect(res.status).toBe(200);
+    expect(seen?.deadline).toBe(seen?.locals);
+    expect(seen?.deadline).toBeGreaterThanOrEqual(before + 2_000);
+    expect(seen?.deadline).toBeLessThanOrEqual(after + 2_000);
+    // Not enumerable: a signal logged or spread does not show it.
+    expect(seen?.keys).toEqual([]);
+  });
+
   it('sets req.signal where the request inherits a read-only signal getter, as on Node.js 24 and later', async () => {
     let own: PropertyDescriptor | undefined;
     let seen: Promise<unknown> | undefined;

@@ -39,6 +39,12 @@ export interface RequestTimeoutOptions {
 
 const KNOWN = ['ms', 'retryAfter'] as const;
 
+/**
+ * The property `req.signal` carries the request's deadline under (epoch milliseconds). A
+ * registered symbol, so a package such as `@bulwark/db-safety` reads it without importing this one.
+ */
+const DEADLINE = Symbol.for('bulwark.deadline');
+
 function silence(res: ServerResponse): void {
   const self = res as unknown as Record<string, unknown>;
   self.setHeader = () => res;
@@ -54,6 +60,9 @@ function silence(res: ServerResponse): void {
  * while here the server was too slow to answer) and `req.signal` aborts, so an upstream call or
  * database query started with that signal is cancelled instead of running on. The same signal
  * aborts when the client disconnects before the answer. The signal is also `res.locals.signal`.
+ * The signal carries the request's deadline (epoch milliseconds) under
+ * `Symbol.for('bulwark.deadline')`, also `res.locals.deadline`: `@bulwark/db-safety` caps the
+ * server-side `statement_timeout` of a query given `req.signal` at the time left.
  * A request whose body was still arriving at the deadline never reaches its route: reading
  * stops and the connection is closed after the 503, so a body parser cannot hand it on.
  * Middleware that awaits something before calling `next()` should pass `req.signal` to it (or
@@ -92,6 +101,9 @@ export function requestTimeout(options: number | RequestTimeoutOptions): Request
     function requestTimeout(req, res, next) {
       const controller = new AbortController();
       const started = Date.now();
+      const deadline = started + ms;
+      // Non-enumerable, like the signal's own state: it travels with the signal, not in logs.
+      Object.defineProperty(controller.signal, DEADLINE, { value: deadline });
       // Node.js 24 and later define `signal` on IncomingMessage.prototype as a getter without a
       // setter, so assigning would throw; an own property shadows it on this request only.
       Object.defineProperty(req, 'signal', {
@@ -101,6 +113,7 @@ export function requestTimeout(options: number | RequestTimeoutOptions): Request
         writable: false,
       });
       res.locals.signal = controller.signal;
+      res.locals.deadline = deadline;
 
       const timer = setTimeout(() => {
         if (res.writableFinished) return;
