@@ -128,7 +128,9 @@ describe('requestTimeout', () => {
     app.use(requestTimeout(2_000));
     app.get('/deadline', (req, res) => {
       seen = {
-        deadline: (req.signal as unknown as Record<symbol, unknown>)[Symbol.for('bulwark.deadline')],
+        deadline: (req.signal as unknown as Record<symbol, unknown>)[
+          Symbol.for('bulwark.deadline')
+        ],
         locals: res.locals.deadline,
         keys: Object.keys(req.signal),
       };
