@@ -7,6 +7,14 @@ export {
   type SafeConfigInput,
 } from './check-config.js';
 export { type CorsPolicyOptions, corsPolicy } from './cors-policy.js';
+export {
+  type CspDirectives,
+  type CspOverrideOptions,
+  type CspOverrides,
+  cspNonce,
+  cspOverride,
+  pageContentSecurityPolicy,
+} from './csp.js';
 export { type CsrfProtectionOptions, csrfProtection } from './csrf-protection.js';
 export { PerimeterConfigError, type PerimeterLogger, perimeterChannels } from './errors.js';
 export {
@@ -39,11 +47,12 @@ export {
 export { type RequestTimeoutOptions, requestTimeout } from './request-timeout.js';
 export {
   apiContentSecurityPolicy,
-  type CspDirectives,
   defaultPermissionsPolicy,
   docsContentSecurityPolicy,
   type HstsOptions,
+  type PagesOptions,
   type SecureHeadersOptions,
   secureHeaders,
+  type TrustedTypesOption,
 } from './secure-headers.js';
 export { type TrustedHostsOptions, trustedHosts } from './trusted-hosts.js';

@@ -1,11 +1,21 @@
-// secureHeaders(): a helmet preset for JSON APIs, with a relaxed policy for a docs UI route.
+// secureHeaders(): a helmet preset for JSON APIs, a relaxed policy for a docs UI, and a nonce-based policy for HTML pages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
+import {
+  applyPolicies,
+  type CspDirectives,
+  checkDirectives,
+  compilePolicy,
+  type HeaderOp,
+  type PolicySet,
+  pageContentSecurityPolicy,
+  policySet,
+  recordHeaders,
+} from './csp.js';
 import { checkOptions, describe, PerimeterConfigError, positiveInt } from './errors.js';
 
-/** CSP directives: name (kebab-case, as sent) to sources. */
-export type CspDirectives = Record<string, readonly string[]>;
+export type { CspDirectives } from './csp.js';
 
 /**
  * The policy for JSON responses: nothing may load, nothing may frame it. A JSON API never needs
@@ -106,6 +116,46 @@ export interface SecureHeadersOptions {
   credentialHeaders?: readonly string[];
   /** `Cross-Origin-Resource-Policy`. Default `'same-origin'`. */
   crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin';
+  /**
+   * Path prefixes that serve server-rendered HTML pages, answered with a nonce-based policy and
+   * a fresh nonce in `res.locals.cspNonce`. Default: none.
+   */
+  pages?: PagesOptions;
+  /**
+   * Where browsers send CSP violation reports: the path (`'/csp-reports'`) or absolute `https:`
+   * URL of a `reportCollector()` route. Every CSP header then ends in `report-uri <reportTo>;
+   * report-to csp-endpoint`, and every response carries `Reporting-Endpoints:
+   * csp-endpoint="<reportTo>"`. Default: none (no reports).
+   */
+  reportTo?: string;
+}
+
+/** Trusted Types for pages: `true`, or the names of the policies the page's scripts create. */
+export type TrustedTypesOption = boolean | { policies: readonly string[] };
+
+export interface PagesOptions {
+  /**
+   * Path prefixes that serve HTML pages (`'/app'` matches `/app` and `/app/...`, `'/'` every
+   * path). Required. Prefixes in `docsPaths` take precedence.
+   */
+  paths: readonly string[];
+  /**
+   * The enforced policy for pages; the {@link cspNonce} placeholder becomes each response's nonce.
+   * Default {@link pageContentSecurityPolicy}.
+   */
+  contentSecurityPolicy?: CspDirectives;
+  /**
+   * A second policy, sent as `Content-Security-Policy-Report-Only` beside the enforced one, with
+   * the same nonce: browsers report what it would block and block nothing. Default: none.
+   */
+  reportOnly?: CspDirectives;
+  /**
+   * Trusted Types: `true` adds `require-trusted-types-for 'script'` to the enforced page policy,
+   * so DOM XSS sinks (`innerHTML`, `eval`, ...) refuse plain strings; `{ policies: ['name'] }`
+   * also adds `trusted-types name`, the only policies scripts may create (`[]` allows none).
+   * Default `false`.
+   */
+  trustedTypes?: TrustedTypesOption;
 }
 
 const KNOWN = [
@@ -117,7 +167,17 @@ const KNOWN = [
   'noStore',
   'credentialHeaders',
   'crossOriginResourcePolicy',
+  'pages',
+  'reportTo',
 ] as const;
+
+/** The group name every CSP header's `report-to` names and `Reporting-Endpoints` defines. */
+const REPORT_GROUP = 'csp-endpoint';
+// Characters a report URL may hold: URL characters that neither end a CSP directive (`;`, `,`)
+// nor need escaping in a structured-field string (`"`, `\`), and no fragment.
+const REPORT_URL = /^[A-Za-z0-9\-._~!$&'()*+=:@%/?]+$/;
+// The policy names Trusted Types accepts (tt-policy-name in the Trusted Types spec).
+const TRUSTED_TYPES_NAME = /^[A-Za-z0-9\-#=_/@.%]+$/;
 
 const DEFAULT_CREDENTIAL_HEADERS = ['Authorization', 'Cookie', 'X-API-Key'] as const;
 // RFC 9110 section 5.1: a field name is a token.
@@ -125,49 +185,16 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // The writeHead a response had before secureHeaders asked to see it, kept on the response.
 const ORIGINAL_WRITE_HEAD = Symbol('bulwark.secureHeaders.writeHead');
 
-const DIRECTIVE_NAME = /^[a-z][a-z-]*$/;
-// A source may not contain characters that end a directive or the header.
-const BAD_SOURCE = /[;,\r\n]/;
-
-function checkDirectives(option: string, directives: unknown): CspDirectives {
-  if (!directives || typeof directives !== 'object' || Array.isArray(directives)) {
-    throw new PerimeterConfigError(
-      'ERR_BULWARK_PERIMETER_INVALID_CSP',
-      `secureHeaders: ${option}: ${describe(directives)} is not a directive map. Use an object such as { 'default-src': ["'none'"] }.`,
-    );
-  }
-  const out: Record<string, readonly string[]> = {};
-  for (const [name, sources] of Object.entries(directives)) {
-    if (!DIRECTIVE_NAME.test(name)) {
-      throw new PerimeterConfigError(
-        'ERR_BULWARK_PERIMETER_INVALID_CSP',
-        `secureHeaders: ${option}: ${describe(name)} is not a directive name. Write it as sent, in kebab-case, such as 'script-src'.`,
-      );
-    }
-    if (
-      !Array.isArray(sources) ||
-      sources.some((s) => typeof s !== 'string' || BAD_SOURCE.test(s))
-    ) {
-      throw new PerimeterConfigError(
-        'ERR_BULWARK_PERIMETER_INVALID_CSP',
-        `secureHeaders: ${option}: the sources of ${name} must be an array of strings without ';', ',' or line breaks, such as ["'self'"].`,
-      );
-    }
-    out[name] = sources;
-  }
-  return out;
-}
-
-function helmetFor(
-  csp: CspDirectives,
+/**
+ * The headers helmet sets besides the CSP, recorded once from a helmet instance configured as
+ * before, so each request sets the same values in the same order without running helmet again.
+ */
+function helmetHeaders(
   hsts: Required<HstsOptions> | false,
   corp: NonNullable<SecureHeadersOptions['crossOriginResourcePolicy']>,
-) {
+): HeaderOp[] {
   const options: HelmetOptions = {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: Object.fromEntries(Object.entries(csp).map(([k, v]) => [k, [...v]])),
-    },
+    contentSecurityPolicy: false,
     strictTransportSecurity: hsts === false ? false : hsts,
     xFrameOptions: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
@@ -177,7 +204,106 @@ function helmetFor(
     xPermittedCrossDomainPolicies: { permittedPolicies: 'none' },
     xDnsPrefetchControl: { allow: false },
   };
-  return helmet(options);
+  return recordHeaders(helmet(options) as Parameters<typeof recordHeaders>[0]);
+}
+
+/** A checked `reportTo`: the value for `report-uri` and for `Reporting-Endpoints`. */
+function checkReportTo(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const fix =
+    "Pass the path where reportCollector() is mounted, such as '/csp-reports', or an absolute https: URL.";
+  if (typeof value === 'function') {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_REPORT_TO',
+      `secureHeaders: reportTo: a function is not a report address; the handler does not know the path it is mounted on. ${fix}`,
+    );
+  }
+  if (typeof value !== 'string' || !REPORT_URL.test(value)) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_REPORT_TO',
+      `secureHeaders: reportTo: ${describe(value)} is not a report address (no spaces, quotes, backslashes, ';', ',' or '#'). ${fix}`,
+    );
+  }
+  if (value.startsWith('/') && !value.startsWith('//')) return value;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // Browsers deliver reports only to potentially trustworthy URLs: https:, or http: on loopback.
+  const loopback =
+    url !== undefined &&
+    (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname));
+  if (
+    url === undefined ||
+    !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) ||
+    url.username !== '' ||
+    url.password !== '' ||
+    !REPORT_URL.test(url.href)
+  ) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_REPORT_TO',
+      `secureHeaders: reportTo: ${describe(value)} is neither a path starting with '/' nor an https: URL without credentials; browsers send reports only to https: (or http: on loopback). ${fix}`,
+    );
+  }
+  return url.href;
+}
+
+/** The directives `trustedTypes` adds to the page policy. */
+function trustedTypesDirectives(value: unknown): CspDirectives {
+  if (value === undefined || value === false) return {};
+  if (value === true) return { 'require-trusted-types-for': ["'script'"] };
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_TRUSTED_TYPES',
+      `secureHeaders: pages.trustedTypes: ${describe(value)} is not valid. Use true, false or { policies: ['default'] }.`,
+    );
+  }
+  const { policies } = checkOptions('secureHeaders: pages.trustedTypes', value, ['policies']);
+  const seen = new Set<string>();
+  if (!Array.isArray(policies)) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_TRUSTED_TYPES',
+      `secureHeaders: pages.trustedTypes.policies: ${describe(policies)} is not a list of policy names. Use an array such as ['default', 'dompurify'], or [] to allow none.`,
+    );
+  }
+  for (const name of policies as unknown[]) {
+    if (
+      typeof name !== 'string' ||
+      (name !== "'allow-duplicates'" && !TRUSTED_TYPES_NAME.test(name)) ||
+      seen.has(name)
+    ) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_TRUSTED_TYPES',
+        `secureHeaders: pages.trustedTypes.policies: ${describe(name)} is ${seen.has(name as string) ? 'listed twice' : 'not a policy name'}. Use names of letters, digits and - # = _ / @ . %, as passed to trustedTypes.createPolicy(), each once.`,
+      );
+    }
+    seen.add(name);
+  }
+  return {
+    'require-trusted-types-for': ["'script'"],
+    'trusted-types': policies.length > 0 ? (policies as string[]) : ["'none'"],
+  };
+}
+
+/** Adds `extra` directives to a policy, refusing any the policy already sets itself. */
+function withDirectives(
+  where: string,
+  policy: CspDirectives,
+  extra: CspDirectives,
+  code: `ERR_BULWARK_PERIMETER_${string}`,
+  because: string,
+): CspDirectives {
+  for (const name of Object.keys(extra)) {
+    if (Object.hasOwn(policy, name)) {
+      throw new PerimeterConfigError(
+        code,
+        `secureHeaders: ${where} sets ${name} itself, and ${because} sets it too. Remove ${name} from ${where}.`,
+      );
+    }
+  }
+  return { ...policy, ...extra };
 }
 
 /** Adds the credential header names to `Vary`, keeping whatever an earlier middleware put there. */
@@ -226,7 +352,12 @@ function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   for (const prefix of prefixes) {
-    if (path === prefix || (path.startsWith(prefix) && path[prefix.length] === '/')) return true;
+    if (
+      prefix === '/' ||
+      path === prefix ||
+      (path.startsWith(prefix) && path[prefix.length] === '/')
+    )
+      return true;
   }
   return false;
 }
@@ -238,16 +369,22 @@ function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
  * `same-origin`, a restrictive `Permissions-Policy`, no `X-Powered-By`, and
  * `Cache-Control: no-store` on authenticated responses: those to requests carrying a credential
  * header (`Authorization`, `Cookie`, `X-API-Key`), and those whose `req.auth` an authenticator
- * mounted later has set by the time the response is written. Header values are computed once, here.
+ * mounted later has set by the time the response is written. Under `docsPaths` the CSP is the
+ * docs policy; under `pages.paths` it is a nonce-based page policy, with a fresh nonce per
+ * response in `res.locals.cspNonce`. Header values are computed once, here; per request only
+ * the nonce is new.
  *
  * @param options See {@link SecureHeadersOptions}; every field has a safe default.
  * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_INVALID_HSTS` for a short `maxAge` or a
  *   `preload` without `includeSubDomains` and a year; `ERR_BULWARK_PERIMETER_INVALID_CSP` for a
- *   malformed directive map; `ERR_BULWARK_PERIMETER_INVALID_OPTION` for a bad `noStore`,
- *   `credentialHeaders` or `crossOriginResourcePolicy`; `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION`
- *   for a misspelled option.
+ *   malformed directive map; `ERR_BULWARK_PERIMETER_CSP_FIXED_NONCE` for a literal
+ *   `'nonce-...'`; `ERR_BULWARK_PERIMETER_CSP_NONCE_OUTSIDE_PAGES` for `cspNonce` in the API or
+ *   docs policy; `ERR_BULWARK_PERIMETER_INVALID_PATH` for bad `docsPaths` or `pages.paths`;
+ *   `ERR_BULWARK_PERIMETER_INVALID_TRUSTED_TYPES`; `ERR_BULWARK_PERIMETER_INVALID_REPORT_TO`;
+ *   `ERR_BULWARK_PERIMETER_INVALID_OPTION` for a bad `noStore`, `credentialHeaders` or
+ *   `crossOriginResourcePolicy`; `ERR_BULWARK_PERIMETER_UNKNOWN_OPTION` for a misspelled option.
  * @example
- * app.use(secureHeaders({ docsPaths: ['/docs'] }));
+ * app.use(secureHeaders({ docsPaths: ['/docs'], pages: { paths: ['/app'] } }));
  */
 export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   const opts = checkOptions('secureHeaders', options, KNOWN) as SecureHeadersOptions;
@@ -280,25 +417,90 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
     }
   }
 
-  const apiCsp = checkDirectives(
-    'contentSecurityPolicy',
-    opts.contentSecurityPolicy ?? apiContentSecurityPolicy,
+  const reportTo = checkReportTo(opts.reportTo);
+  const reporting: CspDirectives =
+    reportTo === undefined ? {} : { 'report-uri': [reportTo], 'report-to': [REPORT_GROUP] };
+  const compile = (where: string, given: unknown, allowNonce = false) => {
+    const checked = checkDirectives(`secureHeaders: ${where}`, given, {
+      allowNonce,
+      requireDefaultSrc: true,
+    });
+    return compilePolicy(
+      `secureHeaders: ${where}`,
+      withDirectives(
+        where,
+        checked as CspDirectives,
+        reporting,
+        'ERR_BULWARK_PERIMETER_INVALID_CSP',
+        'reportTo',
+      ),
+    );
+  };
+
+  const apiSet = policySet(
+    compile('contentSecurityPolicy', opts.contentSecurityPolicy ?? apiContentSecurityPolicy),
+    undefined,
   );
-  const docsCsp = checkDirectives(
-    'docsContentSecurityPolicy',
-    opts.docsContentSecurityPolicy ?? docsContentSecurityPolicy,
-  );
-  const docsPaths = opts.docsPaths ?? [];
-  if (
-    !Array.isArray(docsPaths) ||
-    docsPaths.some((p) => typeof p !== 'string' || !p.startsWith('/'))
-  ) {
-    throw new PerimeterConfigError(
-      'ERR_BULWARK_PERIMETER_INVALID_PATH',
-      `secureHeaders: docsPaths: ${describe(docsPaths)} must be an array of paths starting with '/', such as ['/docs'].`,
+  const docsPrefixes = checkPaths('docsPaths', opts.docsPaths ?? []);
+  const docsSet =
+    docsPrefixes.length > 0
+      ? policySet(
+          compile(
+            'docsContentSecurityPolicy',
+            opts.docsContentSecurityPolicy ?? docsContentSecurityPolicy,
+          ),
+          undefined,
+        )
+      : apiSet;
+
+  let pagePrefixes: string[] = [];
+  let pagesSet: PolicySet = apiSet;
+  if (opts.pages !== undefined) {
+    const pages = checkOptions('secureHeaders: pages', opts.pages, [
+      'paths',
+      'contentSecurityPolicy',
+      'reportOnly',
+      'trustedTypes',
+    ]) as Partial<PagesOptions>;
+    if (pages.paths === undefined) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_PATH',
+        "secureHeaders: pages.paths is required: the path prefixes that serve HTML pages, such as ['/app'].",
+      );
+    }
+    pagePrefixes = checkPaths('pages.paths', pages.paths);
+    if (pagePrefixes.length === 0) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_PATH',
+        "secureHeaders: pages.paths is empty, so no response would get the page policy. List the path prefixes that serve HTML pages, such as ['/app'], or leave pages out.",
+      );
+    }
+    const both = pagePrefixes.find((p) => docsPrefixes.includes(p));
+    if (both !== undefined) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_PATH',
+        `secureHeaders: ${describe(both)} is in both docsPaths and pages.paths. List it in one of them.`,
+      );
+    }
+    const enforced = withDirectives(
+      'pages.contentSecurityPolicy',
+      checkDirectives(
+        'secureHeaders: pages.contentSecurityPolicy',
+        pages.contentSecurityPolicy ?? pageContentSecurityPolicy,
+        { allowNonce: true, requireDefaultSrc: true },
+      ) as CspDirectives,
+      trustedTypesDirectives(pages.trustedTypes),
+      'ERR_BULWARK_PERIMETER_INVALID_TRUSTED_TYPES',
+      'trustedTypes',
+    );
+    pagesSet = policySet(
+      compile('pages.contentSecurityPolicy', enforced, true),
+      pages.reportOnly === undefined
+        ? undefined
+        : compile('pages.reportOnly', pages.reportOnly, true),
     );
   }
-  const prefixes = docsPaths.map((p) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p));
+  const routed = docsPrefixes.length > 0 || pagePrefixes.length > 0;
 
   const corp = opts.crossOriginResourcePolicy ?? 'same-origin';
   if (!['same-origin', 'same-site', 'cross-origin'].includes(corp)) {
@@ -344,21 +546,37 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   let permissions: string | undefined;
   if (opts.permissionsPolicy !== false) {
     const features = opts.permissionsPolicy ?? defaultPermissionsPolicy;
-    const checked = checkDirectives('permissionsPolicy', features);
+    const checked = checkDirectives('secureHeaders: permissionsPolicy', features, {
+      csp: false,
+    }) as CspDirectives;
     permissions = Object.entries(checked)
       .map(([feature, allow]) => `${feature}=(${allow.join(' ')})`)
       .join(', ');
   }
 
-  const apiHelmet = helmetFor(apiCsp, hsts, corp);
-  const docsHelmet = prefixes.length > 0 ? helmetFor(docsCsp, hsts, corp) : apiHelmet;
+  // Everything but the CSP is the same on every response: set from two flat lists.
+  const ops = helmetHeaders(hsts, corp);
+  if (reportTo !== undefined) ops.unshift(['Reporting-Endpoints', `${REPORT_GROUP}="${reportTo}"`]);
+  const names = ops.map(([name]) => name);
+  const values = ops.map(([, value]) => value);
+  const count = names.length;
 
   const carriesCredentials = (req: IncomingMessage): boolean => {
     for (const key of credentialKeys) if (req.headers[key] !== undefined) return true;
     return false;
   };
 
-  const extras = (req: IncomingMessage, res: ServerResponse) => {
+  return function secureHeaders(req, res, next) {
+    let set = apiSet;
+    let page = false;
+    if (routed) {
+      const url = req.originalUrl ?? req.url;
+      if (docsPrefixes.length > 0 && matchesPrefix(url, docsPrefixes)) set = docsSet;
+      else if (pagePrefixes.length > 0 && matchesPrefix(url, pagePrefixes)) {
+        set = pagesSet;
+        page = true;
+      }
+    }
     if (permissions) res.setHeader('Permissions-Policy', permissions);
     if (noStore === 'always') {
       res.setHeader('Cache-Control', 'no-store');
@@ -368,15 +586,26 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
       if (carriesCredentials(req)) res.setHeader('Cache-Control', 'no-store');
       else watchForAuthentication(res);
     }
+    applyPolicies(res, set, page);
+    for (let i = 0; i < count; i++) {
+      const value = values[i];
+      if (value === undefined) res.removeHeader(names[i]!);
+      else res.setHeader(names[i]!, value);
+    }
+    next();
   };
+}
 
-  return function secureHeaders(req, res, next) {
-    const chosen =
-      prefixes.length > 0 && matchesPrefix(req.originalUrl ?? req.url, prefixes)
-        ? docsHelmet
-        : apiHelmet;
-    // helmet leaves these two headers alone, so they can go first and helmet can call next itself.
-    extras(req, res);
-    chosen(req, res, next);
-  };
+/** Checks a list of path prefixes and drops a trailing `/` (but keeps `'/'` itself). */
+function checkPaths(option: string, paths: unknown): string[] {
+  if (
+    !Array.isArray(paths) ||
+    paths.some((p) => typeof p !== 'string' || !p.startsWith('/') || /[?#\s]/.test(p))
+  ) {
+    throw new PerimeterConfigError(
+      'ERR_BULWARK_PERIMETER_INVALID_PATH',
+      `secureHeaders: ${option}: ${describe(paths)} must be an array of paths starting with '/', without '?', '#' or spaces, such as ['${option === 'docsPaths' ? '/docs' : '/app'}'].`,
+    );
+  }
+  return (paths as string[]).map((p) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p));
 }
