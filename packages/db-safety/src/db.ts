@@ -1,6 +1,7 @@
 // createDb: query helpers that accept only parameterised SQL, one statement at a time, with cancellation.
 import type pg from 'pg';
-import { DbAbortError, DbConfigError, DbSafetyError } from './errors.js';
+import { deadlineOf, earlier, queryWithDeadline, timeLeft } from './deadline.js';
+import { DbAbortError, DbConfigError, DbSafetyError, isTimeoutReason, sqlState } from './errors.js';
 import { invalidOption, rejectUnknownOptions, requireObject } from './options.js';
 import { isPool } from './pool.js';
 import { isSql, type SqlQuery } from './sql.js';
@@ -16,7 +17,11 @@ import {
 
 /** Per-call options of the query helpers. */
 export interface QueryOptions {
-  /** Aborting cancels the statement on the server (`pg_cancel_backend`), not only the wait for it. */
+  /**
+   * Aborting cancels the statement on the server (`pg_cancel_backend`), not only the wait for it.
+   * A deadline the signal carries (`req.signal` from `@bulwark/perimeter`'s `requestTimeout()`)
+   * also caps the statement's server-side `statement_timeout` at the time left.
+   */
   signal?: AbortSignal;
 }
 
@@ -152,7 +157,24 @@ function prepare(input: unknown, second: unknown, third: unknown): Prepared {
 function queryAborted(signal: AbortSignal, cause?: unknown): DbAbortError {
   return new DbAbortError('The query was aborted and cancelled on the server.', {
     cause: cause ?? signal.reason,
+    timedOut: isTimeoutReason(signal.reason),
   });
+}
+
+function deadlinePassed(cause?: unknown): DbAbortError {
+  return cause === undefined
+    ? new DbAbortError('The deadline passed before the query could start; it was not sent.', {
+        timedOut: true,
+      })
+    : new DbAbortError('The query ran into its deadline and the server cancelled it.', {
+        cause,
+        timedOut: true,
+      });
+}
+
+/** True for the server's `57014` once the deadline has passed: the deadline's timeout fired. */
+function hitDeadline(err: unknown, deadline: number | undefined): boolean {
+  return deadline !== undefined && sqlState(err) === '57014' && Date.now() >= deadline - 1;
 }
 
 function onPool(pool: pg.Pool, prepared: Prepared): Promise<pg.QueryResult> {
@@ -173,39 +195,52 @@ async function onPoolWithSignal(
   signal: AbortSignal,
 ): Promise<pg.QueryResult> {
   if (signal.aborted) throw queryAborted(signal);
+  const deadline = deadlineOf(signal);
+  if (deadline !== undefined && timeLeft(deadline) === 0) throw deadlinePassed();
   const client = await acquire(pool, signal);
   // A cancel request can arrive after the statement ended; a reused connection could lose the
   // next user's statement to it, so this one is closed instead.
-  return queryCancellable(pool, client, config, signal, (cancelled) => client.release(cancelled));
+  return queryCancellable(pool, client, config, signal, deadline, (cancelled) =>
+    client.release(cancelled),
+  );
 }
 
 async function onClient(
   pool: pg.Pool | undefined,
   client: pg.PoolClient,
   { config, options }: Prepared,
+  txDeadline: number | undefined,
 ): Promise<pg.QueryResult> {
   const { signal } = options;
-  if (!signal) return client.query(config);
-  if (signal.aborted) throw queryAborted(signal);
-  return queryCancellable(pool, client, config, signal);
+  const deadline = earlier(deadlineOf(signal), txDeadline);
+  if (!signal && deadline === undefined) return client.query(config);
+  if (signal?.aborted) throw queryAborted(signal);
+  return queryCancellable(pool, client, config, signal, deadline);
 }
 
 /**
  * Runs one statement on `client` and cancels it on the server if `signal` aborts meanwhile;
- * `settled` learns, once any cancel request has finished, whether one was sent.
+ * `settled` learns, once any cancel request has finished, whether one was sent. With a
+ * `deadline`, the statement runs under a `statement_timeout` no longer than the time left.
  */
 async function queryCancellable(
   pool: pg.Pool | undefined,
   client: pg.PoolClient,
   config: Prepared['config'],
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
+  deadline: number | undefined,
   settled?: (cancelled: boolean) => void,
 ): Promise<pg.QueryResult> {
   const cancel = cancelOnAbort(pool, client, signal);
   try {
-    return await client.query(config);
+    if (deadline === undefined) return await client.query(config);
+    // Measured after the checkout, which may itself have waited.
+    const left = timeLeft(deadline);
+    if (left === 0) throw deadlinePassed();
+    return await queryWithDeadline(client, config, left);
   } catch (err) {
-    if (cancel.fired) throw queryAborted(signal, err);
+    if (cancel.fired) throw queryAborted(signal!, err);
+    if (hitDeadline(err, deadline)) throw deadlinePassed(err);
     throw err;
   } finally {
     cancel.dispose();
@@ -220,6 +255,7 @@ function build(
   client?: pg.PoolClient,
   isOpen?: () => boolean,
   txSignal?: AbortSignal,
+  txDeadline?: number,
 ): Db {
   const exec = (a: unknown, b: unknown, c: unknown) => {
     if (txSignal?.aborted) {
@@ -275,7 +311,7 @@ function build(
       if (isOpen && !isOpen()) return exec(undefined, undefined, undefined) as never;
       return withTransaction(
         client ?? pool,
-        (txClient) => scoped(pool, txClient, fn, options?.signal ?? txSignal),
+        (txClient) => scoped(pool, txClient, fn, options?.signal ?? txSignal, txDeadline),
         options,
       );
     },
@@ -283,7 +319,7 @@ function build(
       withTenant(
         client ?? pool,
         tenantId,
-        (txClient) => scoped(pool, txClient, fn, options?.signal),
+        (txClient) => scoped(pool, txClient, fn, options?.signal, undefined),
         options,
       ),
   };
@@ -295,14 +331,18 @@ async function scoped<T>(
   client: pg.PoolClient,
   fn: (tx: Db) => Promise<T>,
   signal: AbortSignal | undefined,
+  outerDeadline: number | undefined,
 ): Promise<T> {
   let open = true;
+  // Each statement gets the time left when it starts, so later ones get less.
+  const deadline = earlier(deadlineOf(signal), outerDeadline);
   const tx = build(
     pool,
-    (prepared) => onClient(pool, client, prepared),
+    (prepared) => onClient(pool, client, prepared, deadline),
     client,
     () => open,
     signal,
+    deadline,
   );
   try {
     return await fn(tx);

@@ -33,16 +33,36 @@ export class DbSafetyError extends Error {
   }
 }
 
+/** True for an abort reason that means time ran out (`AbortSignal.timeout`, `requestTimeout()`). */
+export function isTimeoutReason(reason: unknown): boolean {
+  return (
+    typeof reason === 'object' &&
+    reason !== null &&
+    (reason as { name?: unknown }).name === 'TimeoutError'
+  );
+}
+
 /**
- * Thrown when an `AbortSignal` stopped a query or a transaction. The query was cancelled on the
- * server, and a transaction was rolled back. `name` is `AbortError`, like `fetch`'s.
+ * Thrown when an `AbortSignal` stopped a query or a transaction, or when the deadline the signal
+ * carries passed. The query was cancelled on the server, and a transaction was rolled back.
+ * `name` is `AbortError`, like `fetch`'s.
  */
 export class DbAbortError extends Error {
   override readonly name = 'AbortError';
   readonly code = 'ERR_BULWARK_DB_ABORTED' as const;
+  /**
+   * True when time ran out: the signal's deadline passed (before the work started, or the
+   * server's `statement_timeout` cut the statement at it), or the signal aborted with a
+   * `TimeoutError`. `dbErrors()` answers such an abort with 503 `request_timeout`.
+   */
+  readonly timedOut: boolean;
 
-  constructor(message = 'The database operation was aborted.', options?: ErrorOptions) {
+  constructor(
+    message = 'The database operation was aborted.',
+    options?: ErrorOptions & { timedOut?: boolean },
+  ) {
     super(message, options);
+    this.timedOut = options?.timedOut ?? isTimeoutReason(options?.cause);
   }
 }
 

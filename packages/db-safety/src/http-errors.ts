@@ -29,6 +29,12 @@ const TIMEOUT: Mapping = {
   message: 'The database did not answer in time. Try again shortly.',
   retryAfter: 1,
 };
+// The same answer as @bulwark/perimeter's requestTimeout(), whichever of the two sees the deadline first.
+const DEADLINE: Mapping = {
+  status: 503,
+  code: 'request_timeout',
+  message: 'Request timed out',
+};
 const UNAVAILABLE: Mapping = {
   status: 503,
   code: 'database_unavailable',
@@ -98,8 +104,12 @@ export function httpErrorFromDb(err: unknown): DbHttpError | undefined {
   const state = sqlState(err);
   const code = (err as { code?: unknown } | null)?.code;
   const mapping =
-    (state === undefined ? undefined : BY_SQLSTATE[state]) ??
-    (typeof code === 'string' ? BY_CODE[code] : undefined);
+    code === 'ERR_BULWARK_DB_ABORTED'
+      ? (err as { timedOut?: unknown }).timedOut === true
+        ? DEADLINE
+        : undefined
+      : ((state === undefined ? undefined : BY_SQLSTATE[state]) ??
+        (typeof code === 'string' ? BY_CODE[code] : undefined));
   if (!mapping) return undefined;
   const error = new Error(mapping.message, { cause: err }) as DbHttpError;
   error.name = 'DbHttpError';
@@ -115,7 +125,8 @@ export function httpErrorFromDb(err: unknown): DbHttpError | undefined {
 
 /**
  * Express error middleware: replaces a database failure a client can act on with its HTTP error
- * (503 `database_timeout`, `database_unavailable`, `database_busy`; 409 `conflict`,
+ * (503 `database_timeout`, `database_unavailable`, `database_busy`, `request_timeout` for a
+ * query or transaction its deadline stopped; 409 `conflict`,
  * `reference_conflict`, `transaction_conflict`; 422 `invalid_value`) and passes everything else
  * on unchanged. Mount it after the routes and before the error handler.
  *

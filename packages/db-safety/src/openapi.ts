@@ -42,6 +42,11 @@ export function dbErrorsDescription() {
       problem(503, 'database_timeout', 'a statement ran past the database timeout.', true),
       problem(503, 'database_busy', 'the data is locked by another operation.', true),
       problem(503, 'database_unavailable', 'no database connection was free in time.', true),
+      problem(
+        503,
+        'request_timeout',
+        "the request's deadline passed before its query or transaction finished.",
+      ),
     ]),
   };
 }

@@ -78,6 +78,17 @@ export function instrumentClient(
       config !== null &&
       typeof (config as { submit?: unknown }).submit === 'function'
     ) {
+      // A query object that answers through its callback (such as a statement run under a
+      // deadline) is timed there; a cursor or stream, which has none, is not.
+      const submittable = config as { callback?: unknown };
+      const done = submittable.callback;
+      if (typeof done === 'function') {
+        const started = performance.now();
+        submittable.callback = (err: unknown, res: unknown) => {
+          report(config, undefined, started, err);
+          done(err, res);
+        };
+      }
       return original.call(this, config, values, callback);
     }
     const started = performance.now();

@@ -2,8 +2,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { cancelBackend } from './cancel.js';
+import { deadlineOf, deadlineTimeoutSql, timeLeft } from './deadline.js';
 import { channels } from './diagnostics.js';
-import { DbAbortError, DbConfigError, DbSafetyError, sqlState } from './errors.js';
+import { DbAbortError, DbConfigError, DbSafetyError, isTimeoutReason, sqlState } from './errors.js';
 import { invalidOption, rejectUnknownOptions, requireObject, timeoutOption } from './options.js';
 import { clientSafety, isPool, localTimeoutsSql, poolClientConfig, poolSafety } from './pool.js';
 
@@ -18,7 +19,11 @@ export interface TransactionOptions {
    * deadlock (`40P01`), with jittered exponential backoff. Default 3. Nested calls never retry.
    */
   retries?: number;
-  /** Aborting cancels the running statement on the server and rolls the transaction back. */
+  /**
+   * Aborting cancels the running statement on the server and rolls the transaction back. A
+   * deadline the signal carries (`req.signal` from `requestTimeout()`) caps `statement_timeout`
+   * at the time left, set in the same round trip as `BEGIN`.
+   */
   signal?: AbortSignal;
   /** A `statement_timeout` for this transaction only (`set_config(..., true)`). Default: the pool's. */
   statementTimeoutMs?: number;
@@ -132,13 +137,29 @@ function resolve(
 function aborted(signal: AbortSignal, cause?: unknown): DbAbortError {
   return new DbAbortError('The transaction was aborted and rolled back.', {
     cause: cause ?? signal.reason,
+    timedOut: isTimeoutReason(signal.reason),
   });
 }
 
 function savepointAborted(signal: AbortSignal, cause?: unknown): DbAbortError {
   return new DbAbortError('The nested transaction was aborted and rolled back to its savepoint.', {
     cause: cause ?? signal.reason,
+    timedOut: isTimeoutReason(signal.reason),
   });
+}
+
+function deadlinePassed(cause?: unknown): DbAbortError {
+  return cause === undefined
+    ? new DbAbortError(
+        'The deadline passed before the transaction could start; it was not begun.',
+        {
+          timedOut: true,
+        },
+      )
+    : new DbAbortError('The transaction ran into its deadline and was rolled back.', {
+        cause,
+        timedOut: true,
+      });
 }
 
 /** Resolves with a client from the pool, or rejects when `signal` aborts first. */
@@ -281,13 +302,23 @@ async function run<T>(
 async function attemptOnce<T>(
   target: Queryable,
   fn: (client: pg.PoolClient) => Promise<T>,
-  { begin, signal }: Resolved,
+  resolved: Resolved,
 ): Promise<T> {
+  const { signal } = resolved;
+  const deadline = deadlineOf(signal);
+  if (deadline !== undefined && timeLeft(deadline) === 0) throw deadlinePassed();
   const pool = isPool(target) ? target : undefined;
   const client = pool ? await acquire(pool, signal) : (target as pg.PoolClient);
   const cancel = cancelOnAbort(pool, client, signal);
   let destroy = false;
   try {
+    let begin = resolved.begin;
+    if (deadline !== undefined) {
+      // Measured after the checkout, which may itself have waited; folded into the BEGIN round trip.
+      const left = timeLeft(deadline);
+      if (left === 0) throw deadlinePassed();
+      begin += `; ${deadlineTimeoutSql(left)}`;
+    }
     await client.query(begin);
     active.set(client, { savepoints: 0 });
     let result: T;
@@ -301,6 +332,9 @@ async function attemptOnce<T>(
         () => false,
       ));
       if (cancel.fired) throw err instanceof DbAbortError ? err : aborted(signal!, err);
+      if (deadline !== undefined && sqlState(err) === '57014' && Date.now() >= deadline - 1) {
+        throw deadlinePassed(err);
+      }
       throw err;
     }
     active.delete(client);
