@@ -80,6 +80,16 @@ describe('csrfProtection', () => {
   it('refuses the opaque null origin of sandboxed frames', async () => {
     const { port } = await serve({ origins: ['https://app.example.com'] });
     expect((await post(port, { Origin: 'null' })).status).toBe(403);
+    expect((await post(port, { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' })).status).toBe(
+      403,
+    );
+  });
+
+  it('lets a form through from its own page under Referrer-Policy no-referrer, which sends Origin null', async () => {
+    const { port, state } = await serve();
+    const res = await post(port, { Origin: 'null', 'Sec-Fetch-Site': 'same-origin' });
+    expect(res.status).toBe(200);
+    expect(state.writes).toBe(1);
   });
 
   it('lets non-browser clients without Origin through unless origins are required', async () => {
