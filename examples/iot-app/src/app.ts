@@ -18,12 +18,14 @@ import {
   corsPolicy,
   hardenServer,
   ipAllowlist,
+  reportCollector,
   requestTimeout,
   secureHeaders,
   trustedHosts,
 } from '@bulwark/perimeter';
 import { createRateLimits } from '@bulwark/rate-limit';
 import {
+  type ApiKeys,
   authenticate,
   createApiKeys,
   createAuditLog,
@@ -36,6 +38,8 @@ import { jsonBody, queryLimits } from '@bulwark/validators';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { recordBrokerAddress } from './broker-address.js';
 import type { AppConfig } from './config.js';
+import { createDashboard, DASHBOARD_UNDOCUMENTED } from './dashboard/dashboard.js';
+import { createSecurityEvents, type SecurityEvents } from './dashboard/security-events.js';
 import { type Database, openDatabase } from './database.js';
 import { DEMO_DEVICES } from './demo-data.js';
 import { deviceIdentity } from './device-identity.js';
@@ -68,8 +72,16 @@ const swaggerUiAssets: RequestHandler = function swaggerUiAssets(req, res, next)
 };
 const serveSwaggerUi = express.static(SWAGGER_UI_DIR, { index: false, redirect: false });
 
+/** Where browsers send CSP and other reports. */
+export const REPORTS_PATH = '/reports';
+
 const TAGS = [
   { name: 'customer', description: "A tenant's devices, telemetry, alerts and keys." },
+  {
+    name: 'dashboard',
+    description:
+      'The browser dashboard at /app: its page and the JSON it reads, with a session cookie.',
+  },
   { name: 'operator', description: 'Platform staff: the health of the service.' },
   { name: 'system', description: 'Probes and metrics.' },
 ];
@@ -104,8 +116,12 @@ export interface IotApp {
   banner: string;
   /** The routers, for tests that enumerate the routes. */
   routers: { customer: Router; operator: Router };
-  /** The route table behind the customer API and the OpenAPI document. */
-  routes: { customer: RouteSpec[]; operator: RouteSpec[] };
+  /** The route table behind the customer API, the dashboard's JSON and the OpenAPI document. */
+  routes: { customer: RouteSpec[]; operator: RouteSpec[]; dashboard: RouteSpec[] };
+  /** The tenants' API keys (issue one for the dashboard with `issueDashboardKey`). */
+  apiKeys: ApiKeys;
+  /** The recent security events the dashboard lists. */
+  securityEvents: SecurityEvents;
   /**
    * Listens on `config.port` (and `config.httpsPort`); resolves with the base URL and the servers.
    *
@@ -240,6 +256,18 @@ async function build(
   const metrics = createMetrics({ pool: database.pool, mqttStatus: messaging.status });
   closers.push(async () => metrics.close());
 
+  const securityEvents = createSecurityEvents();
+  closers.push(async () => securityEvents.close());
+  const dashboard = createDashboard({
+    database,
+    apiKeys,
+    audit,
+    logger,
+    limits,
+    events: securityEvents,
+    tokenKey: tokenKey(config.jwtSecret),
+  });
+
   const routes = {
     customer: customerRoutes({
       database,
@@ -254,14 +282,25 @@ async function build(
       audit,
       rateLimitState: () => limits.storeState(),
     }),
+    dashboard: dashboard.routes,
   };
   // Checks each JSON answer against its route's declared schema in development and tests only.
   app.use(validateResponses({ formats: APP_FORMATS }));
   app.use(requestContext());
+  // Denials, limits and bans caused by this app's requests reach the dashboard's event list.
+  app.use(securityEvents.context);
   app.use(metrics.httpMiddleware);
   app.use(httpLogger({ logger, skip: (req) => req.path === '/health' || req.path === '/ready' }));
   app.use(trustedHosts(config.allowedHosts, { upstreamHosts: config.upstreamHosts }));
-  app.use(secureHeaders({ docsPaths: ['/docs'] }));
+  // /app gets a nonce-based strict-dynamic policy with Trusted Types; every policy reports to
+  // the collector below.
+  app.use(
+    secureHeaders({
+      docsPaths: ['/docs'],
+      pages: { paths: ['/app'], trustedTypes: true },
+      reportTo: REPORTS_PATH,
+    }),
+  );
   app.use(
     corsPolicy({
       origins: config.corsOrigins,
@@ -329,6 +368,8 @@ async function build(
   app.use(limits.global({ limit: config.globalRateLimit }));
   app.use(queryLimits({ maxParams: 20, maxLength: 2048 }));
   app.use(requestTimeout({ ms: config.requestTimeoutMs, retryAfter: 5 }));
+
+  app.post(REPORTS_PATH, describeRoute({ tags: ['system'] }), reportCollector({ logger }));
 
   const allowlist = ipAllowlist(config.metricsAllowlist);
   app.get(
@@ -401,6 +442,13 @@ async function build(
     operator,
   );
 
+  // The dashboard: its pages answer their errors as a page; its JSON under /app/api as problems.
+  app.get('/app', ...dashboard.page, dashboard.pageErrors);
+  app.post('/app/sign-in', ...dashboard.signIn, dashboard.pageErrors);
+  app.post('/app/sign-out', ...dashboard.signOut, dashboard.pageErrors);
+  app.use('/app/assets', dashboard.assets);
+  app.use('/app/api', ...dashboard.api, dashboard.apiRouter);
+
   app.use(notFound());
   app.use(dbErrors());
   app.use(errorHandler({ logger }));
@@ -414,7 +462,7 @@ async function build(
     },
     servers: [{ url: '/' }],
     tags: TAGS,
-    exclude: ['/openapi.json', '/docs'],
+    exclude: ['/openapi.json', '/docs', ...DASHBOARD_UNDOCUMENTED],
   });
 
   const report = checkConfig({
@@ -511,6 +559,8 @@ async function build(
     banner,
     routers: { customer, operator },
     routes,
+    apiKeys,
+    securityEvents,
     async start() {
       try {
         const urls = await listenAll();

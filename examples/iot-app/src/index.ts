@@ -1,7 +1,16 @@
 // Public entry of the example app, for tests and embedding.
-export { APP_VERSION, createApp, type IotApp, StartupCheckError } from './app.js';
+export {
+  APP_VERSION,
+  createApp,
+  type IotApp,
+  REPORTS_PATH,
+  StartupCheckError,
+} from './app.js';
 export { brokerAddressFile, runningBrokerAddress } from './broker-address.js';
 export { type AppConfig, AppConfigError, devSecret, loadConfig } from './config.js';
+export { DASHBOARD_SCOPES, issueDashboardKey } from './dashboard/dashboard.js';
+export type { SecurityEvent, SecurityEvents } from './dashboard/security-events.js';
+export { SESSION_AUDIENCE, SESSION_COOKIE, SESSION_TTL_SEC } from './dashboard/session.js';
 export { type Database, DatabaseStartupError } from './database.js';
 export { DEMO_DEVICES, DEMO_TENANTS, DEMO_USERS } from './demo-data.js';
 export { deviceIdentity, parseDeviceIdentity } from './device-identity.js';
