@@ -14,8 +14,14 @@ export interface LoadOptions {
   /** Requests to send; or give `duration`. */
   amount?: number;
   headers?: Record<string, string>;
-  /** Spread requests over this many distinct `X-Client` header values. */
-  clientKeys?: number;
+  /**
+   * Spread requests over `count` clients, each with its own X-Forwarded-For address and its own
+   * HS256 token (subject `user-<i>`, the given claims), signed by the load process.
+   */
+  clients?: {
+    count: number;
+    token: { secretHex: string; issuer: string; audience: string; claims: object };
+  };
 }
 
 export interface LoadResult {
@@ -29,6 +35,7 @@ export interface LoadResult {
 export async function loadFromChild(options: LoadOptions): Promise<LoadResult> {
   const { stdout } = await run(process.execPath, [CHILD, JSON.stringify(options)], {
     maxBuffer: 1 << 20,
+    timeout: 15 * 60_000,
   });
   return JSON.parse(stdout) as LoadResult;
 }

@@ -1,39 +1,56 @@
 // Interleaved measuring rounds shared by the HTTP suites, so every row sees the same machine drift.
 import type { BenchRow } from './types.js';
 
-/** What one measuring run reports: autocannon's result has this shape. */
+/** What one measuring run reports: autocannon's result has this shape, plus the app's own figures. */
 export interface RoundResult {
   requests: { average: number };
   latency: { p50: number; p99: number };
+  cpuUsPerRequest?: number;
+  writesPerRequest?: number;
 }
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 /**
  * Measures every entry `rounds` times, alternating the order each round so drift on a shared
- * machine hits every row alike, and returns one row per entry with the mean req/s, p50 and p99.
+ * machine hits every row alike, and returns one row per entry with the median over the rounds
+ * of req/s, p50, p99 and, where the round reports them, CPU µs and write calls per request.
  */
 export async function interleavedRows<T>(
   entries: Record<string, T>,
   rounds: number,
-  measure: (entry: T) => Promise<RoundResult>,
+  measure: (entry: T, name: string) => Promise<RoundResult>,
 ): Promise<BenchRow[]> {
-  const totals = new Map<string, { rps: number[]; p50: number[]; p99: number[] }>();
+  const totals = new Map<string, RoundResult[]>();
   for (let round = 0; round < rounds; round++) {
     const order = Object.entries(entries);
     if (round % 2 === 1) order.reverse();
     for (const [name, entry] of order) {
-      const result = await measure(entry);
-      const total = totals.get(name) ?? { rps: [], p50: [], p99: [] };
-      total.rps.push(result.requests.average);
-      total.p50.push(result.latency.p50);
-      total.p99.push(result.latency.p99);
-      totals.set(name, total);
+      const results = totals.get(name) ?? [];
+      results.push(await measure(entry, name));
+      totals.set(name, results);
     }
   }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  return [...totals].map(([name, t]) => ({
-    name,
-    opsPerSec: mean(t.rps),
-    p50Ms: mean(t.p50),
-    p99Ms: mean(t.p99),
-  }));
+  return Object.keys(entries).map((name) => {
+    const results = totals.get(name)!;
+    const of = (pick: (r: RoundResult) => number | undefined) => {
+      const values = results.map(pick).filter((v): v is number => v !== undefined);
+      return values.length === results.length ? median(values) : undefined;
+    };
+    const row: BenchRow = {
+      name,
+      opsPerSec: of((r) => r.requests.average)!,
+      p50Ms: of((r) => r.latency.p50)!,
+      p99Ms: of((r) => r.latency.p99)!,
+    };
+    const cpu = of((r) => r.cpuUsPerRequest);
+    if (cpu !== undefined) row.cpuUsPerRequest = cpu;
+    const writes = of((r) => r.writesPerRequest);
+    if (writes !== undefined) row.writesPerRequest = writes;
+    return row;
+  });
 }

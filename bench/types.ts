@@ -10,15 +10,30 @@ export interface BenchRow {
   p99Ms?: number;
   /** Resident set size in MB, for memory suites. */
   rssMb?: number;
+  /** CPU time of the serving process per request, in µs, for suites that serve from a process of their own. */
+  cpuUsPerRequest?: number;
+  /** Write system calls of the serving process's main thread per request, where /proc has them. */
+  writesPerRequest?: number;
 }
 
 export interface BenchTarget {
   /** e.g. `bulwark / express-validator`. */
   name: string;
   ratio: number;
-  /** The ratio the target asks for (ratio >= min). */
-  min: number;
+  /** The value the target asks for at least (ratio >= min). */
+  min?: number;
+  /** The value the target asks for at most (ratio <= max). */
+  max?: number;
   met: boolean;
+}
+
+/** What one layer of a stack adds per request, measured in the same run. */
+export interface LayerCost {
+  layer: string;
+  /** CPU µs per request this layer adds to the row before it. */
+  cpuUs: number;
+  /** What the layer does per request. */
+  work: string;
 }
 
 export interface BenchSuiteResult {
@@ -30,9 +45,26 @@ export interface BenchSuiteResult {
   ratios: Record<string, number>;
   targets: BenchTarget[];
   notes?: string[];
+  /** Per-layer costs, for suites that build a stack up one layer at a time. */
+  layerCosts?: LayerCost[];
 }
 
 export interface BenchSuite {
   name: string;
   run(): Promise<BenchSuiteResult>;
+}
+
+/** A target met when `value` is at least `min`. */
+export function atLeast(name: string, value: number, min: number): BenchTarget {
+  return { name, ratio: value, min, met: value >= min };
+}
+
+/** A target met when `value` is at most `max`. */
+export function atMost(name: string, value: number, max: number): BenchTarget {
+  return { name, ratio: value, max, met: value <= max };
+}
+
+/** How a target reads in a table: `≥ 1.5` or `≤ 10`. */
+export function wantedText(target: BenchTarget): string {
+  return target.max !== undefined ? `≤ ${target.max}` : `≥ ${target.min}`;
 }

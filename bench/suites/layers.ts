@@ -1,45 +1,58 @@
 // What each middleware of the Bulwark stack adds per request, one layer switched on at a time.
-import type { Express } from 'express';
-import { interleavedRows } from '../rounds.js';
-import type { BenchSuite, BenchSuiteResult } from '../types.js';
-import { bulwarkLayers, cannon, layeredApp, withPermissions } from './stacks.js';
+import { logFolder, QUICK } from '../app-process.js';
+import { ACCESS_LOG_LAYER, type AppSpec, STACK_LAYERS } from '../apps.js';
+import type { BenchSuite, BenchSuiteResult, LayerCost } from '../types.js';
+import { CONNECTIONS, closeAll, measureApps, startAll, withDatabase } from './stacks.js';
 
-const ROUNDS = 4;
-const ROUND_S = 2;
+const ROUNDS = QUICK ? 2 : 5;
+const ROUND_S = QUICK ? 2 : 3;
 const EMPTY = 'nine empty layers';
 
 export const suite: BenchSuite = {
   name: 'layers',
   run: () =>
-    withPermissions('bench_layers', async (permissions): Promise<BenchSuiteResult> => {
-      const layers = bulwarkLayers(permissions);
-      const apps: Record<string, Express> = { [EMPTY]: layeredApp(layers, 0) };
-      for (let real = 1; real <= layers.length; real++) {
-        apps[`+ ${layers[real - 1]!.name}`] = layeredApp(layers, real);
-      }
-      // Warm-up: JIT, and the permission cache for user-1 (one database load, then cached).
-      for (const app of Object.values(apps)) await cannon(app, 1);
-      const rows = await interleavedRows(apps, ROUNDS, (app) => cannon(app, ROUND_S));
-      const empty = rows[0]!.opsPerSec;
-      const ratios: Record<string, number> = {};
-      const costs: string[] = [];
-      rows.forEach((row, i) => {
-        if (i === 0) return;
-        ratios[`${row.name} / ${EMPTY}`] = row.opsPerSec / empty;
-        const micros = (1 / row.opsPerSec - 1 / rows[i - 1]!.opsPerSec) * 1e6;
-        costs.push(`${row.name.slice(2)} ${micros.toFixed(1)} µs`);
+    withDatabase('bench_layers', 2, async (databaseUrl): Promise<BenchSuiteResult> => {
+      const layers = STACK_LAYERS;
+      const logLayer = ACCESS_LOG_LAYER;
+      const specs: Record<string, AppSpec> = { [EMPTY]: { kind: 'bulwark', real: 0 } };
+      layers.forEach((layer, i) => {
+        specs[`+ ${layer.name}`] = { kind: 'bulwark', real: i + 1 };
       });
-      return {
-        suite: 'layers',
-        baseline: EMPTY,
-        rows,
-        ratios,
-        targets: [],
-        notes: [
-          `The stacks suite's Bulwark app built up one middleware at a time: each row switches on the next layer, in stack order, and keeps empty middlewares in the places of the others, so every row has the same number of router layers. The last row is the whole Bulwark stack.`,
-          `Time each layer adds to a request on this machine (difference of 1 / req/s between a row and the one before): ${costs.join('; ')}. Differences of a few µs are within the run's noise and can come out negative.`,
-          `autocannon in a child process of its own, 10 connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row, the same request as the stacks suite.`,
-        ],
-      };
+      specs[`+ ${logLayer.name}`] = { kind: 'bulwark', accessLog: true };
+      const logs = logFolder();
+      try {
+        const apps = await startAll(specs, { logPath: logs.path, databaseUrl });
+        const rows = await measureApps(apps, ROUNDS, ROUND_S).finally(() => closeAll(apps));
+        const empty = rows[0]!;
+        const ratios: Record<string, number> = {};
+        const layerCosts: LayerCost[] = [];
+        const work = [...layers, logLayer];
+        rows.forEach((row, i) => {
+          if (i === 0) return;
+          ratios[`${row.name} / ${EMPTY}`] = row.opsPerSec / empty.opsPerSec;
+          layerCosts.push({
+            layer: row.name.slice(2),
+            cpuUs:
+              (row.cpuUsPerRequest ?? Number.NaN) - (rows[i - 1]!.cpuUsPerRequest ?? Number.NaN),
+            work: work[i - 1]!.work,
+          });
+        });
+        const whole = rows[layers.length]!;
+        return {
+          suite: 'layers',
+          baseline: EMPTY,
+          rows,
+          ratios,
+          targets: [],
+          layerCosts,
+          notes: [
+            `The stacks suite's Bulwark app built up one middleware at a time, each row in a process of its own: each row switches on the next layer, in stack order, and keeps empty middlewares in the places of the others, so every row has the same number of router layers. The row "+ errorHandler()" is the whole Bulwark stack (${whole.cpuUsPerRequest?.toFixed(1)} µs of CPU per request, against ${empty.cpuUsPerRequest?.toFixed(1)} µs for the empty layers); the last row adds httpLogger() after requestContext(), one router layer more.`,
+            `CPU each layer adds per request (difference of CPU µs per request between a row and the one before): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} µs`).join('; ')}. Differences of a µs or two are within the run's noise and can come out negative.`,
+            `autocannon in a process of its own, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row (median of the rounds), the same request and token as the stacks suite.`,
+          ],
+        };
+      } finally {
+        logs.remove();
+      }
     }),
 };

@@ -1,388 +1,320 @@
-// Whole stacks on one authenticated JSON route: bare Express, the usual hand-assembled stack, and Bulwark.
-import { createSecretKey } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { errorHandler, requestContext } from '@bulwark/error-handler';
-import { corsPolicy, secureHeaders, trustedHosts } from '@bulwark/perimeter';
-import { rateLimit } from '@bulwark/rate-limit';
-import { authenticate, createPermissionStore, migrate, requirePermission } from '@bulwark/rbac';
+// Whole stacks on one authenticated JSON route, each app in a process of its own: bare Express,
+// the no-op floor, the best-case hand-built anchor (with and without pino-http) and Bulwark (with
+// and without its access log), with CPU time per request, promises per request and memory.
+import { migrate } from '@bulwark/rbac';
 import { createTestDatabase } from '@bulwark/test-utils';
-import { validate } from '@bulwark/validators';
-import cors from 'cors';
-import express, {
-  type ErrorRequestHandler,
-  type Express,
-  type Request,
-  type RequestHandler,
-} from 'express';
-import { expressjwt } from 'express-jwt';
-import anchorRateLimit from 'express-rate-limit';
-import { param, validationResult } from 'express-validator';
-import helmet from 'helmet';
-import jsonwebtoken from 'jsonwebtoken';
 import pg from 'pg';
-import { type LoadResult, loadFromChild } from '../load.js';
+import {
+  type AppProcess,
+  logFolder,
+  measureRound,
+  QUICK,
+  type Round,
+  startApp,
+} from '../app-process.js';
+import {
+  type AppSpec,
+  AUDIENCE,
+  CLAIMS,
+  ISSUER,
+  OWN_HEADERS,
+  requestHeaders,
+  SECRET_HEX,
+  TENANT,
+  tokenFor,
+} from '../apps.js';
+import { loadFromChild } from '../load.js';
 import { interleavedRows } from '../rounds.js';
-import type { BenchRow, BenchSuite, BenchSuiteResult } from '../types.js';
+import {
+  atLeast,
+  atMost,
+  type BenchRow,
+  type BenchSuite,
+  type BenchSuiteResult,
+} from '../types.js';
 
-const ROUNDS = 4;
-const ROUND_S = 3;
-const CONNECTIONS = 10;
-export const ORIGIN = 'https://app.example.com';
-const ISSUER = 'https://auth.example.test/';
-const AUDIENCE = 'bench-api';
-const SECRET = createSecretKey(Buffer.alloc(32, 7));
-const MEMORY_REQUESTS = 200_000;
-const MEMORY_KEYS = 100_000;
+export const CONNECTIONS = 50;
+const ROUNDS = QUICK ? 2 : 5;
+const ROUND_S = QUICK ? 2 : 5;
+const WARMUP_S = QUICK ? 1 : 3;
+const COUNT_REQUESTS = QUICK ? 200 : 2000;
+const MEMORY_CLIENTS = QUICK ? 5000 : 50_000;
+const MEMORY_REQUESTS = QUICK ? 10_000 : 100_000;
 
-const token = jsonwebtoken.sign(
-  { tenant_id: 'acme', scope_type: 'customer', permissions: ['devices:read'] },
-  SECRET,
-  { algorithm: 'HS256', subject: 'user-1', issuer: ISSUER, audience: AUDIENCE, expiresIn: 3600 },
-);
+const BARE = 'bare express';
+const FLOOR = 'nine no-op layers + same headers';
+const ANCHOR = 'best-case anchor';
+const ANCHOR_LOG = 'best-case anchor + pino-http';
+const BULWARK = 'bulwark stack';
+const BULWARK_LOG = 'bulwark stack + httpLogger()';
 
-const reading = (id: string) => ({ id, temperature: 21.5, humidity: 40, battery: 88 });
-
-function bareApp(): Express {
-  const app = express();
-  app.get('/devices/:id', (req, res) => {
-    res.json(reading(String(req.params.id)));
-  });
-  return app;
-}
-
-/** Headers Express sets by itself, left out of the floor's fixed list. */
-const OWN_HEADERS = new Set([
-  'date',
-  'content-type',
-  'content-length',
-  'etag',
-  'connection',
-  'keep-alive',
-  'x-powered-by',
-]);
+/** The one request every app answers, with the same token. */
+export const HEADERS = requestHeaders(tokenFor());
 
 /**
- * The floor of any nine-layer stack: Express with as many middlewares as the Bulwark stack, in
- * the same places, setting the same response headers as fixed strings and doing nothing else.
+ * Runs `measure` with the URL of a fresh test database where users user-0 … user-<users - 1>
+ * (user-1 among them) hold the viewer role in tenant acme, and drops the database afterwards.
  */
-function floorApp(headers: [string, string][]): Express {
-  const app = express();
-  const layers = 6;
-  const per = Math.ceil(headers.length / layers);
-  for (let i = 0; i < layers; i++) {
-    const mine = headers.slice(i * per, (i + 1) * per);
-    app.use((_req, res, next) => {
-      for (const [name, value] of mine) res.setHeader(name, value);
-      next();
-    });
-  }
-  const pass: RequestHandler = (_req, _res, next) => next();
-  app.get('/devices/:id', pass, pass, (req, res) => {
-    res.json(reading(String(req.params.id)));
-  });
-  const handler: ErrorRequestHandler = (_err, _req, res, _next) => {
-    res.status(500).end();
-  };
-  app.use(handler);
-  return app;
-}
-
-/** The headers a Bulwark stack answer carries beyond Express's own, read off one real request. */
-async function headersOf(app: Express): Promise<[string, string][]> {
-  const { url, close } = await serve(app);
+export async function withDatabase<T>(
+  name: string,
+  users: number,
+  measure: (databaseUrl: string) => Promise<T>,
+): Promise<T> {
+  const db = await createTestDatabase(name);
+  const pool = new pg.Pool({ connectionString: db.url, max: 1 });
   try {
-    const response = await fetch(url, {
-      headers: { origin: ORIGIN, authorization: `Bearer ${token}` },
-    });
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`bulwark stack answered ${response.status}`);
-    return [...response.headers].filter(([name]) => !OWN_HEADERS.has(name));
+    await migrate(pool);
+    await pool.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ($1, 'Acme')`, [TENANT]);
+    await pool.query(
+      `INSERT INTO bulwark_rbac.users (subject, tenant_id)
+       SELECT 'user-' || g, $1 FROM generate_series(0, $2::int - 1) AS g`,
+      [TENANT, users],
+    );
+    await pool.query(
+      `INSERT INTO bulwark_rbac.user_roles (subject, role, tenant_id)
+       SELECT 'user-' || g, 'viewer', $1 FROM generate_series(0, $2::int - 1) AS g`,
+      [TENANT, users],
+    );
+    await pool.end();
+    return await measure(db.url);
   } finally {
-    await close();
+    await db.drop();
   }
 }
 
-/** What teams assemble today: helmet, cors, express-jwt, express-rate-limit, express-validator, own handler. */
-function anchorApp(): Express {
-  const app = express();
-  app.use(helmet());
-  app.use(cors({ origin: [ORIGIN] }));
-  app.use(
-    expressjwt({ secret: SECRET, algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }),
-  );
-  app.use(anchorRateLimit({ windowMs: 60_000, limit: 1e9 }));
-  const canRead: RequestHandler = (req, res, next) => {
-    const auth = (req as Request & { auth?: { permissions?: string[] } }).auth;
-    if (!auth?.permissions?.includes('devices:read')) {
-      res.status(403).json({ error: 'forbidden' });
-      return;
+/** Starts one app process per entry, in order, closing those started if one fails. */
+export async function startAll(
+  specs: Record<string, AppSpec>,
+  options: { logPath: (name: string) => string; databaseUrl: string },
+): Promise<Record<string, AppProcess>> {
+  const apps: Record<string, AppProcess> = {};
+  try {
+    for (const [name, spec] of Object.entries(specs)) {
+      apps[name] = await startApp(name, spec, {
+        logPath: options.logPath(name),
+        databaseUrl: options.databaseUrl,
+      });
     }
-    next();
-  };
-  app.get(
-    '/devices/:id',
-    canRead,
-    param('id')
-      .isString()
-      .matches(/^[a-z0-9][a-z0-9-]{0,63}$/),
-    (req, res) => {
-      const errors = validationResult(req);
-      if (!errors.isEmpty()) {
-        res.status(422).json({ errors: errors.array() });
-        return;
-      }
-      res.json(reading(String(req.params.id)));
-    },
+    return apps;
+  } catch (error) {
+    await closeAll(apps);
+    throw error;
+  }
+}
+
+export async function closeAll(apps: Record<string, AppProcess>): Promise<void> {
+  await Promise.all(Object.values(apps).map((app) => app.close()));
+}
+
+/** Warm-up (JIT, the permission cache's one database load), then the interleaved rounds. */
+export async function measureApps(
+  apps: Record<string, AppProcess>,
+  rounds: number,
+  seconds: number,
+): Promise<BenchRow[]> {
+  for (const app of Object.values(apps)) {
+    await loadFromChild({
+      url: app.url,
+      connections: CONNECTIONS,
+      duration: WARMUP_S,
+      headers: HEADERS,
+    });
+  }
+  return interleavedRows(
+    apps,
+    rounds,
+    (app): Promise<Round> =>
+      measureRound(app, { connections: CONNECTIONS, duration: seconds, headers: HEADERS }),
   );
-  const handler: ErrorRequestHandler = (err, _req, res, _next) => {
-    const status = typeof err?.status === 'number' ? err.status : 500;
-    res.status(status).json({ error: status >= 500 ? 'internal error' : err.message });
-  };
-  app.use(handler);
-  return app;
 }
 
-export type Store = ReturnType<typeof createPermissionStore>;
-
-/** One middleware of the Bulwark stack, and where it is mounted. */
-export interface Layer {
-  name: string;
-  place: 'app' | 'route' | 'error';
-  handler: RequestHandler | ErrorRequestHandler;
+/** The headers a Bulwark answer carries beyond Express's own, read off one real request. */
+async function headersOf(app: AppProcess): Promise<[string, string][]> {
+  const response = await fetch(app.url, { headers: HEADERS });
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`bulwark stack answered ${response.status}`);
+  return [...response.headers].filter(([name]) => !OWN_HEADERS.has(name));
 }
 
-/** The Bulwark stack's middlewares in order, with permissions loaded from PostgreSQL through the cache. */
-export function bulwarkLayers(permissions: Store, key?: (req: Request) => string): Layer[] {
-  return [
-    { name: 'requestContext()', place: 'app', handler: requestContext() },
-    { name: 'trustedHosts()', place: 'app', handler: trustedHosts(['127.0.0.1', 'localhost']) },
-    { name: 'secureHeaders()', place: 'app', handler: secureHeaders() },
-    { name: 'corsPolicy()', place: 'app', handler: corsPolicy({ origins: [ORIGIN] }) },
-    {
-      name: 'authenticate()',
-      place: 'app',
-      handler: authenticate({
-        jwt: { algorithms: ['HS256'], secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
-        permissions,
-      }),
-    },
-    {
-      name: 'rateLimit()',
-      place: 'app',
-      handler: rateLimit({
-        name: key ? 'memory' : 'bench',
-        limit: 1_000_000_000,
-        windowMs: 60_000,
-        ...(key ? { key } : {}),
-      }),
-    },
-    { name: 'requirePermission()', place: 'route', handler: requirePermission('devices:read') },
-    {
-      name: 'validate()',
-      place: 'route',
-      handler: validate({
-        params: {
-          type: 'object',
-          properties: { id: { type: 'string', format: 'device-id', maxLength: 64 } },
-          required: ['id'],
-          additionalProperties: false,
+interface MemoryFigures {
+  row: BenchRow;
+  beforeMb: number;
+  firstMb: number;
+  secondMb: number;
+}
+
+/**
+ * RSS of a Bulwark stack process behind one trusted proxy after `MEMORY_REQUESTS` requests from
+ * `MEMORY_CLIENTS` clients, each with its own address and token (so the rate-limit store, the
+ * verified-token cache and the permission cache all see every client), and after as many again
+ * from the same clients: a process whose caches are bounded holds (nearly) the same RSS.
+ */
+async function memoryFigures(databaseUrl: string, logPath: string): Promise<MemoryFigures> {
+  const app = await startApp(
+    'memory',
+    { kind: 'bulwark', behindProxy: true },
+    { logPath, databaseUrl },
+  );
+  try {
+    const mb = async () => (await app.memory()).rssBytes / 2 ** 20;
+    await loadFromChild({ url: app.url, connections: CONNECTIONS, amount: 200, headers: HEADERS });
+    const beforeMb = await mb();
+    const load = () =>
+      loadFromChild({
+        url: app.url,
+        connections: CONNECTIONS,
+        amount: MEMORY_REQUESTS,
+        headers: { origin: HEADERS.origin! },
+        clients: {
+          count: MEMORY_CLIENTS,
+          token: { secretHex: SECRET_HEX, issuer: ISSUER, audience: AUDIENCE, claims: CLAIMS },
         },
-      }),
-    },
-    {
-      name: 'errorHandler()',
-      place: 'error',
-      handler: errorHandler({ logger: { error() {}, warn() {}, info() {} } as never }),
-    },
-  ];
-}
-
-const passThrough: RequestHandler = (_req, _res, next) => next();
-const emptyErrorHandler: ErrorRequestHandler = (_err, _req, res, _next) => {
-  res.status(500).end();
-};
-
-/**
- * An app of the Bulwark stack's shape: the first `real` layers are Bulwark's own, the others
- * empty middlewares in the same places, so every variant has the same number of router layers.
- */
-export function layeredApp(layers: Layer[], real = layers.length): Express {
-  const app = express();
-  const at = (i: number) => (i < real ? layers[i]!.handler : undefined);
-  const route: RequestHandler[] = [];
-  let error: ErrorRequestHandler = emptyErrorHandler;
-  layers.forEach((layer, i) => {
-    const handler = at(i);
-    if (layer.place === 'app') app.use((handler as RequestHandler) ?? passThrough);
-    else if (layer.place === 'route') route.push((handler as RequestHandler) ?? passThrough);
-    else if (handler) error = handler as ErrorRequestHandler;
-  });
-  app.get('/devices/:id', ...route, (req, res) => {
-    res.json(reading(String(req.params.id)));
-  });
-  app.use(error);
-  return app;
-}
-
-/** The Bulwark stack, with permissions loaded from PostgreSQL through the cache. */
-function bulwarkApp(permissions: Store, key?: (req: Request) => string): Express {
-  return layeredApp(bulwarkLayers(permissions, key));
-}
-
-export async function serve(app: Express) {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/devices/acme-sensor-1`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-export async function cannon(app: Express, seconds: number): Promise<LoadResult> {
-  const { url, close } = await serve(app);
-  try {
-    const result = await loadFromChild({
-      url,
-      connections: CONNECTIONS,
-      duration: seconds,
-      headers: { origin: ORIGIN, authorization: `Bearer ${token}` },
-    });
-    if (result.non2xx > 0 || result.errors > 0) {
-      throw new Error(
-        `${result.non2xx} non-2xx answers and ${result.errors} errors: check the app`,
-      );
-    }
-    return result;
-  } finally {
-    await close();
-  }
-}
-
-/**
- * RSS of this process after 200k requests spread over 100k client keys through the Bulwark stack,
- * measured after each half: the first half creates every key, the second reuses them, so a store
- * that stays bounded shows (nearly) the same RSS after both.
- */
-async function memoryRow(
-  permissions: Store,
-): Promise<BenchRow & { rssBeforeMb: number; rssHalfMb: number }> {
-  const app = bulwarkApp(permissions, (req) => req.get('x-client') ?? 'none');
-  const { url, close } = await serve(app);
-  const gc = () => (globalThis as { gc?: () => void }).gc?.();
-  const rss = () => process.memoryUsage().rss / 2 ** 20;
-  gc();
-  const rssBeforeMb = rss();
-  const half = () =>
-    loadFromChild({
-      url,
-      connections: CONNECTIONS,
-      amount: MEMORY_REQUESTS / 2,
-      headers: { origin: ORIGIN, authorization: `Bearer ${token}` },
-      clientKeys: MEMORY_KEYS,
-    });
-  try {
+      });
     const started = performance.now();
-    const first = await half();
-    gc();
-    const rssHalfMb = rss();
-    const second = await half();
+    const first = await load();
+    const firstMb = await mb();
+    const second = await load();
     const seconds = (performance.now() - started) / 1000;
-    gc();
-    const rssMb = rss();
+    const secondMb = await mb();
     for (const result of [first, second]) {
       if (result.non2xx > 0 || result.errors > 0) {
         throw new Error(`memory run: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
       }
     }
     return {
-      name: `bulwark stack, ${MEMORY_REQUESTS / 1000}k requests over ${MEMORY_KEYS / 1000}k client keys`,
-      opsPerSec: (first.requests.total + second.requests.total) / seconds,
-      p50Ms: second.latency.p50,
-      p99Ms: second.latency.p99,
-      rssMb,
-      rssBeforeMb,
-      rssHalfMb,
+      row: {
+        name: `${BULWARK}, ${(2 * MEMORY_REQUESTS) / 1000}k requests from ${MEMORY_CLIENTS / 1000}k clients`,
+        opsPerSec: (first.requests.total + second.requests.total) / seconds,
+        p50Ms: second.latency.p50,
+        p99Ms: second.latency.p99,
+        rssMb: secondMb,
+      },
+      beforeMb,
+      firstMb,
+      secondMb,
     };
   } finally {
-    await close();
+    await app.close();
   }
 }
 
-/**
- * Runs `measure` with a permission store over a fresh test database in which user-1 holds the
- * viewer role in tenant acme, and drops the database afterwards.
- */
-export async function withPermissions<T>(
-  database: string,
-  measure: (permissions: Store) => Promise<T>,
-): Promise<T> {
-  const db = await createTestDatabase(database);
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  const permissions = createPermissionStore({ db: pool, listen: false });
-  try {
-    await migrate(pool);
-    await pool.query(`INSERT INTO bulwark_rbac.tenants (id, name) VALUES ('acme', 'Acme')`);
-    await permissions.grant('user-1', 'viewer', { tenantId: 'acme' });
-    return await measure(permissions);
-  } finally {
-    await permissions.close();
-    await pool.end();
-    await db.drop();
-  }
-}
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
 export const suite: BenchSuite = {
   name: 'stacks',
   run: () =>
-    withPermissions('bench_stacks', async (permissions): Promise<BenchSuiteResult> => {
-      const bulwark = bulwarkApp(permissions);
-      const floorHeaders = await headersOf(bulwark);
-      const apps: Record<string, Express> = {
-        'bare express': bareApp(),
-        'nine empty layers + same headers': floorApp(floorHeaders),
-        'anchor stack': anchorApp(),
-        'bulwark stack': bulwark,
-      };
-      // Warm-up: JIT, and the permission cache for user-1 (one database load, then cached).
-      for (const app of Object.values(apps)) await cannon(app, 1);
-      const rows = await interleavedRows(apps, ROUNDS, (app) => cannon(app, ROUND_S));
-      const memory = await memoryRow(permissions);
-      const { rssBeforeMb, rssHalfMb, ...memoryBenchRow } = memory;
-      rows.push(memoryBenchRow);
-      const ops = (name: string) => rows.find((row) => row.name === name)!.opsPerSec;
-      const vsBare = ops('bulwark stack') / ops('bare express');
-      const vsAnchor = ops('bulwark stack') / ops('anchor stack');
-      return {
-        suite: 'stacks',
-        baseline: 'bare express',
-        rows,
-        ratios: {
-          'bulwark stack / bare express': vsBare,
-          'bulwark stack / anchor stack': vsAnchor,
-          'anchor stack / bare express': ops('anchor stack') / ops('bare express'),
-          'nine empty layers + same headers / bare express':
-            ops('nine empty layers + same headers') / ops('bare express'),
-        },
-        targets: [
-          { name: 'bulwark stack / bare express', ratio: vsBare, min: 0.8, met: vsBare >= 0.8 },
+    withDatabase('bench_stacks', MEMORY_CLIENTS, async (databaseUrl) => {
+      const logs = logFolder();
+      try {
+        const bulwark = await startApp(
+          BULWARK,
+          { kind: 'bulwark' },
           {
-            name: 'bulwark stack / anchor stack',
-            ratio: vsAnchor,
-            min: 1.0,
-            met: vsAnchor > 1.0,
+            logPath: logs.path(BULWARK),
+            databaseUrl,
           },
-        ],
-        notes: [
-          `autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per app, GET /devices/acme-sensor-1 with an HS256 Bearer token and an allowed Origin, on loopback; the load generator (autocannon) runs in a child process of its own.`,
-          `nine empty layers + same headers: Express with six app.use() layers and two route middlewares, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings, and an error handler; no other work. It is the floor any stack of this shape and these headers pays on Express, before it checks anything.`,
-          'anchor stack: helmet(), cors(), express-jwt, express-rate-limit (memory store), a permission check on the token claims, express-validator on the id, a hand-written error handler.',
-          'bulwark stack: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore, cached after the first request), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler().',
-          `memory: RSS of the process serving the apps (the load comes from a child process) was ${rssBeforeMb.toFixed(1)} MB before, ${rssHalfMb.toFixed(1)} MB after the first ${MEMORY_REQUESTS / 2} requests (every one of the ${MEMORY_KEYS} rate-limit keys created) and ${memory.rssMb!.toFixed(1)} MB after all ${MEMORY_REQUESTS} (keys reused); the default bounded store holds at most 100 000 keys.`,
-        ],
-      };
+        );
+        let floorHeaders: [string, string][];
+        try {
+          floorHeaders = await headersOf(bulwark);
+        } finally {
+          await bulwark.close();
+        }
+        const specs: Record<string, AppSpec> = {
+          [BARE]: { kind: 'bare' },
+          [FLOOR]: { kind: 'floor', headers: floorHeaders },
+          [ANCHOR]: { kind: 'anchor' },
+          [ANCHOR_LOG]: { kind: 'anchor', accessLog: true },
+          [BULWARK]: { kind: 'bulwark' },
+          [BULWARK_LOG]: { kind: 'bulwark', accessLog: true },
+        };
+        const apps = await startAll(specs, { logPath: logs.path, databaseUrl });
+        let rows: BenchRow[];
+        const promises: Record<string, number> = {};
+        try {
+          rows = await measureApps(apps, ROUNDS, ROUND_S);
+          // Counted after the timed rounds: async hooks slow every promise while they are on.
+          for (const name of [BARE, ANCHOR, BULWARK, BULWARK_LOG]) {
+            promises[name] =
+              (await apps[name]!.countPromises(COUNT_REQUESTS, HEADERS)) / COUNT_REQUESTS;
+          }
+        } finally {
+          await closeAll(apps);
+        }
+        const memory = await memoryFigures(databaseUrl, logs.path('memory'));
+
+        const row = (name: string) => rows.find((r) => r.name === name)!;
+        const ops = (name: string) => row(name).opsPerSec;
+        const cpu = (name: string) => row(name).cpuUsPerRequest ?? Number.NaN;
+        const writes = (name: string) => row(name).writesPerRequest;
+        const ratios: Record<string, number> = {};
+        for (const { name } of rows) {
+          ratios[`${name} req/s / ${BARE}`] = ops(name) / ops(BARE);
+          ratios[`${name} req/s / ${ANCHOR}`] = ops(name) / ops(ANCHOR);
+          ratios[`${name} CPU per request / ${BARE}`] = cpu(name) / cpu(BARE);
+        }
+        ratios[`${BULWARK_LOG} req/s / ${ANCHOR_LOG}`] = ops(BULWARK_LOG) / ops(ANCHOR_LOG);
+        const accessLogUs = cpu(BULWARK_LOG) - cpu(BULWARK);
+        const logWrites =
+          writes(BULWARK_LOG) !== undefined && writes(BULWARK) !== undefined
+            ? writes(BULWARK_LOG)! - writes(BULWARK)!
+            : undefined;
+        const extraPromises = promises[BULWARK]! - promises[BARE]!;
+        rows.push(memory.row);
+
+        const targets = [
+          atMost(`${BULWARK} CPU per request / ${BARE}`, cpu(BULWARK) / cpu(BARE), 1.6),
+          atLeast(`${BULWARK} req/s / ${ANCHOR}`, ops(BULWARK) / ops(ANCHOR), 1.5),
+          atMost(`${BULWARK_LOG} CPU per request / ${BARE}`, cpu(BULWARK_LOG) / cpu(BARE), 1.8),
+          atMost('access-log CPU µs per request (httpLogger() row − bulwark row)', accessLogUs, 10),
+          ...(logWrites === undefined
+            ? []
+            : [
+                atMost(
+                  'synchronous log writes per request (main-thread write calls, httpLogger() row − bulwark row)',
+                  logWrites,
+                  0.1,
+                ),
+              ]),
+          atMost(`promises per request on the 200 path, ${BULWARK} − ${BARE}`, extraPromises, 4),
+          atMost(
+            `RSS after ${(2 * MEMORY_REQUESTS) / 1000}k / after ${MEMORY_REQUESTS / 1000}k requests from ${MEMORY_CLIENTS / 1000}k clients`,
+            memory.secondMb / memory.firstMb,
+            1.1,
+          ),
+        ];
+        const result: BenchSuiteResult = {
+          suite: 'stacks',
+          baseline: BARE,
+          rows,
+          ratios,
+          targets,
+          notes: [
+            `autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per app (median of the rounds) after a ${WARMUP_S} s warm-up each, GET /devices/acme-sensor-1 with the same HS256 Bearer token and an allowed Origin, on loopback. Each app runs in a process of its own and the load generator in another; CPU µs per request is that app process's CPU time (user + system, all threads, from process.cpuUsage()) over a round divided by the requests it answered in it.`,
+            `CPU µs per request: ${rows
+              .filter((r) => r.cpuUsPerRequest !== undefined)
+              .map((r) => `${r.name} ${fixed(r.cpuUsPerRequest!)}`)
+              .join('; ')}. CPU per request ÷ bare: ${rows
+              .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
+              .map((r) => `${r.name} ${fixed(r.cpuUsPerRequest! / cpu(BARE), 2)}`)
+              .join('; ')}.`,
+            `req/s ÷ bare: ${rows
+              .slice(1, -1)
+              .map((r) => `${r.name} ${fixed(r.opsPerSec / ops(BARE), 2)}`)
+              .join(
+                '; ',
+              )}. req/s ÷ ${ANCHOR}: ${BULWARK} ${fixed(ops(BULWARK) / ops(ANCHOR), 2)}, ${BULWARK_LOG} ÷ ${ANCHOR_LOG} ${fixed(ops(BULWARK_LOG) / ops(ANCHOR_LOG), 2)}.`,
+            `Access log: httpLogger() adds ${fixed(accessLogUs)} µs of CPU per request to the Bulwark stack${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${fixed(cpu(ANCHOR_LOG) - cpu(ANCHOR))} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
+            `Promises created per request on the 200 path (async_hooks, ${COUNT_REQUESTS} sequential requests over one keep-alive connection after the timed rounds): ${[BARE, ANCHOR, BULWARK, BULWARK_LOG].map((name) => `${name} ${fixed(promises[name]!, 2)}`).join('; ')}; ${BULWARK} − ${BARE} = ${fixed(extraPromises, 2)}.`,
+            `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. RSS after two full collections: ${fixed(memory.beforeMb)} MB before, ${fixed(memory.firstMb)} MB after ${MEMORY_REQUESTS} requests, ${fixed(memory.secondMb)} MB after ${MEMORY_REQUESTS} more from the same clients.`,
+            `${BARE}: Express 5 and the route handler. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
+            `${ANCHOR}: helmet(), cors(), express-jwt (HS256, the secret as a KeyObject), express-rate-limit (memory store, draft-8 RateLimit headers and X-RateLimit-*, as Bulwark's rateLimit() sends), a permission check on the token's claims, express-validator on the id, a problem+json error handler logging through winston (JSON lines on stdout). ${ANCHOR_LOG}: the same with pino-http first, logging the fields of Bulwark's access line through pino.destination({ dest: 1, sync: false }).`,
+            `${BULWARK}: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore(), cached), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler() with createLogger() (JSON lines on stdout). ${BULWARK_LOG}: the same with httpLogger({ logger }) after requestContext(), as docs/getting-started.md mounts it. Every app's stdout is a file (node app.js > app.log), so both stacks' loggers write to the same kind of destination; the 200 path logs nothing without an access logger.`,
+          ],
+        };
+        return result;
+      } finally {
+        logs.remove();
+      }
     }),
 };
