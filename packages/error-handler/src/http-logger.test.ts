@@ -1,4 +1,6 @@
 // Tests for httpLogger(): one access line per request, with route and trace id, never secrets.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { listen } from '@bulwark/test-utils';
 import express from 'express';
 import request from 'supertest';
@@ -7,7 +9,7 @@ import { requestContext } from './context.js';
 import { errorHandler } from './error-handler.js';
 import { httpLogger } from './http-logger.js';
 import { captureLogger } from './test-helpers.js';
-import type { HttpLoggerOptions } from './types.js';
+import type { CreateLoggerOptions, HttpLoggerOptions } from './types.js';
 
 function loggedApp(options: Omit<HttpLoggerOptions, 'logger'> = {}) {
   const capture = captureLogger();
@@ -188,4 +190,118 @@ describe('httpLogger', () => {
     );
     expect(() => httpLogger({ logger: console as never })).not.toThrow();
   });
+});
+
+describe('httpLogger access lines', () => {
+  /**
+   * The same requests through two apps: one whose logger takes access lines directly, and one
+   * whose logger has a 'data' listener, so every line goes through winston's own streams.
+   */
+  async function bothWays(options: Omit<CreateLoggerOptions, 'stream' | 'transports'>) {
+    const outputs: string[][] = [];
+    for (const watched of [false, true]) {
+      const capture = captureLogger(options);
+      if (watched) capture.logger.on('data', () => {});
+      const app = express();
+      app.use(requestContext({ trustInbound: true }));
+      app.use(httpLogger({ logger: capture.logger }));
+      app.use((req, _res, next) => {
+        (req as unknown as { auth: unknown }).auth = { sub: 'user-1', tenant: 'acme' };
+        next();
+      });
+      app.get('/reset/:token', (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.get('/reject', (_req, _res, next) => {
+        next(Object.assign(new Error('bad value password=hunter2'), { status: 422, expose: true }));
+      });
+      app.use(errorHandler({ logger: capture.logger }));
+      await request(app)
+        .get('/reset/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl?token=abc')
+        .set('X-Request-Id', 'token:abc123')
+        .set('User-Agent', 'probe Bearer ua-s3cr3t')
+        .expect(200);
+      await request(app).get('/reject').set('X-Request-Id', 'trace-2').expect(422);
+      outputs.push(
+        capture
+          .raw()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => line.replace(/("?duration_ms"?[:=])[0-9.e-]+/, '$1 0')),
+      );
+    }
+    return outputs as [string[], string[]];
+  }
+
+  it('writes the same lines as winston’s own path, key for key, with what the client sent redacted', async () => {
+    const [direct, general] = await bothWays({
+      timestamp: false,
+      defaultMeta: { service: 'api' },
+      redactKeys: ['tenant'],
+    });
+    expect(direct).toEqual(general);
+    expect(direct).toHaveLength(2);
+    const [ok, rejected] = direct.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(ok).toEqual({
+      level: 'info',
+      message: 'request',
+      trace_id: 'token:[REDACTED]',
+      service: 'api',
+      method: 'GET',
+      route: '/reset/:token',
+      path: '/reset/[REDACTED]',
+      status: 200,
+      duration_ms: 0,
+      bytes: 11,
+      ip: expect.any(String),
+      user_agent: 'probe Bearer [REDACTED]',
+      user: 'user-1',
+      tenant: '[REDACTED]',
+    });
+    expect(rejected).toMatchObject({
+      level: 'warn',
+      trace_id: 'trace-2',
+      status: 422,
+      detail: 'bad value password=[REDACTED]',
+    });
+    expect(direct.join('\n')).not.toMatch(/hunter2|ua-s3cr3t|abc123|eyJzdWIi/);
+  });
+
+  it('writes the same pretty lines as winston’s own path', async () => {
+    const [direct, general] = await bothWays({ format: 'pretty', timestamp: false });
+    expect(direct).toEqual(general);
+    expect(direct[0]).toMatch(/^INFO {2}request {2}method=GET route=\/reset\/:token /);
+  });
+
+  const FIXTURE = fileURLToPath(new URL('./fixtures/access-exit.ts', import.meta.url));
+  const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+  /** Runs the fixture, whose 20 answers finish in one turn of the event loop. */
+  function run(mode: string) {
+    return new Promise<{ code: number | null; lines: string[]; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', FIXTURE, mode],
+        { cwd: PACKAGE_DIR, timeout: 45_000, env: { ...process.env, NODE_OPTIONS: '' } },
+        (_err, stdout, stderr) =>
+          resolve({ code: child.exitCode, lines: stdout.split('\n').filter(Boolean), stderr }),
+      );
+    });
+  }
+
+  it('writes the access lines of one event-loop turn to stdout together, and loses none however the process ends', async () => {
+    const modes = ['natural', 'exit', 'fatal', 'crash'];
+    const runs = await Promise.all(modes.map((mode) => run(mode)));
+    for (const [i, { code, lines, stderr }] of runs.entries()) {
+      const mode = modes[i];
+      expect({ mode, code }).toEqual({ mode, code: mode === 'fatal' || mode === 'crash' ? 1 : 0 });
+      const access = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(access.filter((line) => line.message === 'request')).toHaveLength(20);
+      // Twenty lines, one write.
+      expect(stderr).toContain('access writes: 1\n');
+      if (mode === 'fatal') {
+        expect(access.at(-1)).toMatchObject({ message: 'uncaught exception', level: 'error' });
+      }
+    }
+  }, 60_000);
 });

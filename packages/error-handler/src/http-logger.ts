@@ -2,7 +2,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
-import { createLogger } from './logger.js';
+import { createLogger, writeAccessLine } from './logger.js';
 import { mountOrderError } from './mount-order.js';
 import { markAccessLogged, rejectionOf } from './rejection.js';
 import { routeOf, trackRoute } from './route.js';
@@ -16,21 +16,25 @@ function clip(value: unknown): string | undefined {
   return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value;
 }
 
-/** Who made the request, read structurally from `req.auth` when an auth middleware set it. */
-function principal(req: Request): { user?: string; tenant?: string } {
+const USER_KEYS = ['subject', 'sub', 'userId', 'user_id', 'id'];
+const TENANT_KEYS = ['tenant', 'tenantId', 'tenant_id', 'org', 'orgId'];
+
+function pick(auth: Record<string, unknown>, keys: readonly string[]): string | undefined {
+  for (const key of keys) {
+    const value = auth[key];
+    if (typeof value === 'string' || typeof value === 'number') return clip(String(value));
+  }
+  return undefined;
+}
+
+/** Adds who made the request, read structurally from `req.auth` when an auth middleware set it. */
+function addPrincipal(line: Record<string, unknown>, req: Request): void {
   const auth = (req as { auth?: unknown }).auth;
-  if (typeof auth !== 'object' || auth === null) return {};
-  const a = auth as Record<string, unknown>;
-  const pick = (...keys: string[]) => {
-    for (const key of keys) {
-      const value = a[key];
-      if (typeof value === 'string' || typeof value === 'number') return clip(String(value));
-    }
-    return undefined;
-  };
-  const user = pick('subject', 'sub', 'userId', 'user_id', 'id');
-  const tenant = pick('tenant', 'tenantId', 'tenant_id', 'org', 'orgId');
-  return { ...(user !== undefined && { user }), ...(tenant !== undefined && { tenant }) };
+  if (typeof auth !== 'object' || auth === null) return;
+  const user = pick(auth as Record<string, unknown>, USER_KEYS);
+  if (user !== undefined) line.user = user;
+  const tenant = pick(auth as Record<string, unknown>, TENANT_KEYS);
+  if (tenant !== undefined) line.tenant = tenant;
 }
 
 /**
@@ -81,7 +85,9 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
     const started = process.hrtime.bigint();
     // Read now: the response may finish outside the request's async context.
     const traceId = req.id ?? currentTraceId();
-    const path = clip((req.originalUrl ?? req.url ?? '').split('?', 1)[0]);
+    const url = req.originalUrl ?? req.url ?? '';
+    const query = url.indexOf('?');
+    const path = clip(query === -1 ? url : url.slice(0, query));
     let done = false;
     const finish = () => {
       if (done) return;
@@ -95,26 +101,25 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
           return;
         }
         const status = res.statusCode;
-        const route = routeOf(req);
-        const length = Number(res.getHeader('Content-Length'));
         const line: Record<string, unknown> = {
           method: req.method,
-          route: route ?? null,
+          route: routeOf(req) ?? null,
           path,
           status,
-          ...rejection?.fields,
-          duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
-          ...(Number.isFinite(length) && { bytes: length }),
-          ...(req.ip !== undefined && { ip: req.ip }),
-          ...(clip(req.headers['user-agent']) !== undefined && {
-            user_agent: clip(req.headers['user-agent']),
-          }),
-          ...principal(req),
-          ...(!res.writableFinished && { aborted: true }),
         };
+        if (rejection !== undefined) Object.assign(line, rejection.fields);
+        line.duration_ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const length = Number(res.getHeader('Content-Length'));
+        if (Number.isFinite(length)) line.bytes = length;
+        const ip = req.ip;
+        if (ip !== undefined) line.ip = ip;
+        const userAgent = clip(req.headers['user-agent']);
+        if (userAgent !== undefined) line.user_agent = userAgent;
+        addPrincipal(line, req);
+        if (!res.writableFinished) line.aborted = true;
         if (traceId !== undefined) line.trace_id = traceId;
         const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-        logger[level](message, line);
+        if (!writeAccessLine(logger, level, message, line)) logger[level](message, line);
       } catch {
         // Access logging never breaks a request.
       }

@@ -1,9 +1,10 @@
 // createLogger(): a winston logger writing redacted lines (JSON, or pretty for a terminal) with the trace id.
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
 import { clientRequestIdOf, currentTraceContext } from './context.js';
 import { formatPretty } from './pretty.js';
-import { applyRedaction, compileRedaction } from './redact.js';
+import { applyRedaction, compileRedaction, redactField } from './redact.js';
 import type { CreateLoggerOptions } from './types.js';
 
 // triple-beam's symbols, shared by winston and its transports.
@@ -26,6 +27,19 @@ const KNOWN = [
 ] as const;
 
 const FORMATS = ['json', 'pretty'];
+
+// Keys with a place of their own in a line, or a meaning to winston: an access line whose
+// metadata uses one takes the general path.
+const RESERVED = new Set([
+  'level',
+  'message',
+  'timestamp',
+  'trace_id',
+  'traceId',
+  'client_request_id',
+  'exception',
+  '__proto__',
+]);
 
 type Fields = Record<string, unknown> & { [LEVEL]?: string };
 
@@ -65,6 +79,108 @@ const streams = new WeakMap<object, NodeJS.WritableStream>();
 const ownLoggers = new WeakSet<object>();
 
 /**
+ * Where a logger made here writes its lines. Writing to process.stdout or process.stderr is a
+ * synchronous system call for files, pipes and terminals; access lines, one per request, are
+ * gathered there and written together once per event-loop turn (and at exit). Every other line
+ * first writes what is gathered, then itself, so lines keep their order.
+ */
+interface Sink {
+  /** The stream winston's transport writes to. */
+  readonly transportStream: NodeJS.WritableStream;
+  write(text: string, gather: boolean): void;
+  flush(): void;
+}
+
+const directSinks = new WeakMap<object, Sink>();
+
+function directSink(stream: NodeJS.WritableStream): Sink {
+  return {
+    transportStream: stream,
+    write(text) {
+      stream.write(text);
+    },
+    flush() {},
+  };
+}
+
+function gatheringSink(stream: NodeJS.WritableStream): Sink {
+  let gathered = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (gathered === '') return;
+    const text = gathered;
+    gathered = '';
+    stream.write(text);
+  };
+  const write = (text: string, gather: boolean) => {
+    if (!gather) {
+      const pending = gathered;
+      gathered = '';
+      stream.write(pending === '' ? text : pending + text);
+      return;
+    }
+    gathered += text;
+    if (gathered.length >= 65_536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  // Writes to stdout and stderr complete synchronously, so nothing gathered is lost on exit.
+  process.on('exit', flush);
+  const transportStream = new Writable({
+    write(chunk, _encoding, callback) {
+      write(String(chunk), false);
+      callback();
+    },
+  });
+  return { transportStream, write, flush };
+}
+
+// One per destination, shared by every logger writing there, so their lines stay in order.
+const gatheringSinks = new Map<NodeJS.WritableStream, Sink>();
+
+function sinkFor(stream: NodeJS.WritableStream): Sink {
+  if (stream !== process.stdout && stream !== process.stderr) {
+    let sink = directSinks.get(stream);
+    if (sink === undefined) {
+      sink = directSink(stream);
+      directSinks.set(stream, sink);
+    }
+    return sink;
+  }
+  let sink = gatheringSinks.get(stream);
+  if (sink === undefined) {
+    sink = gatheringSink(stream);
+    gatheringSinks.set(stream, sink);
+  }
+  return sink;
+}
+
+// Per logger made here: its sink, and the writer of access lines that skips winston's streams.
+const sinks = new WeakMap<object, Sink>();
+type AccessWriter = (level: string, message: string, fields: Record<string, unknown>) => boolean;
+const accessWriters = new WeakMap<object, AccessWriter>();
+
+/**
+ * Writes one access line through a logger made by `createLogger`, exactly as
+ * `logger[level](message, fields)` would, but straight to its stream and, for stdout and stderr,
+ * gathered with the other access lines of the same event-loop turn. Returns false when the logger
+ * is not one made here, or has been changed (transports, format, listeners) so that only
+ * winston's own path writes what it expects; the caller then calls the level method.
+ */
+export function writeAccessLine(
+  logger: unknown,
+  level: string,
+  message: string,
+  fields: Record<string, unknown>,
+): boolean {
+  const writer = accessWriters.get(logger as object);
+  return writer?.(level, message, fields) === true;
+}
+
+/**
  * True for a logger made by `createLogger` (or a child of one), which redacts by itself. Other
  * loggers get metadata that is already redacted and plain.
  */
@@ -90,6 +206,7 @@ export function flushLogger(logger: unknown, timeoutMs: number): Promise<void> {
     };
     const stream = streams.get(logger as object);
     const drain = () => {
+      sinks.get(logger as object)?.flush();
       if (stream && (stream as { writable?: boolean }).writable !== false)
         stream.write('', () => done());
       else done();
@@ -234,7 +351,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     ...(opts.maxStringLength !== undefined && { maxStringLength: opts.maxStringLength }),
   });
 
-  const jsonLine = winston.format((info) => {
+  const formatLine = (info: Fields): Record<string | symbol, unknown> => {
     const {
       level: infoLevel,
       timestamp: time,
@@ -265,21 +382,35 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     const clean = applyRedaction(ordered, compiled) as Record<string | symbol, unknown>;
     clean[LEVEL] = (info as Fields)[LEVEL] ?? infoLevel;
     clean[MESSAGE] = pretty ? formatPretty(clean, colours) : JSON.stringify(clean);
-    return clean as winston.Logform.TransformableInfo;
-  });
+    return clean;
+  };
+  const lineFormat = winston.format(
+    (info) => formatLine(info as Fields) as winston.Logform.TransformableInfo,
+  )();
 
+  const ownStream = opts.transports === undefined ? (stream as NodeJS.WritableStream) : undefined;
+  const objectMode =
+    (ownStream as { _writableState?: { objectMode?: unknown } } | undefined)?._writableState
+      ?.objectMode === true;
+  const sink = ownStream === undefined ? undefined : sinkFor(ownStream);
+  const transport =
+    sink === undefined
+      ? undefined
+      : new winston.transports.Stream({
+          stream: objectMode ? (ownStream as NodeJS.WritableStream) : sink.transportStream,
+          eol: '\n',
+        });
   const logger = winston.createLogger({
     level,
     levels: LEVELS,
-    format: jsonLine(),
+    format: lineFormat,
     defaultMeta,
-    transports: opts.transports ?? [
-      new winston.transports.Stream({ stream: stream as NodeJS.WritableStream, eol: '\n' }),
-    ],
+    transports: opts.transports ?? [transport!],
     exitOnError: false,
   });
   ownLoggers.add(logger);
-  if (opts.transports === undefined) streams.set(logger, stream as NodeJS.WritableStream);
+  if (ownStream !== undefined) streams.set(logger, ownStream);
+  if (sink !== undefined && !objectMode) sinks.set(logger, sink);
   // A failing destination (a closed pipe, a full disk) must not crash the app through an
   // unhandled 'error' event.
   let warned = false;
@@ -298,12 +429,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
   // object as the log entry (adding `level` to it) and reads the trace id only when the entry
   // is formatted, which can be after the request's async context is gone.
   const proto = Object.getPrototypeOf(logger) as Record<string, unknown>;
-  const write = (
-    self: winston.Logger,
-    logLevel: string,
-    args: readonly unknown[],
-  ): winston.Logger => {
-    if (!self.isLevelEnabled(logLevel)) return self;
+  const entry = (self: winston.Logger, logLevel: string, args: readonly unknown[]): Fields => {
     const fields: Fields = {
       ...(self.defaultMeta as Record<string, unknown> | undefined),
       ...toFields(args),
@@ -313,9 +439,100 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     if (timestamp && fields.timestamp === undefined) fields.timestamp = new Date().toISOString();
     normaliseTraceKey(fields);
     addTraceFields(fields);
-    self.write(fields as winston.LogEntry);
+    return fields;
+  };
+
+  // What winston's own path would do with the entry (format it, hand it to the one transport,
+  // which writes the formatted line), done in place while nothing else watches that path:
+  // winston's streams cost more per line than formatting it.
+  type StreamState = { length: number; ended: boolean; pipes: unknown };
+  const internals = logger as unknown as {
+    _writableState: StreamState;
+    _readableState: StreamState;
+    silent?: boolean;
+  };
+  const bypassable =
+    sink === undefined || objectMode || transport === undefined
+      ? undefined
+      : (): boolean => {
+          const pipes = internals._readableState.pipes;
+          return (
+            internals.silent !== true &&
+            logger.format === lineFormat &&
+            (pipes === transport ||
+              (Array.isArray(pipes) && pipes.length === 1 && pipes[0] === transport)) &&
+            !internals._writableState.ended &&
+            internals._writableState.length === 0 &&
+            internals._readableState.length === 0 &&
+            logger.listenerCount('data') === 1 &&
+            transport.silent !== true &&
+            transport.format === undefined &&
+            transport.listenerCount('logged') === 0
+          );
+        };
+  const direct =
+    bypassable === undefined
+      ? undefined
+      : (fields: Fields, gather: boolean): boolean => {
+          if (!bypassable()) return false;
+          const clean = formatLine(fields);
+          // winston's transports leave out entries marked as exceptions unless told otherwise.
+          if (clean.exception === true && !transport!.handleExceptions) return true;
+          sink!.write(`${clean[MESSAGE] as string}\n`, gather);
+          return true;
+        };
+
+  /**
+   * The line `logger[level](message, fields)` writes, built in one pass: the same keys in the
+   * same order, each value redacted as the general path redacts it. `undefined` when the
+   * metadata uses a reserved key or repeats a key of `defaultMeta`.
+   */
+  const accessText = (
+    logLevel: string,
+    message: string,
+    fields: Record<string, unknown>,
+  ): string | undefined => {
+    const meta = logger.defaultMeta as Record<string, unknown> | null | undefined;
+    const metaKeys = isObject(meta) ? Object.keys(meta) : [];
+    for (const key of metaKeys)
+      if (RESERVED.has(key) || Object.hasOwn(fields, key)) return undefined;
+    const keys = Object.keys(fields);
+    for (const key of keys) if (key !== 'trace_id' && RESERVED.has(key)) return undefined;
+    const trace: Record<string, unknown> = { trace_id: fields.trace_id };
+    addTraceFields(trace);
+    const clean: Record<string, unknown> = { level: redactField('level', logLevel, compiled) };
+    if (timestamp) clean.timestamp = redactField('timestamp', new Date().toISOString(), compiled);
+    clean.message = redactField('message', message, compiled);
+    if (trace.trace_id !== undefined)
+      clean.trace_id = redactField('trace_id', trace.trace_id, compiled);
+    if (trace.client_request_id !== undefined)
+      clean.client_request_id = redactField('client_request_id', trace.client_request_id, compiled);
+    for (const key of metaKeys) clean[key] = redactField(key, meta![key], compiled);
+    for (const key of keys)
+      if (key !== 'trace_id') clean[key] = redactField(key, fields[key], compiled);
+    return pretty ? formatPretty(clean, colours) : JSON.stringify(clean);
+  };
+  const write = (
+    self: winston.Logger,
+    logLevel: string,
+    args: readonly unknown[],
+  ): winston.Logger => {
+    if (!self.isLevelEnabled(logLevel)) return self;
+    const fields = entry(self, logLevel, args);
+    if (self !== logger || direct === undefined || !direct(fields, false))
+      self.write(fields as winston.LogEntry);
     return self;
   };
+  if (direct !== undefined) {
+    accessWriters.set(logger, (logLevel, message, fields) => {
+      if (!logger.isLevelEnabled(logLevel)) return true;
+      if (!bypassable!()) return false;
+      const text = accessText(logLevel, message, fields);
+      if (text === undefined) return direct(entry(logger, logLevel, [message, fields]), true);
+      sink!.write(`${text}\n`, true);
+      return true;
+    });
+  }
   for (const name of LEVEL_NAMES) {
     proto[name] = function (this: winston.Logger, ...args: unknown[]) {
       return write(this ?? logger, name, args);

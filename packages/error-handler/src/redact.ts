@@ -535,6 +535,18 @@ function walk(value: unknown, c: Compiled, depth: number, ancestors: Set<object>
   }
 }
 
+/**
+ * One field of a flat record, redacted exactly as `applyRedaction` redacts it inside the record:
+ * a secret key hides any value but null and undefined, a string is scanned, other values are
+ * walked. Lets a caller that builds the record itself skip copying it twice.
+ */
+export function redactField(key: string, value: unknown, c: Compiled): unknown {
+  if (value !== null && value !== undefined && isSecretKey(key, c)) return c.replacement;
+  if (typeof value === 'string') return redactString(value, c);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  return walk(value, c, 1, new Set());
+}
+
 /** Applies compiled rules to a value; see `redact`. */
 export function applyRedaction(value: unknown, compiled: Compiled): unknown {
   return walk(value, compiled, 0, new Set());
