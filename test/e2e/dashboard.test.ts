@@ -285,6 +285,21 @@ describe.runIf(ready)('the dashboard at /app', () => {
     expect((await call(url, 'GET', '/app/api/devices', { headers: { cookie } })).status).toBe(200);
   });
 
+  it('accepts the page’s own form post as a browser sends it under Referrer-Policy: no-referrer (Origin: null, Sec-Fetch-Site: same-origin)', async () => {
+    const page = await request(url, 'GET', '/app');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    const answer = await request(url, 'POST', '/app/sign-in', {
+      form: { apiKey: acmeKey },
+      headers: { origin: 'null', 'sec-fetch-site': 'same-origin' },
+    });
+    expect(answer.status).toBe(303);
+    const framed = await request(url, 'POST', '/app/sign-in', {
+      form: { apiKey: acmeKey },
+      headers: { origin: 'null', 'sec-fetch-site': 'cross-site' },
+    });
+    expect(framed.status).toBe(403);
+  });
+
   it('signs out by clearing the cookie with the same attributes', async () => {
     const cookie = await signIn(acmeKey);
     const answer = await request(url, 'POST', '/app/sign-out', {

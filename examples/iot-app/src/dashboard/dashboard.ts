@@ -191,9 +191,6 @@ export function createDashboard(ctx: DashboardContext): Dashboard {
   const sendHtml = (res: Response, status: number, html: string) => {
     // A page carries a nonce that must not be replayed from a cache.
     res.status(status).setHeader('Cache-Control', 'no-store');
-    // Under no-referrer a browser sends `Origin: null` with the page's own form posts, which
-    // csrfProtection refuses; same-origin keeps the origin for this site's requests only.
-    res.setHeader('Referrer-Policy', 'same-origin');
     res.type('html').send(html);
   };
 
