@@ -516,4 +516,33 @@ describe.runIf(ready)('the dashboard at /app', () => {
     expect(DASHBOARD_SCOPES).toEqual(['devices:read', 'telemetry:read', 'audit:read']);
     expect(Object.keys(paths).filter((p) => /^\/app\/(?:sign-|assets)/.test(p))).toEqual([]);
   });
+  it('shows the sign-in form again, and clears the cookie, for a session cookie that is not a valid session', async () => {
+    const page = await request(url, 'GET', '/app', { cookie: `${SESSION_COOKIE}=not.a.token` });
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('id="sign-in"');
+    expect(page.html).toContain('Your session has ended.');
+    expect(page.headers.getSetCookie()).toEqual([
+      `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0`,
+    ]);
+  });
+
+  // Last: it spends this address's sign-in failures, after which every attempt from it waits.
+  it('limits failed sign-ins per address to 5 in 15 minutes, answering 429 with Retry-After on the form', async () => {
+    const wrong = `bwk_${'C'.repeat(12)}_${'d'.repeat(32)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push(
+        (await request(url, 'POST', '/app/sign-in', { form: { apiKey: wrong } })).status,
+      );
+    }
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.at(-1)).toBe(429);
+    const limited = await request(url, 'POST', '/app/sign-in', { form: { apiKey: acmeKey } });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(limited.html).toContain('id="sign-in"');
+    expect(limited.headers.getSetCookie()).toEqual([]);
+    expectEveryTagNonced(limited.html, policyNonce(limited.headers));
+  });
 });
