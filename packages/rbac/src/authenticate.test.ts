@@ -131,6 +131,57 @@ describe('authenticate', () => {
     expect((await bodyOf(staff)).auth).toMatchObject({ scope: 'operator', tenantId: null });
   });
 
+  it('maps a token seen again only once, and gives each request a req.auth of its own', async () => {
+    const mapped: unknown[] = [];
+    const counting = (cacheSize?: number) =>
+      serve(
+        appWith(
+          authenticate({
+            jwt: cacheSize === undefined ? jwt : { ...jwt, verifiedCacheSize: cacheSize },
+            mapClaims: (claims) => {
+              mapped.push(claims.sub);
+              return {
+                tenantId: 'acme',
+                scope: 'customer',
+                permissions: ['devices:*', 'bad grant'],
+              };
+            },
+          }),
+          (req, _res, next) => {
+            // A handler that writes on req.auth changes its own request only.
+            expect(req.auth).not.toHaveProperty('note');
+            (req.auth as unknown as Record<string, unknown>).note = 'seen';
+            next();
+          },
+          requirePermission('devices:read'),
+        ),
+      );
+    const cached = await counting();
+    const uncached = await counting(0);
+    try {
+      const bearer = `Bearer ${token({ sub: 'u7' })}`;
+      for (const base of [cached, cached, cached]) {
+        const response = await call(base, { authorization: bearer });
+        expect((await bodyOf(response)).auth).toEqual({
+          subject: 'u7',
+          tenantId: 'acme',
+          scope: 'customer',
+          via: 'jwt',
+          claims: expect.objectContaining({ sub: 'u7' }),
+          permissions: ['devices:*'],
+          note: 'seen',
+        });
+      }
+      expect(mapped).toEqual(['u7']);
+      for (const base of [uncached, uncached]) {
+        expect((await call(base, { authorization: bearer })).status).toBe(200);
+      }
+      expect(mapped).toEqual(['u7', 'u7', 'u7']);
+    } finally {
+      await Promise.all([cached.close(), uncached.close()]);
+    }
+  });
+
   it('does not read credentials from the query string', async () => {
     const response = await fetch(
       `${server.url}/thing?access_token=${token({ sub: 'u1', tenant_id: 'acme' })}&api_key=${API_KEY}`,

@@ -25,7 +25,7 @@ import {
   keyIdentityProblem,
   received,
 } from './identity-check.js';
-import { createJwtVerifier, type JwtOptions, type JwtResult } from './jwt.js';
+import { createJwtVerifier, type JwtOptions, type JwtResult, type JwtVerified } from './jwt.js';
 import { authenticateDescription, withOpenApi } from './openapi.js';
 import { isGrant } from './permissions.js';
 import { checkCookieName, readCookie } from './session-cookie.js';
@@ -101,6 +101,15 @@ const NAMES = [
 
 /** How a request carried its JWT. */
 type TokenVia = 'jwt' | 'cookie';
+
+/** What a verified token gives `req.auth`, whichever way the token came. */
+interface TokenIdentity {
+  subject: string;
+  tenantId: string | null;
+  scope: 'customer' | 'operator';
+  claims: Readonly<Record<string, unknown>>;
+  permissions: readonly string[] | undefined;
+}
 
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const API_KEY_VALUE = /^[\x21-\x7e]{8,512}$/;
@@ -280,6 +289,27 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
         result.field === undefined ? {} : { field: result.field },
       );
     }
+    let known = result.memo as TokenIdentity | undefined;
+    if (known === undefined) {
+      const made = identityOf(req, result, via);
+      if (made instanceof Error) return made;
+      // Remembered with the verified token, so a token seen again skips the mapping and checks.
+      result.memo = known = made;
+    }
+    const auth: AuthContext = {
+      subject: known.subject,
+      tenantId: known.tenantId,
+      scope: known.scope,
+      via,
+      claims: known.claims,
+    };
+    if (known.permissions !== undefined) auth.permissions = known.permissions;
+    authSuccess(req, state, auth);
+    return undefined;
+  };
+
+  /** The parts of `req.auth` a verified token maps to, or the 401 when it maps to none. */
+  const identityOf = (req: Request, result: JwtVerified, via: TokenVia): TokenIdentity | Error => {
     let identity: ClaimsIdentity;
     try {
       identity = mapClaims(result.claims);
@@ -299,22 +329,18 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       checkPermissions: !store,
     });
     if (found) return identityFailure(req, via, found, invalidJwt);
-    const scope = identity.scope as 'customer' | 'operator';
-    const tenantId = identity.tenantId ?? null;
-    const auth: AuthContext = {
+    return {
       subject: result.claims.sub as string,
-      tenantId,
-      scope,
-      via,
+      tenantId: identity.tenantId ?? null,
+      scope: identity.scope as 'customer' | 'operator',
       // Either a fresh object jsonwebtoken parsed for this request, or remembered claims the
       // verifier froze deeply before sharing them; freezing in place is safe for both.
       claims: Object.freeze(result.claims),
+      permissions:
+        !store && identity.permissions !== undefined
+          ? Object.freeze(identity.permissions.filter(isGrant))
+          : undefined,
     };
-    if (!store && identity.permissions !== undefined) {
-      auth.permissions = Object.freeze(identity.permissions.filter(isGrant));
-    }
-    authSuccess(req, state, auth);
-    return undefined;
   };
 
   const fromApiKey = async (req: Request, key: string): Promise<Error | undefined> => {

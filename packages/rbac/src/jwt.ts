@@ -84,9 +84,17 @@ const JWT_OPTION_NAMES = [
   'verifiedCacheSize',
 ] as const;
 
-interface Verified {
+/** A verified token: the claims and header, and what the caller made of them. */
+export interface JwtVerified {
+  ok: true;
   claims: Record<string, unknown>;
   header: JwtHeader;
+  /**
+   * Free for the caller to fill in from the claims. With the verified-token cache, the same
+   * object is handed out for every request with the token until it is evicted or expires, so
+   * whatever the caller leaves here is remembered exactly as long as the verification.
+   */
+  memo?: unknown;
 }
 
 function deepFreeze(value: unknown): void {
@@ -96,7 +104,7 @@ function deepFreeze(value: unknown): void {
 }
 
 export type JwtResult =
-  | { ok: true; claims: Record<string, unknown>; header: JwtHeader }
+  | JwtVerified
   | {
       ok: false;
       reason: AuthFailureReason;
@@ -428,7 +436,7 @@ export function createJwtVerifier(
 
   // Only with a static key: a resolved key can be rotated out, and the cache would outlive it.
   const verified =
-    staticKey && cacheSize > 0 ? new LRUCache<string, Verified>({ max: cacheSize }) : undefined;
+    staticKey && cacheSize > 0 ? new LRUCache<string, JwtVerified>({ max: cacheSize }) : undefined;
 
   const finish = (token: string, key: KeyObject, jwtHeader: JwtHeader): JwtResult => {
     let claims: Record<string, unknown>;
@@ -461,15 +469,16 @@ export function createJwtVerifier(
       return age === 'claims'
         ? { ok: false, reason: age, field: 'iat' }
         : { ok: false, reason: age };
+    const result: JwtVerified = { ok: true, claims, header: jwtHeader };
     if (verified) {
       deepFreeze(claims);
-      verified.set(token, { claims, header: jwtHeader });
+      verified.set(token, result);
     }
-    return { ok: true, claims, header: jwtHeader };
+    return result;
   };
 
   /** A token verified before: only the checks that depend on the clock can change their answer. */
-  const recheck = (token: string, hit: Verified): JwtResult => {
+  const recheck = (token: string, hit: JwtVerified): JwtResult => {
     // The same clock reading and comparisons jsonwebtoken makes.
     const now = Math.floor(Date.now() / 1000);
     const reason =
@@ -478,7 +487,7 @@ export function createJwtVerifier(
       verified!.delete(token);
       return { ok: false, reason };
     }
-    return { ok: true, claims: hit.claims, header: hit.header };
+    return hit;
   };
 
   const resolveAndFinish = async (token: string, jwtHeader: JwtHeader): Promise<JwtResult> => {
@@ -499,11 +508,11 @@ export function createJwtVerifier(
 
   // Synchronous with a static key, so the common case costs no extra promise turns.
   return function verifyJwt(token: string): JwtResult | Promise<JwtResult> {
-    if (token.length > maxTokenBytes || !TOKEN.test(token)) {
-      return { ok: false, reason: 'malformed' };
-    }
+    if (token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
+    // Only a token that passed every check below is remembered, as its exact string.
     const hit = verified?.get(token);
     if (hit) return recheck(token, hit);
+    if (!TOKEN.test(token)) return { ok: false, reason: 'malformed' };
     const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];
     const header = decodeJson(headerPart);
     // The payload is parsed once, by jsonwebtoken; here it is only scanned, so that what
