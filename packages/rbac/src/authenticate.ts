@@ -27,6 +27,7 @@ import {
 } from './identity-check.js';
 import { createJwtVerifier, type JwtOptions, type JwtResult, type JwtVerified } from './jwt.js';
 import { authenticateDescription, withOpenApi } from './openapi.js';
+import { CACHED_PERMISSIONS } from './permission-store.js';
 import { isGrant } from './permissions.js';
 import { checkCookieName, readCookie } from './session-cookie.js';
 import type { ApiKeyVerifier, AuthContext, Logger } from './types.js';
@@ -213,16 +214,24 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
   const bare = verifyJwt ? `Bearer${realm}` : `ApiKey${realm}`.trimEnd();
   const invalidJwt = `Bearer${realm}${realm ? ',' : ''} error="invalid_token"`;
   const invalidKey = `ApiKey${realm}`;
+  // A tenant grant is for work inside that tenant. An operator carrying a tenant id would
+  // otherwise pass operator checks on that tenant's grants, such as a tenant admin's `*`.
+  const grantTenant = (auth: AuthContext) => (auth.scope === 'operator' ? null : auth.tenantId);
+  // createPermissionStore() can also answer from its cache synchronously; another source cannot.
+  const cachedIn = (store as { [CACHED_PERMISSIONS]?: unknown } | undefined)?.[
+    CACHED_PERMISSIONS
+  ] as ((subject: string, tenantId: string | null) => readonly string[] | undefined) | undefined;
   const state: RequestState = {
     logger: options.logger,
     audit: options.audit,
     exposeMissing: options.exposeMissingPermissions === true,
-    // A tenant grant is for work inside that tenant. An operator carrying a tenant id would
-    // otherwise pass operator checks on that tenant's grants, such as a tenant admin's `*`.
     loadPermissions: store
-      ? (auth) =>
-          store.permissionsFor(auth.subject, auth.scope === 'operator' ? null : auth.tenantId)
+      ? (auth) => store.permissionsFor(auth.subject, grantTenant(auth))
       : undefined,
+    cachedPermissions:
+      typeof cachedIn === 'function'
+        ? (auth) => cachedIn(auth.subject, grantTenant(auth))
+        : undefined,
   };
   const optional = options.optional === true;
 

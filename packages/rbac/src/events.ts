@@ -48,6 +48,8 @@ export interface RequestState {
   audit?: AuditSink | undefined;
   exposeMissing: boolean;
   loadPermissions?: ((auth: AuthContext) => Promise<readonly string[]>) | undefined;
+  /** The grants `loadPermissions` would resolve, when the source has them cached; else `undefined`. */
+  cachedPermissions?: ((auth: AuthContext) => readonly string[] | undefined) | undefined;
 }
 
 // A WeakMap keeps the state off the request object, which stays fast and enumerable-clean.

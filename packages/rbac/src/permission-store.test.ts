@@ -209,6 +209,23 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
     expect((await post(serverA, 'rita')).status).toBe(403);
   });
 
+  it('denies a token seen before as soon as its grant is revoked, and allows it again once granted', async () => {
+    await storeA.grant('remy', 'operator', { tenantId: 'acme' });
+    const remy = tokenFor('remy');
+    const same = () =>
+      fetch(`${serverA.url}/thing`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${remy}`, 'content-type': 'application/json' },
+        body: '{"name":"sensor-1"}',
+      });
+    expect((await same()).status).toBe(201);
+    expect((await same()).status).toBe(201);
+    await storeA.revoke('remy', 'operator', { tenantId: 'acme' });
+    expect((await same()).status).toBe(403);
+    await storeA.grant('remy', 'operator', { tenantId: 'acme' });
+    expect((await same()).status).toBe(201);
+  });
+
   it('invalidates every instance when a role loses a permission, whoever changes it', async () => {
     await storeA.grant('vic', 'viewer', { tenantId: 'acme' });
     expect(await storeB.permissionsFor('vic', 'acme')).toContain('devices:read');

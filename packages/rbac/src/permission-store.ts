@@ -9,6 +9,12 @@ import type { ListeningClient, Logger, PoolLike, Queryable } from './types.js';
 /** The NOTIFY channel the migration's triggers publish grant changes on. */
 export const GRANTS_CHANNEL = 'bulwark_rbac_grants';
 
+/**
+ * A store's synchronous look into its cache, `(subject, tenantId) => grants | undefined`, under
+ * the same rules as `permissionsFor`, so that a guard answers at once when the grants are cached.
+ */
+export const CACHED_PERMISSIONS = Symbol('bulwark.rbac.cachedPermissions');
+
 export interface PermissionStoreOptions {
   /** A `pg.Pool` (or anything with `query` and `connect`). */
   db: Queryable | PoolLike;
@@ -605,11 +611,14 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     }
   };
 
-  return {
+  const cached = (subject: string, tenantId: string | null): readonly string[] | undefined =>
+    listening ? cache.get(cacheKey(subject, tenantId)) : undefined;
+
+  const store: PermissionStore = {
     permissionsFor(subject, tenantId) {
+      const hit = cached(subject, tenantId);
+      if (hit) return Promise.resolve(hit);
       const key = cacheKey(subject, tenantId);
-      const cached = listening ? cache.get(key) : undefined;
-      if (cached) return Promise.resolve(cached);
       let pending = inFlight.get(key);
       if (!pending) {
         pending = load(subject, tenantId, key).finally(() => {
@@ -662,4 +671,7 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       markReady();
     },
   };
+  // Not enumerable and keyed by a symbol: for authenticate() only, not part of the store's API.
+  Object.defineProperty(store, CACHED_PERMISSIONS, { value: cached });
+  return store;
 }

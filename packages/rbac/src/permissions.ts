@@ -207,24 +207,50 @@ export async function loadPermissions(req: Request): Promise<readonly string[] |
 }
 
 function permissionGuard(name: string, perms: string[], mode: 'all' | 'any'): RequestHandler {
+  const allows =
+    mode === 'all'
+      ? (grants: readonly string[]) => {
+          for (const p of perms) if (!permits(grants, p)) return false;
+          return true;
+        }
+      : (grants: readonly string[]) => {
+          for (const p of perms) if (permits(grants, p)) return true;
+          return false;
+        };
+  const decide = (
+    req: Request,
+    state: RequestState,
+    auth: AuthContext,
+    grants: readonly string[] | null,
+    next: NextFunction,
+  ) => {
+    if (!grants) {
+      warnThrottled(
+        state.logger,
+        'ERR_BULWARK_RBAC_NO_PERMISSIONS',
+        `${name}: the caller has no known permissions, so the request was denied. Give authenticate() a permission store, or put permissions on the token or key.`,
+        { subject: auth.subject },
+      );
+    } else if (allows(grants)) {
+      return next();
+    }
+    const missing = grants ? perms.filter((p) => !permits(grants, p)) : perms;
+    next(deny(req, state, auth, 'permission', perms, missing));
+  };
   const guard = (req: Request, _res: Response, next: NextFunction) => {
     const auth = req.auth;
     const state = getState(req) ?? NO_STATE;
     if (!auth) return next(unauthorized(BEARER_CHALLENGE));
+    // Known already (the token's, the key's, an earlier guard's) or cached by the store: no wait.
+    if (auth.permissions) return decide(req, state, auth, auth.permissions, next);
+    const cached = state.cachedPermissions?.(auth);
+    if (cached) {
+      auth.permissions = cached;
+      return decide(req, state, auth, cached, next);
+    }
+    if (!state.loadPermissions) return decide(req, state, auth, null, next);
     grantsOf(auth, state).then(
-      (grants) => {
-        if (!grants) {
-          warnThrottled(
-            state.logger,
-            'ERR_BULWARK_RBAC_NO_PERMISSIONS',
-            `${name}: the caller has no known permissions, so the request was denied. Give authenticate() a permission store, or put permissions on the token or key.`,
-            { subject: auth.subject },
-          );
-        }
-        const missing = grants ? perms.filter((p) => !permits(grants, p)) : perms;
-        const ok = mode === 'all' ? missing.length === 0 : missing.length < perms.length;
-        next(ok ? undefined : deny(req, state, auth, 'permission', perms, missing));
-      },
+      (grants) => decide(req, state, auth, grants, next),
       (err: unknown) => {
         next(storeFailed(state, auth, err));
       },
