@@ -439,11 +439,13 @@ describe.runIf(ready)('the dashboard at /app', () => {
 
   it('lists a denial to its own tenant only, and shared events to every tenant without the address', async () => {
     const viewer = tokenFor(iot, 'viewer@acme', 'acme');
-    const denied = await call(url, 'POST', '/customer/devices', {
-      token: viewer,
-      body: { id: 'acme-denied-1', name: 'Denied' },
-    });
-    expect(denied.status).toBe(403);
+    for (let i = 0; i < 2; i++) {
+      const denied = await call(url, 'POST', '/customer/devices', {
+        token: viewer,
+        body: { id: 'acme-denied-1', name: 'Denied' },
+      });
+      expect(denied.status).toBe(403);
+    }
     await request(url, 'POST', '/app/sign-out', {
       headers: { origin: 'https://evil.example' },
     });
@@ -456,7 +458,8 @@ describe.runIf(ready)('the dashboard at /app', () => {
       (e: { kind: string; summary: string }) =>
         e.kind === 'denied' && e.summary.includes('/customer/devices'),
     );
-    expect(own).toMatchObject({ own: true });
+    // The same denial twice in a row is one line that counts them.
+    expect(own).toMatchObject({ own: true, count: 2 });
     expect(own.summary).toContain('viewer@acme');
     expect(own.summary).toContain('devices:write');
     const csrf = acme.body.items.find((e: { kind: string }) => e.kind === 'csrf-rejected');

@@ -25,6 +25,7 @@ interface SecurityEvent {
   kind: string;
   summary: string;
   own: boolean;
+  count: number;
 }
 
 const COLOURS = ['#2563eb', '#db2777', '#059669', '#d97706', '#7c3aed', '#0891b2', '#dc2626'];
@@ -46,6 +47,15 @@ async function getJson<T>(url: string): Promise<T> {
 
 function time(ms: number): string {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** An event's time in the browser's zone, like the chart's (the server writes UTC). */
+function eventTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
 }
 
 function note(text: string): void {
@@ -120,13 +130,19 @@ function eventItem(event: SecurityEvent): HTMLLIElement {
   item.className = `event event-${event.kind}`;
   const at = document.createElement('time');
   at.dateTime = event.at;
-  at.textContent = event.at.slice(11, 19);
+  at.textContent = eventTime(event.at);
   const kind = document.createElement('span');
   kind.className = 'kind';
   kind.textContent = event.kind;
   const summary = document.createElement('span');
   summary.className = 'summary';
   summary.textContent = event.summary;
+  if (event.count > 1) {
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = `×${event.count}`;
+    summary.append(' ', count);
+  }
   item.append(at, ' ', kind, ' ', summary);
   return item;
 }
@@ -144,6 +160,7 @@ function start(): void {
   if (canvas) void drawChart(canvas);
   const list = document.querySelector<HTMLOListElement>('[data-testid=security-events]');
   if (list) {
+    for (const at of list.querySelectorAll('time')) at.textContent = eventTime(at.dateTime);
     setInterval(() => {
       refreshEvents(list).catch(() => {});
     }, EVENTS_EVERY_MS);

@@ -94,7 +94,7 @@ ${items}
 
 /** One security event as list item markup; the browser builds the same item with DOM calls. */
 function eventItem(e: SecurityEvent): string {
-  return `<li class="event event-${escapeHtml(e.kind)}"><time datetime="${escapeHtml(e.at)}">${escapeHtml(e.at.slice(11, 19))}</time> <span class="kind">${escapeHtml(e.kind)}</span> <span class="summary">${escapeHtml(e.summary)}</span></li>`;
+  return `<li class="event event-${escapeHtml(e.kind)}"><time datetime="${escapeHtml(e.at)}">${escapeHtml(e.at.slice(11, 19))}</time> <span class="kind">${escapeHtml(e.kind)}</span> <span class="summary">${escapeHtml(e.summary)}${e.count > 1 ? ` <span class="count">×${e.count}</span>` : ''}</span></li>`;
 }
 
 function eventList(events: DashboardView['events']): string {

@@ -14,6 +14,8 @@ export interface SecurityEvent {
   summary: string;
   /** `true` when the event belongs to the tenant it is shown to; `false` for events every tenant sees. */
   own: boolean;
+  /** How many such events in a row this one stands for (`at` and `id` are the newest's). */
+  count: number;
 }
 
 /** A bounded record of the app's security events, split by tenant. */
@@ -68,7 +70,7 @@ function tenantOfScope(scope: Scope): string | null {
   return typeof tenant === 'string' && tenant !== '' ? tenant : null;
 }
 
-type Entry = Omit<SecurityEvent, 'own'>;
+type Entry = Omit<SecurityEvent, 'own' | 'count'>;
 
 class Ring {
   private next = 1;
@@ -97,9 +99,25 @@ class Ring {
   }
 
   latest(tenantId: string, limit: number): SecurityEvent[] {
-    const own = (this.tenants.get(tenantId) ?? []).map((e) => ({ ...e, own: true }));
-    const shared = this.shared.map((e) => ({ ...e, own: false }));
-    return [...own, ...shared].sort((a, b) => b.id - a.id).slice(0, limit);
+    const own = (this.tenants.get(tenantId) ?? []).map((e) => ({ ...e, own: true, count: 1 }));
+    const shared = this.shared.map((e) => ({ ...e, own: false, count: 1 }));
+    const out: SecurityEvent[] = [];
+    // Newest first; a run of the same event (a client hammering one limit) is one line with a count.
+    for (const event of [...own, ...shared].sort((a, b) => b.id - a.id)) {
+      const last = out.at(-1);
+      if (
+        last &&
+        last.kind === event.kind &&
+        last.summary === event.summary &&
+        last.own === event.own
+      ) {
+        last.count += 1;
+        continue;
+      }
+      if (out.length === limit) break;
+      out.push(event);
+    }
+    return out;
   }
 }
 
