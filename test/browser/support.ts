@@ -1,34 +1,51 @@
 /// <reference lib="dom" />
 // The browser suite's shared pieces: the example app on real services, and a watch on every page for CSP violations and errors.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, createPublicKey } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, redisPrefix, type TestDatabase } from '@bulwark/test-utils';
-import { createApp, type IotApp, loadConfig } from 'iot-app';
+import { createApp, type IotApp, loadConfig, signToken, tokenKey } from 'iot-app';
 import type { BrowserContext } from 'playwright-core';
 
 /** The example app started for a suite, with what it needs to be stopped and cleaned up. */
 export interface RunningIotApp {
   iot: IotApp;
-  /** `http://localhost:<port>`: a potentially trustworthy origin, so `Secure` cookies work. */
+  /** `https://localhost:<port>`, with the development certificate. */
   url: string;
-  /** The same server as `http://127.0.0.1:<port>`: another site to the browser. */
-  ipUrl: string;
-  /** The HTTPS listener's base URL, when `https` was asked for. */
-  httpsUrl: string | undefined;
-  /** The data folder: secrets and the development PKI (its CA signs the HTTPS certificate). */
-  dataDir: string;
+  /** The plain HTTP listener, which only redirects to `url`. */
+  httpUrl: string;
+  /** The development CA that signed the certificate. */
+  caFile: string;
+  /**
+   * The Chromium flag that trusts the app's certificate, and only it, by its public key: the
+   * browser then treats the app as a secure origin, where the Reporting API delivers reports.
+   */
+  trustFlag: string;
+  /** One request to the app over HTTPS, trusting its CA; headers in the order they came. */
+  fetch(
+    method: string,
+    path: string,
+    headers?: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; headers: { name: string; value: string }[]; text: string }>;
+  /** Calls the JSON API as `subject` of `tenantId`, with a token signed by the app's secret. */
+  call(
+    method: string,
+    path: string,
+    options: { subject: string; tenantId: string; body?: unknown },
+  ): Promise<{ status: number; body: unknown }>;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the example app on a fresh PostgreSQL database and Redis, with the embedded broker on a
- * free port, and its demo data. `https` adds the HTTPS listener with the development certificate;
- * `env` adds or overrides variables.
+ * Starts the example app over HTTPS on a fresh PostgreSQL database and Redis, with the embedded
+ * broker on a free port, and its demo data. `env` adds or overrides variables.
  */
 export async function startIotApp(
   label: string,
-  { https = false, env = {} }: { https?: boolean; env?: Record<string, string> } = {},
+  { env = {} }: { env?: Record<string, string> } = {},
 ): Promise<RunningIotApp> {
   const db: TestDatabase = await createTestDatabase(label);
   const dataDir = mkdtempSync(join(tmpdir(), `iot-${label}-`));
@@ -41,21 +58,62 @@ export async function startIotApp(
         REDIS_PREFIX: redisPrefix(label),
         DATA_DIR: dataDir,
         PORT: '0',
+        HTTPS_PORT: '0',
         MQTT_PORT: '0',
-        ...(https ? { HTTPS_PORT: '0' } : {}),
         LOG_LEVEL: 'silent',
         ...env,
       }),
     );
     const started = await iot.start();
-    const port = new URL(started.url).port;
     const app = iot;
+    const pki = app.pki!;
+    const url = started.httpsUrl!;
+    const ca = readFileSync(pki.caFile);
+    const spki = createPublicKey(readFileSync(pki.serverKeyFile)).export({
+      type: 'spki',
+      format: 'der',
+    });
+    const fetchApp: RunningIotApp['fetch'] = (method, path, headers = {}, body) =>
+      new Promise((resolve, reject) => {
+        const req = request(`${url}${path}`, { method, ca, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const headerList: { name: string; value: string }[] = [];
+            for (let i = 0; i < res.rawHeaders.length; i += 2) {
+              headerList.push({ name: res.rawHeaders[i]!, value: res.rawHeaders[i + 1]! });
+            }
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: headerList,
+              text: Buffer.concat(chunks).toString('utf8'),
+            });
+          });
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
     return {
       iot: app,
-      url: `http://localhost:${port}`,
-      ipUrl: `http://127.0.0.1:${port}`,
-      httpsUrl: started.httpsUrl,
-      dataDir,
+      url,
+      httpUrl: started.url,
+      caFile: pki.caFile,
+      trustFlag: `--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`,
+      fetch: fetchApp,
+      async call(method, path, { subject, tenantId, body }) {
+        const token = signToken(tokenKey(app.config.jwtSecret), { subject, tenantId, ttlSec: 600 });
+        const answer = await fetchApp(
+          method,
+          path,
+          {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body === undefined ? undefined : JSON.stringify(body),
+        );
+        return { status: answer.status, body: answer.text ? JSON.parse(answer.text) : undefined };
+      },
       async stop() {
         await app.stop();
         await db.drop();
