@@ -9,7 +9,7 @@ export interface RoundResult {
   writesPerRequest?: number;
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -24,16 +24,22 @@ export async function interleavedRows<T>(
   entries: Record<string, T>,
   rounds: number,
   measure: (entry: T, name: string) => Promise<RoundResult>,
+  /** Each round's results by entry name, for figures paired within a round. */
+  perRound?: Record<string, RoundResult>[],
 ): Promise<BenchRow[]> {
   const totals = new Map<string, RoundResult[]>();
   for (let round = 0; round < rounds; round++) {
     const order = Object.entries(entries);
     if (round % 2 === 1) order.reverse();
+    const thisRound: Record<string, RoundResult> = {};
     for (const [name, entry] of order) {
       const results = totals.get(name) ?? [];
-      results.push(await measure(entry, name));
+      const result = await measure(entry, name);
+      results.push(result);
       totals.set(name, results);
+      thisRound[name] = result;
     }
+    perRound?.push(thisRound);
   }
   return Object.keys(entries).map((name) => {
     const results = totals.get(name)!;

@@ -1,11 +1,12 @@
 // What each middleware of the Bulwark stack adds per request, one layer switched on at a time.
 import { logFolder, QUICK } from '../app-process.js';
 import { ACCESS_LOG_LAYER, type AppSpec, STACK_LAYERS } from '../apps.js';
+import { median, type RoundResult } from '../rounds.js';
 import type { BenchSuite, BenchSuiteResult, LayerCost } from '../types.js';
 import { CONNECTIONS, closeAll, measureApps, startAll, withDatabase } from './stacks.js';
 
-const ROUNDS = QUICK ? 2 : 5;
-const ROUND_S = QUICK ? 2 : 3;
+const ROUNDS = QUICK ? 2 : 7;
+const ROUND_S = 2;
 const EMPTY = 'nine empty layers';
 
 export const suite: BenchSuite = {
@@ -22,7 +23,8 @@ export const suite: BenchSuite = {
       const logs = logFolder();
       try {
         const apps = await startAll(specs, { logPath: logs.path, databaseUrl });
-        const rows = await measureApps(apps, ROUNDS, ROUND_S).finally(() => closeAll(apps));
+        const rounds: Record<string, RoundResult>[] = [];
+        const rows = await measureApps(apps, ROUNDS, ROUND_S, rounds).finally(() => closeAll(apps));
         const empty = rows[0]!;
         const ratios: Record<string, number> = {};
         const layerCosts: LayerCost[] = [];
@@ -32,8 +34,14 @@ export const suite: BenchSuite = {
           ratios[`${row.name} / ${EMPTY}`] = row.opsPerSec / empty.opsPerSec;
           layerCosts.push({
             layer: row.name.slice(2),
-            cpuUs:
-              (row.cpuUsPerRequest ?? Number.NaN) - (rows[i - 1]!.cpuUsPerRequest ?? Number.NaN),
+            // Paired within each round (the two rows ran one after the other), then the median.
+            cpuUs: median(
+              rounds.map(
+                (round) =>
+                  (round[row.name]!.cpuUsPerRequest ?? Number.NaN) -
+                  (round[rows[i - 1]!.name]!.cpuUsPerRequest ?? Number.NaN),
+              ),
+            ),
             work: work[i - 1]!.work,
           });
         });
@@ -47,7 +55,7 @@ export const suite: BenchSuite = {
           layerCosts,
           notes: [
             `The stacks suite's Bulwark app built up one middleware at a time, each row in a process of its own: each row switches on the next layer, in stack order, and keeps empty middlewares in the places of the others, so every row has the same number of router layers. The row "+ errorHandler()" is the whole Bulwark stack (${whole.cpuUsPerRequest?.toFixed(1)} µs of CPU per request, against ${empty.cpuUsPerRequest?.toFixed(1)} µs for the empty layers); the last row adds httpLogger() after requestContext(), one router layer more.`,
-            `CPU each layer adds per request (difference of CPU µs per request between a row and the one before): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} µs`).join('; ')}. Differences of a µs or two are within the run's noise and can come out negative.`,
+            `CPU each layer adds per request (difference of CPU µs per request between a row and the one before, taken within each round, median of the rounds): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} µs`).join('; ')}. Differences of a µs or two are within the run's noise and can come out negative.`,
             `autocannon in a process of its own, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row (median of the rounds), the same request and token as the stacks suite.`,
           ],
         };

@@ -24,7 +24,7 @@ import {
   tokenFor,
 } from '../apps.js';
 import { loadFromChild } from '../load.js';
-import { interleavedRows } from '../rounds.js';
+import { interleavedRows, type RoundResult } from '../rounds.js';
 import {
   atLeast,
   atMost,
@@ -111,6 +111,7 @@ export async function measureApps(
   apps: Record<string, AppProcess>,
   rounds: number,
   seconds: number,
+  perRound?: Record<string, RoundResult>[],
 ): Promise<BenchRow[]> {
   for (const app of Object.values(apps)) {
     await loadFromChild({
@@ -125,6 +126,7 @@ export async function measureApps(
     rounds,
     (app): Promise<Round> =>
       measureRound(app, { connections: CONNECTIONS, duration: seconds, headers: HEADERS }),
+    perRound,
   );
 }
 
