@@ -1,5 +1,8 @@
 // corsPolicy() over real HTTP: allowed and disallowed origins, preflights, patterns and bad config.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { request as httpRequest } from 'node:http';
+import { type Listening, listen } from '@bulwark/test-utils';
+import cors from 'cors';
 import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -172,4 +175,96 @@ describe('corsPolicy', () => {
     const res = await request(app).get('/items').set('Origin', 'https://b.example.com');
     expect(res.headers['access-control-allow-origin']).toBe('https://b.example.com');
   });
+
+  it('sends an allowed origin exactly the headers cors sends, in the same order, on every kind of request', async () => {
+    const configs = [
+      { origins: ['https://app.example.com'] },
+      {
+        origins: ['https://app.example.com'],
+        credentials: true,
+        exposedHeaders: ['X-Request-Id', 'RateLimit'],
+      },
+      { origins: '*', exposedHeaders: ['X-Request-Id'] },
+      { origins: ['https://app.example.com'], allowedHeaders: [], maxAge: 0 },
+    ];
+    const servers: Listening[] = [];
+    try {
+      for (const options of configs) {
+        const both = [corsPolicy(options), reference(options)].map((middleware) => {
+          const app = express();
+          // A Vary set before the middleware is merged into, not replaced.
+          app.use((req, res, next) => {
+            if (req.query.vary !== undefined) res.setHeader('Vary', String(req.query.vary));
+            next();
+          });
+          app.use(middleware);
+          app.all('/items', (_req, res) => {
+            res.json([1]);
+          });
+          return app;
+        });
+        const [ours, theirs] = await Promise.all(both.map((app) => listen(app)));
+        servers.push(ours as Listening, theirs as Listening);
+        for (const [method, path, headers] of [
+          ['GET', '/items', {}],
+          ['POST', '/items?vary=Accept-Encoding', {}],
+          ['GET', '/items?vary=*', {}],
+          ['PUT', '/items', {}],
+          ['OPTIONS', '/items', { 'Access-Control-Request-Method': 'PUT' }],
+          ['OPTIONS', '/items', {}],
+        ] as const) {
+          const answers = await Promise.all(
+            [ours, theirs].map((server) =>
+              rawAnswer(`${server?.url}${path}`, method, {
+                Origin: 'https://app.example.com',
+                ...headers,
+              }),
+            ),
+          );
+          expect(answers[0], `${JSON.stringify(options)} ${method} ${path}`).toEqual(answers[1]);
+        }
+      }
+    } finally {
+      for (const server of servers) await server.close();
+    }
+  });
 });
+
+/** Status, headers in the order they were sent (without Date and ETag), and body. */
+function rawAnswer(url: string, method: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: string[][]; body: string }>((resolve, reject) => {
+    const req = httpRequest(url, { method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => {
+        const pairs: string[][] = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = res.rawHeaders[i] as string;
+          if (!/^(date|etag)$/i.test(name)) pairs.push([name, res.rawHeaders[i + 1] as string]);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: pairs, body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Plain `cors` configured as corsPolicy() configures it for an allowed origin. */
+function reference(options: Parameters<typeof corsPolicy>[0]) {
+  return cors({
+    methods: [...(options.methods ?? ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])],
+    allowedHeaders: [
+      ...(options.allowedHeaders ?? ['Authorization', 'Content-Type', 'X-Request-Id']),
+    ],
+    exposedHeaders: [...(options.exposedHeaders ?? [])],
+    credentials: options.credentials ?? false,
+    maxAge: options.maxAge ?? 600,
+    preflightContinue: false,
+    optionsSuccessStatus: 204,
+    origin: options.origins === '*' ? '*' : true,
+  });
+}
