@@ -351,4 +351,51 @@ describe('trustedHosts', () => {
       /Did you mean `upstreamHosts`/,
     );
   });
+
+  it('asks trust proxy nothing for a request without X-Forwarded-Host, and once per connection for one with it', async () => {
+    const asked: string[] = [];
+    const app = express();
+    app.set('trust proxy', (address: string) => {
+      asked.push(`first ${address}`);
+      return true;
+    });
+    app.use(trustedHosts(['api.example.com']));
+    app.get('/', (req, res) => {
+      res.json({ host: req.get('host') });
+    });
+    app.use(jsonErrors);
+    server = await listen(app);
+    const port = server.port;
+    const keepAlive = (requests: string[]) =>
+      rawExchange(
+        port,
+        requests
+          .map(
+            (headers, i) =>
+              `GET / HTTP/1.1\r\n${headers}${i === requests.length - 1 ? 'Connection: close\r\n' : ''}\r\n`,
+          )
+          .join(''),
+      );
+    const statuses = (answer: string) =>
+      [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+
+    expect(
+      statuses(await keepAlive(['Host: api.example.com\r\n', 'Host: api.example.com\r\n'])),
+    ).toEqual([200, 200]);
+    expect(asked).toEqual([]);
+
+    const forwarded = 'Host: api.example.com\r\nX-Forwarded-Host: api.example.com\r\n';
+    const evil = 'Host: api.example.com\r\nX-Forwarded-Host: evil.com\r\n';
+    expect(statuses(await keepAlive([forwarded, evil, forwarded]))).toEqual([200, 400, 200]);
+    expect(asked).toEqual(['first 127.0.0.1']);
+
+    // A changed setting is asked again, on a connection that was trusted before.
+    asked.length = 0;
+    app.set('trust proxy', (address: string) => {
+      asked.push(`second ${address}`);
+      return false;
+    });
+    expect(statuses(await keepAlive([evil, evil]))).toEqual([200, 200]);
+    expect(asked).toEqual(['second 127.0.0.1']);
+  });
 });

@@ -80,18 +80,42 @@ function parseAuthority(value: string | undefined): Authority | undefined {
 }
 
 /**
+ * The answer of the app's `trust proxy` function for each connection's peer. A keep-alive
+ * connection from a proxy carries many requests from one address; the function parses that
+ * address each time it is asked. Kept per socket and per function, so a changed setting is
+ * asked again.
+ */
+const peerTrust = new WeakMap<object, { trust: unknown; trusted: boolean }>();
+
+function trustsPeer(req: Request): boolean {
+  const trust: unknown = req.app?.get('trust proxy fn');
+  if (typeof trust !== 'function') return false;
+  const socket = req.socket;
+  const known = socket ? peerTrust.get(socket) : undefined;
+  if (known !== undefined && known.trust === trust) return known.trusted;
+  let trusted = false;
+  try {
+    // proxy-addr throws for a peer address it cannot parse (a socket already gone); not trusted.
+    trusted = Boolean(trust(socket?.remoteAddress, 0));
+  } catch {
+    return false;
+  }
+  if (socket && socket.remoteAddress !== undefined) peerTrust.set(socket, { trust, trusted });
+  return trusted;
+}
+
+/**
  * The host Express takes from the request: the first `X-Forwarded-Host` entry when `trust proxy`
  * trusts the peer (the same test Express makes), else `Host`.
  */
 function checkedHostValue(req: Request): { value: string | undefined; forwarded: boolean } {
   const forwarded = req.headers['x-forwarded-host'];
-  const trust: unknown = req.app?.get('trust proxy fn');
-  let trusted = false;
-  try {
-    // proxy-addr throws for a peer address it cannot parse (a socket already gone); not trusted.
-    trusted = typeof trust === 'function' && Boolean(trust(req.socket?.remoteAddress, 0));
-  } catch {}
-  if (typeof forwarded === 'string' && forwarded !== '' && trusted) {
+  // Without a forwarded host, Host is what Express uses whoever the peer is; trust, which parses
+  // the peer's address, need not be asked.
+  if (typeof forwarded !== 'string' || forwarded === '') {
+    return { value: req.headers.host, forwarded: false };
+  }
+  if (trustsPeer(req)) {
     const comma = forwarded.indexOf(',');
     return {
       value: comma === -1 ? forwarded : forwarded.slice(0, comma).trimEnd(),
