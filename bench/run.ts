@@ -68,8 +68,11 @@ const machine = {
   platform: process.platform,
 };
 const resultsFile = join(here, 'results.json');
+const quick = process.env.BENCH_QUICK === '1';
 let report: BenchReport | undefined;
-if (wanted.length === 0) {
+if (quick) {
+  // Short rounds are for trying a change; figures on record come from full rounds only.
+} else if (wanted.length === 0) {
   report = { generatedAt: new Date().toISOString(), machine, suites: results, otherNodes: [] };
 } else if (merge) {
   if (!existsSync(resultsFile)) {
@@ -104,5 +107,5 @@ if (report) {
   writeFileSync(page, text);
 }
 process.stdout.write(
-  `\n${report ? 'wrote bench/results.json, docs/benchmarks.svg and the figures in docs/benchmarks.md' : 'partial run: results.json, the chart and the docs left as they were'}\n`,
+  `\n${report ? 'wrote bench/results.json, docs/benchmarks.svg and the figures in docs/benchmarks.md' : `${quick ? 'quick' : 'partial'} run: results.json, the chart and the docs left as they were`}\n`,
 );
