@@ -317,6 +317,28 @@ describe('secureHeaders pages', () => {
     expect(docs.headers['content-security-policy']).toContain("script-src 'self';");
   });
 
+  it('keeps page responses out of caches, which would repeat their nonce, unless told not to', async () => {
+    const app = pageApp({ pages: { paths: ['/app'] } });
+    const page = await request(app).get('/app').expect(200);
+    expect(page.headers['cache-control']).toBe('no-store');
+    expect(page.headers.vary).toBe('Authorization, Cookie, X-API-Key');
+    const api = await request(app).get('/data').expect(200);
+    expect(api.headers['cache-control']).toBeUndefined();
+    const own = express();
+    own.use(secureHeaders({ pages: { paths: ['/app'] } }));
+    own.get('/app', (_req, res) => {
+      res.set('Cache-Control', 'private, max-age=60').type('html').send('<p>');
+    });
+    const chosen = await request(own).get('/app').expect(200);
+    expect(chosen.headers['cache-control']).toBe('private, max-age=60');
+    const left = await request(pageApp({ noStore: false, pages: { paths: ['/app'] } })).get('/app');
+    expect(left.headers['cache-control']).toBeUndefined();
+    const always = await request(pageApp({ noStore: 'always', pages: { paths: ['/app'] } })).get(
+      '/app',
+    );
+    expect(always.headers['cache-control']).toBe('no-store');
+  });
+
   it('puts the nonce wherever a custom page policy asks for it', async () => {
     const app = pageApp({
       pages: {

@@ -117,8 +117,9 @@ export interface SecureHeadersOptions {
   /** `Cross-Origin-Resource-Policy`. Default `'same-origin'`. */
   crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin';
   /**
-   * Path prefixes that serve server-rendered HTML pages, answered with a nonce-based policy and
-   * a fresh nonce in `res.locals.cspNonce`. Default: none.
+   * Path prefixes that serve server-rendered HTML pages, answered with a nonce-based policy, a
+   * fresh nonce in `res.locals.cspNonce` and, unless `noStore` is `false`, `Cache-Control:
+   * no-store` (a route may set its own). Default: none.
    */
   pages?: PagesOptions;
   /**
@@ -583,7 +584,8 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
     } else if (noStore === 'authenticated') {
       // Whether the response may be shared depends on these headers, credentials or not.
       addVary(res, vary, credentialNames);
-      if (carriesCredentials(req)) res.setHeader('Cache-Control', 'no-store');
+      // A page kept by a cache would hand every reader the same nonce, which is then no secret.
+      if (page || carriesCredentials(req)) res.setHeader('Cache-Control', 'no-store');
       else watchForAuthentication(res);
     }
     applyPolicies(res, set, page);
