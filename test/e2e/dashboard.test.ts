@@ -180,6 +180,7 @@ describe.runIf(ready)('the dashboard at /app', () => {
     const policy = page.headers.get('content-security-policy') ?? '';
     expect(policy).toMatch(/report-uri \/reports/);
     expect(policy).toMatch(/require-trusted-types-for 'script'/);
+    expect(policy).toMatch(/trusted-types 'none'/);
     expect(page.headers.get('reporting-endpoints')).toMatch(/\/reports"/);
   });
 
