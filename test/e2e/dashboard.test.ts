@@ -530,6 +530,29 @@ describe.runIf(ready)('the dashboard at /app', () => {
     ]);
   });
 
+  it('keeps at most 50 events per tenant and 100 shared ones, forgetting the oldest', async () => {
+    const viewer = tokenFor(iot, 'viewer@acme', 'acme');
+    for (let i = 0; i < 60; i++) {
+      expect((await call(url, 'GET', '/customer/audit-log', { token: viewer })).status).toBe(403);
+    }
+    for (let i = 0; i < 110; i++) {
+      const refused = await request(url, 'POST', '/app/sign-out', {
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(refused.status).toBe(403);
+    }
+    const events = iot.securityEvents.latest('acme', 1000);
+    const shared = events.filter((e) => !e.own);
+    expect(shared).toHaveLength(1);
+    expect(shared[0]).toMatchObject({ kind: 'csrf-rejected', count: 100 });
+    const denials = events.filter(
+      (e) => e.own && e.kind === 'denied' && e.summary.startsWith('GET /customer/audit-log'),
+    );
+    expect(denials).toHaveLength(1);
+    expect(denials[0]?.count).toBe(50);
+    expect(events.filter((e) => e.own).reduce((n, e) => n + e.count, 0)).toBe(50);
+  });
+
   // Last: it spends this address's sign-in failures, after which every attempt from it waits.
   it('limits failed sign-ins per address to 5 in 15 minutes, answering 429 with Retry-After on the form', async () => {
     const wrong = `bwk_${'C'.repeat(12)}_${'d'.repeat(32)}`;
