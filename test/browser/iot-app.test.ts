@@ -271,4 +271,16 @@ describe.runIf(ready)('iot-app in Chromium', () => {
     expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 800]);
     expect(png.length).toBeGreaterThan(20_000);
   });
+
+  it('signs out with the sign-out button: the cookie is gone and /app shows the sign-in form', async () => {
+    const page = await openDashboard();
+    const signedOut = page.waitForResponse((r) => r.url() === `${app.url}/app/sign-out`);
+    await page.locator('#sign-out').click();
+    expect((await signedOut).status()).toBe(303);
+    await page.locator('form#sign-in').waitFor();
+    expect((await context.cookies(app.url)).map((c) => c.name)).not.toContain(SESSION_COOKIE);
+    await page.reload();
+    expect(await page.locator('[data-testid="device-list"]').count()).toBe(0);
+    await page.close();
+  });
 });
