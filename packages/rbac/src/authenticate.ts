@@ -114,7 +114,28 @@ interface TokenIdentity {
 
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const API_KEY_VALUE = /^[\x21-\x7e]{8,512}$/;
-const BEARER = /^bearer +([^\s]+) *$/i;
+const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72]; // "bearer"
+
+/** True when `value` is the scheme `Bearer` (any case) alone or followed by a space. */
+function isBearer(value: string): boolean {
+  if (value.length < 6 || (value.length > 6 && value.charCodeAt(6) !== 0x20)) return false;
+  // Setting bit 0x20 lowers an ASCII capital; only the two cases of each letter map onto it.
+  for (let i = 0; i < 6; i++) if ((value.charCodeAt(i) | 0x20) !== BEARER[i]) return false;
+  return true;
+}
+
+/**
+ * The credential after `Bearer` and one or more spaces, without trailing spaces; `undefined`
+ * when there is none. Anything else it holds, such as inner whitespace, is not a token's
+ * alphabet and is refused by the verifier as malformed.
+ */
+function bearerToken(value: string): string | undefined {
+  let start = 6;
+  while (start < value.length && value.charCodeAt(start) === 0x20) start++;
+  let end = value.length;
+  while (end > start && value.charCodeAt(end - 1) === 0x20) end--;
+  return start === 6 || end === start ? undefined : value.slice(start, end);
+}
 
 /** The default claim mapping; see `AuthenticateOptions.mapClaims`. */
 export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): ClaimsIdentity {
@@ -415,8 +436,7 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
   ) {
     const authorization = req.headers.authorization;
     const rawKey = apiKeys ? req.headers[apiKeyHeader] : undefined;
-    const bearer =
-      verifyJwt && typeof authorization === 'string' && /^bearer(?: |$)/i.test(authorization);
+    const bearer = verifyJwt && typeof authorization === 'string' && isBearer(authorization);
     const hasKey = rawKey !== undefined;
     if (bearer && hasKey) return next(authFailure(req, state, 'none', 'ambiguous', bare));
     // The cookie is read only when no header names a credential: a header always wins.
@@ -432,10 +452,11 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     let work: Error | undefined | Promise<Error | undefined>;
     try {
       if (via === 'jwt') {
-        const match = BEARER.exec(authorization as string);
-        work = match
-          ? fromJwt(req, match[1]!, via)
-          : authFailure(req, state, via, 'malformed', challenge);
+        const token = bearerToken(authorization as string);
+        work =
+          token !== undefined
+            ? fromJwt(req, token, via)
+            : authFailure(req, state, via, 'malformed', challenge);
       } else if (via === 'cookie') {
         work =
           typeof cookie === 'string'

@@ -380,10 +380,29 @@ describe('the JWT attack suite', () => {
   });
 
   it('rejects a malformed Authorization header', async () => {
-    for (const header of ['Bearer', 'Bearer  ', 'Bearer a b', 'Bearer\ttoken']) {
+    const valid = forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey));
+    for (const [header, reason] of [
+      ['Bearer', 'malformed'],
+      ['Bearer  ', 'malformed'],
+      ['Bearer a b', 'malformed'],
+      [`Bearer ${valid} x`, 'malformed'],
+      [`Bearer ${valid}\tx`, 'malformed'],
+      ['Bearer\ttoken', 'missing'],
+      [`Bearerx ${valid}`, 'missing'],
+      [`Bear ${valid}`, 'missing'],
+    ] as const) {
       failures.messages.length = 0;
       const response = await fetch(`${rsServer.url}/thing`, { headers: { authorization: header } });
-      expect(response.status).toBe(401);
+      expect(response.status, header).toBe(401);
+      expect(failures.messages.at(-1)?.reason, header).toBe(reason);
+    }
+  });
+
+  it('reads the Bearer scheme in any case, with any number of spaces around the token', async () => {
+    const valid = forge({ alg: 'RS256' }, good(), rs256(rsa.privateKey));
+    for (const header of [`bearer ${valid}`, `BEARER   ${valid}  `, `BeArEr ${valid}`]) {
+      const response = await fetch(`${rsServer.url}/thing`, { headers: { authorization: header } });
+      expect(response.status, header).toBe(200);
     }
   });
 });
