@@ -51,7 +51,13 @@ describe.runIf(ready)('iot-app in Chromium', () => {
       // Reports wait a minute before delivery by default; here they wait 100 ms.
       args: [app.trustFlag, '--short-reporting-delay'],
     });
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // Fixed so the page, and the screenshot in the docs, look the same on every machine.
+    context = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      locale: 'en-GB',
+      timezoneId: 'UTC',
+      colorScheme: 'light',
+    });
     trouble = await watchPages(context);
     apiKey = (await issueDashboardKey(app.iot, 'acme', { name: 'Control room' })).key;
     // A day of readings, one every two hours, for the chart to draw.
