@@ -278,6 +278,46 @@ describe.runIf(ready)('iot-app in Chromium', () => {
     expect(png.length).toBeGreaterThan(20_000);
   });
 
+  it('refuses HTML assigned to innerHTML on the dashboard under Trusted Types, and reports it', async () => {
+    const page = await openDashboard();
+    trouble.clear();
+    const reports: Record<string, unknown>[] = [];
+    const onReport = (message: unknown) => reports.push(message as Record<string, unknown>);
+    subscribe('bulwark:perimeter:report', onReport);
+    try {
+      const outcome = await page.evaluate(() => {
+        try {
+          document.body.innerHTML = '<img src="x" onerror="window.injected = true">';
+          return 'assigned';
+        } catch (err) {
+          return String(err);
+        }
+      });
+      expect(outcome).toMatch(/TypeError.*TrustedHTML/);
+      expect(await page.locator('[data-testid="device-list"]').count()).toBe(1);
+      expect(trouble.violations).toEqual([
+        expect.objectContaining({
+          effectiveDirective: 'require-trusted-types-for',
+          disposition: 'enforce',
+        }),
+      ]);
+      await vi.waitFor(
+        () => {
+          const found = reports.find(
+            (r) =>
+              (r.body as { effectiveDirective?: string } | undefined)?.effectiveDirective ===
+              'require-trusted-types-for',
+          );
+          if (!found) throw new Error('no Trusted Types report reached the collector yet');
+        },
+        { timeout: 20_000, interval: 100 },
+      );
+    } finally {
+      unsubscribe('bulwark:perimeter:report', onReport);
+      await page.close();
+    }
+  });
+
   it('signs out with the sign-out button: the cookie is gone and /app shows the sign-in form', async () => {
     const page = await openDashboard();
     const signedOut = page.waitForResponse((r) => r.url() === `${app.url}/app/sign-out`);
