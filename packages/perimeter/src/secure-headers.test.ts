@@ -457,6 +457,9 @@ describe('secureHeaders page and reporting misconfiguration', () => {
       code('ERR_BULWARK_PERIMETER_INVALID_PATH'),
     );
     expect(() => secureHeaders({ pages: { paths: [] } })).toThrow(/pages.paths is empty/);
+    expect(() => secureHeaders({ pages: ['/app'] as never })).toThrow(
+      /pages: an array of 1 is not valid. Use an object such as \{ paths: \['\/app'\] \}/,
+    );
     for (const paths of [['app'], ['/app?x'], '/app', [7]]) {
       expect(() => secureHeaders({ pages: { paths: paths as never } }), String(paths)).toThrow(
         code('ERR_BULWARK_PERIMETER_INVALID_PATH'),

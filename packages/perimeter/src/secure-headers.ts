@@ -457,6 +457,12 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   let pagePrefixes: string[] = [];
   let pagesSet: PolicySet = apiSet;
   if (opts.pages !== undefined) {
+    if (opts.pages === null || typeof opts.pages !== 'object' || Array.isArray(opts.pages)) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_OPTION',
+        `secureHeaders: pages: ${describe(opts.pages)} is not valid. Use an object such as { paths: ['/app'] }.`,
+      );
+    }
     const pages = checkOptions('secureHeaders: pages', opts.pages, [
       'paths',
       'contentSecurityPolicy',
