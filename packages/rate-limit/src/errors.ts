@@ -54,12 +54,16 @@ export function rejectUnknownOptions(
 
 /** The 429 a policy hands to next() when a client is over its limit. */
 export function rateLimitedError(policy: string, headers: Record<string, string>): HttpError {
-  return createError(429, 'Too many requests, please try again later.', {
+  const error = createError(429, 'Too many requests, please try again later.', {
     code: 'rate_limited',
     expose: true,
     headers,
     details: { policy },
   });
+  // A refusal is an answer, not a fault: its stack tells nothing about it, and a default error
+  // handler outside production would show the client the server's file paths in it.
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
 }
 
 /** The 503 a fail-closed policy hands to next() while its store cannot be reached. */

@@ -13,6 +13,16 @@ export interface HeaderPolicy {
   windowSeconds: number;
   standardHeaders: StandardHeaders;
   legacyHeaders: boolean;
+  /**
+   * The last limit's `RateLimit-Policy` entry and `X-RateLimit-Limit` value, kept because a
+   * policy's limit rarely changes between requests.
+   */
+  lastLimit: number;
+  lastPolicyEntry: string;
+  lastLimitText: string;
+  /** The last reset time's `X-RateLimit-Reset` value, shared by a window's requests. */
+  lastResetMs: number;
+  lastResetText: string;
 }
 
 /** One policy's count of one request. */
@@ -35,7 +45,31 @@ export function headerPolicy(
     windowSeconds: Math.ceil(windowMs / 1000),
     standardHeaders,
     legacyHeaders,
+    lastLimit: -1,
+    lastPolicyEntry: '',
+    lastLimitText: '',
+    lastResetMs: Number.NaN,
+    lastResetText: '',
   };
+}
+
+function remember(policy: HeaderPolicy, limit: number): void {
+  if (policy.lastLimit === limit) return;
+  policy.lastPolicyEntry =
+    policy.standardHeaders === 'draft-8'
+      ? `${policy.quoted}; q=${limit}; w=${policy.windowSeconds}`
+      : `${limit};w=${policy.windowSeconds}`;
+  policy.lastLimitText = String(limit);
+  policy.lastLimit = limit;
+}
+
+function resetText(policy: HeaderPolicy, resetTime: Date): string {
+  const ms = resetTime.getTime();
+  if (ms !== policy.lastResetMs) {
+    policy.lastResetText = String(Math.ceil(ms / 1000));
+    policy.lastResetMs = ms;
+  }
+  return policy.lastResetText;
 }
 
 /** Seconds until a count's window resets, as express-rate-limit computes them. */
@@ -44,7 +78,12 @@ export function secondsUntilReset(resetTime: Date | undefined, windowMs: number)
   return Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000));
 }
 
-const countsOf = new WeakMap<Response, PolicyCount[]>();
+/**
+ * The counts of each response so far: one count, or several once a second policy counts. Kept
+ * beside the response rather than on it: on Node 20 a property added to an Express response
+ * costs a microsecond or more.
+ */
+const countsOf = new WeakMap<Response, PolicyCount | PolicyCount[]>();
 
 /**
  * The count a client runs out of first: the fewest requests left and, among those, the one that
@@ -68,9 +107,34 @@ function strictest(counts: readonly PolicyCount[]): PolicyCount | undefined {
 }
 
 function policyEntry({ policy, limit }: PolicyCount): string {
-  return policy.standardHeaders === 'draft-8'
-    ? `${policy.quoted}; q=${limit}; w=${policy.windowSeconds}`
-    : `${limit};w=${policy.windowSeconds}`;
+  remember(policy, limit);
+  return policy.lastPolicyEntry;
+}
+
+/** The headers of a response one policy counted: what {@link writeHeaders} writes for one count. */
+function writeOne(res: Response, count: PolicyCount): void {
+  const { policy, limit, remaining, resetTime } = count;
+  remember(policy, limit);
+  const standard = policy.standardHeaders;
+  if (standard !== false) {
+    res.setHeader('RateLimit-Policy', policy.lastPolicyEntry);
+    const reset = secondsUntilReset(resetTime, policy.windowMs);
+    if (standard === 'draft-8') {
+      res.setHeader('RateLimit', `${policy.quoted}; r=${remaining}; t=${reset}`);
+    } else if (standard === 'draft-7') {
+      res.setHeader('RateLimit', `limit=${limit}, remaining=${remaining}, reset=${reset}`);
+    } else {
+      res.setHeader('RateLimit-Limit', policy.lastLimitText);
+      res.setHeader('RateLimit-Remaining', String(remaining));
+      res.setHeader('RateLimit-Reset', String(reset));
+    }
+  }
+  if (policy.legacyHeaders) {
+    res.setHeader('X-RateLimit-Limit', policy.lastLimitText);
+    res.setHeader('X-RateLimit-Remaining', String(remaining));
+    if (resetTime) res.setHeader('X-RateLimit-Reset', resetText(policy, resetTime));
+    else res.removeHeader('X-RateLimit-Reset');
+  }
 }
 
 /**
@@ -127,9 +191,17 @@ function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
 
 /** Adds a policy's count of this request and rewrites the rate-limit headers from all counts. */
 export function recordCount(res: Response, count: PolicyCount): void {
-  let counts = countsOf.get(res);
-  if (counts === undefined) {
-    counts = [];
+  const before = countsOf.get(res);
+  if (before === undefined) {
+    countsOf.set(res, count);
+    if (!res.headersSent) writeOne(res, count);
+    return;
+  }
+  let counts: PolicyCount[];
+  if (Array.isArray(before)) {
+    counts = before;
+  } else {
+    counts = [before];
     countsOf.set(res, counts);
   }
   counts.push(count);
@@ -141,8 +213,9 @@ export function recordCount(res: Response, count: PolicyCount): void {
  * (the refusing one included), so a client that waits is not refused at once by another policy.
  */
 export function retryAfterSeconds(res: Response): number {
+  const counts = countsOf.get(res);
   let seconds = 0;
-  for (const count of countsOf.get(res) ?? []) {
+  for (const count of counts === undefined ? [] : Array.isArray(counts) ? counts : [counts]) {
     if (count.remaining > 0) continue;
     seconds = Math.max(seconds, secondsUntilReset(count.resetTime, count.policy.windowMs));
   }

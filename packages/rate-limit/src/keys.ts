@@ -40,6 +40,15 @@ export function addressKey(req: Request, ipv6Subnet: number): string {
 
 export type KeyGenerator = (req: Request) => Promise<string> | string;
 
+/** Whether a value is a promise or another thenable, which `await` would wait for. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 export function validateKey(key: unknown, where: string): asserts key is KeyOption {
   if (typeof key === 'function') return;
   if (key === 'ip' || key === 'user' || key === 'tenant' || key === 'api-key') return;
@@ -53,9 +62,16 @@ export function validateKey(key: unknown, where: string): asserts key is KeyOpti
 export function createKeyGenerator(key: KeyOption, ipv6Subnet: number): KeyGenerator {
   if (key === 'ip') return (req) => addressKey(req, ipv6Subnet);
   if (typeof key === 'function') {
-    return async (req) => {
-      const value = identity(await key(req));
+    const keyOf = (req: Request, given: unknown) => {
+      const value = identity(given);
       return value === undefined ? addressKey(req, ipv6Subnet) : `custom:${value}`;
+    };
+    // A function that answers at once keeps the request off the promise queue.
+    return (req) => {
+      const given = key(req);
+      return isPromiseLike(given)
+        ? Promise.resolve(given).then((value) => keyOf(req, value))
+        : keyOf(req, given);
     };
   }
   const field = identityField[key];

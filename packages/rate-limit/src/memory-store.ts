@@ -3,10 +3,18 @@ import type { ClientRateLimitInfo, IncrementResponse, Options, Store } from 'exp
 import { LRUCache } from 'lru-cache';
 import { RateLimitConfigError, show } from './errors.js';
 
-interface Counter {
+/** One key's count in the current window; `resetTime` is made once per window, not per hit. */
+export interface Counter {
   hits: number;
   resetAt: number;
+  resetTime: Date;
 }
+
+/**
+ * Counts a hit and returns the key's counter, without a promise: the middleware reads it at once.
+ * Not part of the package's API (index.ts does not export it).
+ */
+export const countHit: unique symbol = Symbol('countHit');
 
 /** Options for {@link BoundedMemoryStore}. */
 export interface BoundedMemoryStoreOptions {
@@ -58,14 +66,20 @@ export class BoundedMemoryStore implements Store {
     return { totalHits: counter.hits, resetTime: new Date(counter.resetAt) };
   }
 
-  async increment(key: string): Promise<IncrementResponse> {
+  [countHit](key: string): Counter {
     const now = Date.now();
     let counter = this.#counters.get(key);
     if (!counter || counter.resetAt <= now) {
-      counter = { hits: 0, resetAt: now + this.#windowMs };
+      const resetAt = now + this.#windowMs;
+      counter = { hits: 0, resetAt, resetTime: new Date(resetAt) };
       this.#counters.set(key, counter);
     }
     counter.hits++;
+    return counter;
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    const counter = this[countHit](key);
     return { totalHits: counter.hits, resetTime: new Date(counter.resetAt) };
   }
 

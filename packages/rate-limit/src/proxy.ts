@@ -138,8 +138,16 @@ export function createTrustProxyCheck({
   logger: Logger | undefined;
 }): (app: AppSettings) => RateLimitConfigError | undefined {
   const checked = new WeakMap<AppSettings, RateLimitConfigError | undefined>();
+  // Nearly every request comes from the app seen last, which is then answered without a lookup.
+  let lastApp: AppSettings | undefined;
+  let lastError: RateLimitConfigError | undefined;
   return function checkTrustProxy(app) {
-    if (checked.has(app)) return checked.get(app);
+    if (app === lastApp) return lastError;
+    if (checked.has(app)) {
+      lastError = checked.get(app);
+      lastApp = app;
+      return lastError;
+    }
     const value = permissiveTrustProxy(app.get('trust proxy'), app.get('trust proxy fn'));
     let error: RateLimitConfigError | undefined;
     if (value !== undefined) {
@@ -150,6 +158,8 @@ export function createTrustProxyCheck({
       }
     }
     checked.set(app, error);
+    lastApp = app;
+    lastError = error;
     return error;
   };
 }
@@ -194,11 +204,18 @@ export function ignoredForwarding(
   req: ForwardedRequest,
   trust: unknown,
 ): IgnoredForwarding | undefined {
+  const given = req.headers;
+  if (
+    given['x-forwarded-for'] === undefined &&
+    given.forwarded === undefined &&
+    given['x-real-ip'] === undefined
+  ) {
+    return undefined;
+  }
   const headers: string[] = [];
   for (const [name, written] of FORWARDING_HEADERS) {
-    if (req.headers[name] !== undefined) headers.push(written);
+    if (given[name] !== undefined) headers.push(written);
   }
-  if (headers.length === 0) return undefined;
   const peer = req.socket?.remoteAddress;
   if (peer === undefined) return undefined;
   let trusted = false;

@@ -264,6 +264,67 @@ describe('rateLimit', () => {
     expect((await request(app).post('/login?ok=1')).status).toBe(429);
   });
 
+  it('counts alike whether skip, key and limit answer at once or through a promise', async () => {
+    const answers = [
+      { skip: () => false, key: () => 'device-7', limit: () => 2 },
+      { skip: async () => false, key: async () => 'device-7', limit: async () => 2 },
+    ];
+    for (const [index, given] of answers.entries()) {
+      const app = appWith({ name: `answers-${index}`, ...given });
+      for (const remaining of [1, 0]) {
+        const ok = await request(app).get('/');
+        expect(ok.status).toBe(200);
+        expect(ok.headers.ratelimit).toMatch(
+          new RegExp(`^"answers-${index}"; r=${remaining}; t=\\d+$`),
+        );
+      }
+      const limited = await request(app).get('/');
+      expect(limited.status).toBe(429);
+      expect(limited.headers['x-ratelimit-remaining']).toBe('0');
+    }
+  });
+
+  it('hands an error thrown by a skip or key function to next() as a 500 without details', async () => {
+    const failing = () => {
+      throw new Error('lookup failed');
+    };
+    for (const options of [
+      { name: 'throwing-skip', skip: failing },
+      { name: 'throwing-key', key: failing },
+      { name: 'rejecting-key', key: async () => failing() },
+    ]) {
+      const res = await request(appWith(options)).get('/');
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ message: 'Internal error' });
+    }
+  });
+
+  it('leaves req.rateLimit as express-rate-limit does, for handlers that read it', async () => {
+    const app = express();
+    app.use(rateLimit({ name: 'visible', limit: 3 }));
+    app.get('/', (req, res) => {
+      const info = (req as Request & { rateLimit?: Record<string, unknown> }).rateLimit!;
+      res.json({
+        fields: Object.keys(info).sort(),
+        current: info.current,
+        used: info.used,
+        remaining: info.remaining,
+        key: info.key,
+        resets: info.resetTime instanceof Date,
+      });
+    });
+    await request(app).get('/');
+    const res = await request(app).get('/');
+    expect(res.body).toEqual({
+      fields: ['key', 'limit', 'remaining', 'resetTime', 'used'],
+      current: 2,
+      used: 2,
+      remaining: 1,
+      key: 'ip:127.0.0.1',
+      resets: true,
+    });
+  });
+
   it('lets a key be reset, e.g. after a successful login', async () => {
     const limiter = rateLimit({ name: 'resettable', limit: 1 });
     const app = express();

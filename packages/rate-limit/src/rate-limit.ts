@@ -12,13 +12,14 @@ import {
 } from './headers.js';
 import {
   createKeyGenerator,
+  isPromiseLike,
   type KeyGenerator,
   type KeyOption,
   keyType,
   validateKey,
 } from './keys.js';
 import { warn } from './logger.js';
-import { BoundedMemoryStore } from './memory-store.js';
+import { BoundedMemoryStore, type Counter, countHit } from './memory-store.js';
 import { rateLimitDescription } from './openapi.js';
 import {
   booleanOption,
@@ -192,8 +193,34 @@ interface LimitInfo {
   key: string;
   limit: number;
   remaining: number;
-  resetTime?: Date;
+  resetTime?: Date | undefined;
 }
+
+/**
+ * `req.rateLimit` as express-rate-limit sets it (`limit`, `used`, `remaining`, `resetTime`,
+ * `key`, and the deprecated `current`, not enumerable), built without a property definition.
+ */
+class RateLimitInfo implements LimitInfo {
+  limit: number;
+  used: number;
+  remaining: number;
+  resetTime: Date | undefined;
+  key: string;
+
+  constructor(limit: number, used: number, resetTime: Date | undefined, key: string) {
+    this.limit = limit;
+    this.used = used;
+    this.remaining = Math.max(limit - used, 0);
+    this.resetTime = resetTime;
+    this.key = key;
+  }
+
+  get current(): number {
+    return this.used;
+  }
+}
+
+type CountedRequest = Request & { rateLimit?: LimitInfo };
 
 function headerValue(value: number | string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -342,22 +369,20 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     });
   }
 
-  let limit: number | ((req: Request) => Promise<number>);
-  if (typeof limitOption === 'function') {
-    const perRequest = limitOption as (req: Request) => number | Promise<number>;
-    limit = async (req: Request) => {
-      const value = await perRequest(req);
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-        throw new RateLimitConfigError(
-          'ERR_BULWARK_RATE_LIMIT_LIMIT',
-          `${where}: the limit function returned ${show(value)}. It must return a whole number of 0 or more.`,
-        );
-      }
-      return value;
-    };
-  } else {
-    limit = limitOption as number;
-  }
+  const checkedLimit = (value: unknown): number => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new RateLimitConfigError(
+        'ERR_BULWARK_RATE_LIMIT_LIMIT',
+        `${where}: the limit function returned ${show(value)}. It must return a whole number of 0 or more.`,
+      );
+    }
+    return value;
+  };
+  const perRequest =
+    typeof limitOption === 'function'
+      ? (limitOption as (req: Request) => number | Promise<number>)
+      : undefined;
+  const fixedLimit = perRequest === undefined ? (limitOption as number) : 0;
 
   const headers = headerPolicy(name, windowMs, standardHeaders, legacyHeaders);
   const countOf = (info: LimitInfo): PolicyCount => ({
@@ -366,65 +391,182 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     remaining: info.remaining,
     resetTime: info.resetTime,
   });
-  // The headers are written here rather than by express-rate-limit, which sets each one anew for
-  // every policy, so a client would see only the last policy to count its request.
-  const limiter = expressRateLimit({
-    windowMs,
-    limit,
-    store,
-    keyGenerator: generate,
-    standardHeaders: false,
-    legacyHeaders: false,
-    identifier: name,
-    validate: false,
-    passOnStoreError: false,
-    skipSuccessfulRequests,
-    skipFailedRequests,
-    ...(requestWasSuccessful ? { requestWasSuccessful } : {}),
-    ...(methods || skip
-      ? {
-          skip: (req: Request, res: Response) =>
-            (methods !== undefined && !methods.has(req.method)) || (skip ? skip(req, res) : false),
+  const refuse = (req: Request, res: Response, next: NextFunction) => {
+    const info = (req as CountedRequest).rateLimit;
+    if (info) recordCount(res, countOf(info));
+    // A refusal always says when to come back, whatever headers the policies send.
+    const retryAfter = String(retryAfterSeconds(res));
+    if (!res.headersSent) res.setHeader('Retry-After', retryAfter);
+    const sent: Record<string, string> = {};
+    for (const header of rateLimitHeaders) {
+      const value = headerValue(res.getHeader(header));
+      if (value !== undefined) sent[header] = value;
+    }
+    sent['Retry-After'] = retryAfter;
+    if (info && channels.limited.hasSubscribers) {
+      channels.limited.publish({
+        policy: name,
+        keyType: keyType(info.key),
+        key: info.key,
+        limit: info.limit,
+        windowMs,
+      });
+    }
+    next(rateLimitedError(name, sent));
+  };
+  const skipRequest =
+    methods || skip
+      ? (req: Request, res: Response) =>
+          (methods !== undefined && !methods.has(req.method)) || (skip ? skip(req, res) : false)
+      : undefined;
+
+  let count: (req: Request, res: Response, next: NextFunction) => void;
+  if (store instanceof BoundedMemoryStore && !skipSuccessfulRequests && !skipFailedRequests) {
+    // A store in this process answers at once, so the request is counted without a promise
+    // unless a function of the policy (skip, key, limit) returns one. The steps, their order and
+    // req.rateLimit are express-rate-limit's; its machinery is kept for stores that answer later
+    // and for counts taken back when the response is known.
+    const memory = store;
+    memory.init({ windowMs });
+    const finish = (req: Request, res: Response, next: NextFunction, info: RateLimitInfo) => {
+      (req as CountedRequest).rateLimit = info;
+      if (info.used > info.limit) {
+        refuse(req, res, next);
+        return;
+      }
+      recordCount(res, countOf(info));
+      next();
+    };
+    // Only the policy's own functions are guarded: an error downstream is Express's to handle.
+    const limited = (
+      req: Request,
+      res: Response,
+      next: NextFunction,
+      given: unknown,
+      counter: Counter,
+      counterKey: string,
+    ) => {
+      let value: number;
+      try {
+        value = checkedLimit(given);
+      } catch (error) {
+        next(error);
+        return;
+      }
+      finish(req, res, next, new RateLimitInfo(value, counter.hits, counter.resetTime, counterKey));
+    };
+    const hit = (req: Request, res: Response, next: NextFunction, counterKey: string) => {
+      const counter = memory[countHit](counterKey);
+      if (perRequest === undefined) {
+        finish(
+          req,
+          res,
+          next,
+          new RateLimitInfo(fixedLimit, counter.hits, counter.resetTime, counterKey),
+        );
+        return;
+      }
+      // The count is read now: a later hit on the same key must not change this request's.
+      const taken = { hits: counter.hits, resetAt: counter.resetAt, resetTime: counter.resetTime };
+      let given: unknown;
+      try {
+        given = perRequest(req);
+      } catch (error) {
+        next(error);
+        return;
+      }
+      if (isPromiseLike(given)) {
+        Promise.resolve(given).then(
+          (value) => limited(req, res, next, value, taken, counterKey),
+          next,
+        );
+        return;
+      }
+      limited(req, res, next, given, taken, counterKey);
+    };
+    const keyed = (req: Request, res: Response, next: NextFunction) => {
+      let counterKey: string | Promise<string>;
+      try {
+        counterKey = generate(req);
+      } catch (error) {
+        next(error);
+        return;
+      }
+      if (typeof counterKey === 'string') hit(req, res, next, counterKey);
+      else counterKey.then((value) => hit(req, res, next, value), next);
+    };
+    count = (req, res, next) => {
+      if (skipRequest !== undefined) {
+        let skipped: boolean | Promise<boolean>;
+        try {
+          skipped = skipRequest(req, res);
+        } catch (error) {
+          next(error);
+          return;
         }
-      : {}),
-    logger: {
-      warn: (error: unknown) =>
-        warn(
-          logger,
-          'BULWARK_RATE_LIMIT_STORE',
-          `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store warning'}`,
-        ),
-      error: (error: unknown) =>
-        warn(
-          logger,
-          'BULWARK_RATE_LIMIT_STORE',
-          `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
-        ),
-    },
-    handler(req: Request, res: Response, next: NextFunction) {
-      const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
-      if (info) recordCount(res, countOf(info));
-      // A refusal always says when to come back, whatever headers the policies send.
-      const retryAfter = String(retryAfterSeconds(res));
-      if (!res.headersSent) res.setHeader('Retry-After', retryAfter);
-      const sent: Record<string, string> = {};
-      for (const header of rateLimitHeaders) {
-        const value = headerValue(res.getHeader(header));
-        if (value !== undefined) sent[header] = value;
+        if (isPromiseLike(skipped)) {
+          Promise.resolve(skipped).then((value) => {
+            if (value) next();
+            else keyed(req, res, next);
+          }, next);
+          return;
+        }
+        if (skipped) {
+          next();
+          return;
+        }
       }
-      sent['Retry-After'] = retryAfter;
-      if (info && channels.limited.hasSubscribers) {
-        channels.limited.publish({
-          policy: name,
-          keyType: keyType(info.key),
-          key: info.key,
-          limit: info.limit,
-          windowMs,
-        });
-      }
-      next(rateLimitedError(name, sent));
-    },
-  });
+      keyed(req, res, next);
+    };
+  } else {
+    // The headers are written here rather than by express-rate-limit, which sets each one anew
+    // for every policy, so a client would see only the last policy to count its request.
+    const limiter = expressRateLimit({
+      windowMs,
+      limit:
+        perRequest === undefined
+          ? fixedLimit
+          : async (req: Request) => checkedLimit(await perRequest(req)),
+      store,
+      keyGenerator: generate,
+      standardHeaders: false,
+      legacyHeaders: false,
+      identifier: name,
+      validate: false,
+      passOnStoreError: false,
+      skipSuccessfulRequests,
+      skipFailedRequests,
+      ...(requestWasSuccessful ? { requestWasSuccessful } : {}),
+      ...(skipRequest ? { skip: skipRequest } : {}),
+      logger: {
+        warn: (error: unknown) =>
+          warn(
+            logger,
+            'BULWARK_RATE_LIMIT_STORE',
+            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store warning'}`,
+          ),
+        error: (error: unknown) =>
+          warn(
+            logger,
+            'BULWARK_RATE_LIMIT_STORE',
+            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
+          ),
+      },
+      handler: refuse,
+    });
+    count = (req, res, next) => {
+      // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
+      // what an earlier policy left there, and gets no headers from this one.
+      const before = (req as CountedRequest).rateLimit;
+      void limiter(req, res, (error?: unknown) => {
+        const info = (req as CountedRequest).rateLimit;
+        if (error === undefined && info !== undefined && info !== before) {
+          recordCount(res, countOf(info));
+        }
+        next(error);
+      });
+    };
+  }
 
   const middleware = function rateLimitMiddleware(req: Request, res: Response, next: NextFunction) {
     if (req.app) {
@@ -434,16 +576,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         return;
       }
     }
-    // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
-    // what an earlier policy left there, and gets no headers from this one.
-    const before = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
-    void limiter(req, res, (error?: unknown) => {
-      const info = (req as Request & { rateLimit?: LimitInfo }).rateLimit;
-      if (error === undefined && info !== undefined && info !== before) {
-        recordCount(res, countOf(info));
-      }
-      next(error);
-    });
+    count(req, res, next);
   };
   return Object.assign(middleware, {
     policy: name,
