@@ -733,7 +733,9 @@ describe('the verified-token cache', () => {
         'base64url',
       );
       await expectRejected(server, `${header}.${payload}.${otherSignature}`, 'signature');
+      // The remembered token's own signature, so its last characters too: refused all the same.
       const elevated = b64({ ...good(), sub: 'admin' });
+      await expectRejected(server, `${header}.${elevated}.${signature}`, 'signature');
       await expectRejected(server, `${header}.${elevated}.${signature}`, 'signature');
       expect((await call(server, token)).response.status).toBe(200);
     } finally {

@@ -121,6 +121,8 @@ const CURVES: Record<string, string> = {
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64'];
 const TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const KID = /^[\x21-\x7e]{1,256}$/;
+// 72 bits of a signature: two tokens that share them are refused as two different strings.
+const CACHE_KEY_CHARS = 12;
 
 function family(alg: string): 'hmac' | 'rsa' | 'ec' {
   return alg.startsWith('HS') ? 'hmac' : alg.startsWith('ES') ? 'ec' : 'rsa';
@@ -435,8 +437,12 @@ export function createJwtVerifier(
   };
 
   // Only with a static key: a resolved key can be rotated out, and the cache would outlive it.
+  // Keyed by the token's last characters, from its signature, and compared in full on a hit: a
+  // string key is hashed whole on every lookup, and a token is hundreds of characters long.
   const verified =
-    staticKey && cacheSize > 0 ? new LRUCache<string, JwtVerified>({ max: cacheSize }) : undefined;
+    staticKey && cacheSize > 0
+      ? new LRUCache<string, { token: string; result: JwtVerified }>({ max: cacheSize })
+      : undefined;
 
   const finish = (token: string, key: KeyObject, jwtHeader: JwtHeader): JwtResult => {
     let claims: Record<string, unknown>;
@@ -472,7 +478,7 @@ export function createJwtVerifier(
     const result: JwtVerified = { ok: true, claims, header: jwtHeader };
     if (verified) {
       deepFreeze(claims);
-      verified.set(token, result);
+      verified.set(token.slice(-CACHE_KEY_CHARS), { token, result });
     }
     return result;
   };
@@ -484,7 +490,7 @@ export function createJwtVerifier(
     const reason =
       now >= (hit.claims.exp as number) + clockTolerance ? 'expired' : tooOld(hit.claims.iat, now);
     if (reason) {
-      verified!.delete(token);
+      verified!.delete(token.slice(-CACHE_KEY_CHARS));
       return { ok: false, reason };
     }
     return hit;
@@ -509,9 +515,11 @@ export function createJwtVerifier(
   // Synchronous with a static key, so the common case costs no extra promise turns.
   return function verifyJwt(token: string): JwtResult | Promise<JwtResult> {
     if (token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
-    // Only a token that passed every check below is remembered, as its exact string.
-    const hit = verified?.get(token);
-    if (hit) return recheck(token, hit);
+    // Only a token that passed every check below is remembered, and only its exact string hits.
+    const remembered = verified?.get(token.slice(-CACHE_KEY_CHARS));
+    if (remembered !== undefined && remembered.token === token) {
+      return recheck(token, remembered.result);
+    }
     if (!TOKEN.test(token)) return { ok: false, reason: 'malformed' };
     const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];
     const header = decodeJson(headerPart);
