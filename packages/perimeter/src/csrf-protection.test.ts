@@ -80,9 +80,7 @@ describe('csrfProtection', () => {
   it('refuses the opaque null origin of sandboxed frames', async () => {
     const { port } = await serve({ origins: ['https://app.example.com'] });
     expect((await post(port, { Origin: 'null' })).status).toBe(403);
-    expect((await post(port, { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' })).status).toBe(
-      403,
-    );
+    expect((await post(port, { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
   });
 
   it('lets a form through from its own page under Referrer-Policy no-referrer, which sends Origin null', async () => {
