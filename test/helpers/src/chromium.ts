@@ -2,9 +2,10 @@
 import { SERVICES } from './services.js';
 
 /**
- * Flags every launch gets. No sandbox and no GPU: CI containers run as root without user
- * namespaces or a display. The rest keep a test browser from calling home (component updates,
- * sync, field trials, QUIC probes) so every request it makes is one the test caused.
+ * Flags every launch gets. No sandbox, no GPU and no /dev/shm: CI containers run as root without
+ * user namespaces or a display, with a small shared-memory mount. The rest keep a test browser
+ * from calling home (background requests, component updates, sync, QUIC) and from first-run
+ * prompts, so every request it makes is one the test caused.
  */
 export const CHROMIUM_ARGS: readonly string[] = Object.freeze([
   '--no-sandbox',
