@@ -40,4 +40,40 @@ describe('trackRoute', () => {
       await close();
     }
   });
+
+  it('keeps the mount path of a route whose handler passed the request on, out of its router', async () => {
+    const app = express();
+    app.use(requestContext());
+    const router = express.Router();
+    router.get('/devices/:id', (_req, _res, next) => next());
+    app.use('/customer', router);
+    app.use((req, res) => {
+      res.json({ route: routeOf(req), baseUrl: req.baseUrl });
+    });
+    const { url, close } = await listen(app);
+    try {
+      const res = await fetch(`${url}/customer/devices/7`);
+      expect(await res.json()).toEqual({ route: '/customer/devices/:id', baseUrl: '' });
+    } finally {
+      await close();
+    }
+  });
+
+  it('names the last route with a string pattern when a RegExp route matched after it', async () => {
+    const app = express();
+    app.use(requestContext());
+    const router = express.Router();
+    router.get('/items/:id', (_req, _res, next) => next());
+    router.get(/^\/items\/.+$/, (req, res) => {
+      res.json({ route: routeOf(req) });
+    });
+    app.use('/v1', router);
+    const { url, close } = await listen(app);
+    try {
+      const res = await fetch(`${url}/v1/items/7`);
+      expect(await res.json()).toEqual({ route: '/v1/items/:id' });
+    } finally {
+      await close();
+    }
+  });
 });

@@ -3,22 +3,43 @@ import { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 
 // Shared by every copy of this package in the process (ESM and CommonJS builds side by side).
-const ROUTE = Symbol.for('@bulwark/error-handler:route');
-const MATCHED = Symbol.for('@bulwark/error-handler:matched-route');
-const INSTALLED = Symbol.for('@bulwark/error-handler:route-accessor');
+const ROUTE = Symbol.for('@bulwark/error-handler:route-value');
+// The mount path (`req.baseUrl`) when the current route matched, kept only when it is not empty.
+const BASE = Symbol.for('@bulwark/error-handler:route-base');
+// The full pattern of the last route with a string path, kept when a later match has none.
+const PREVIOUS = Symbol.for('@bulwark/error-handler:route-previous');
+const INSTALLED = Symbol.for('@bulwark/error-handler:route-tracking');
+// On a request tracked through an accessor of its own (not built by Express).
+const OWN = Symbol.for('@bulwark/error-handler:route-tracking-own');
 
-type Tracked = Request & { [ROUTE]?: unknown; [MATCHED]?: string | undefined; [INSTALLED]?: true };
+type Tracked = Request & {
+  [ROUTE]?: unknown;
+  [BASE]?: string;
+  [PREVIOUS]?: string;
+  [INSTALLED]?: true;
+  [OWN]?: true;
+};
+
+const pathOf = (route: unknown): unknown => (route as { path?: unknown } | undefined)?.path;
 
 // One getter and one setter for every request: V8 then gives tracked requests a single shape,
 // where a pair of closures per request would turn each request object into a slow dictionary.
+// The setter adds as little as it can to the request: every property added to Express's
+// request object costs, and in an app without routers or sub-apps the mount path stays empty.
 function getRoute(this: Tracked): unknown {
   return this[ROUTE];
 }
 
 function setRoute(this: Tracked, value: unknown): void {
+  const previous = this[ROUTE];
   this[ROUTE] = value;
-  const path = (value as { path?: unknown } | undefined)?.path;
-  if (typeof path === 'string') this[MATCHED] = `${this.baseUrl ?? ''}${path}`;
+  if (typeof pathOf(value) === 'string') {
+    const base = this.baseUrl;
+    if (base || this[BASE] !== undefined) this[BASE] = base;
+  } else {
+    const path = pathOf(previous);
+    if (typeof path === 'string') this[PREVIOUS] = `${this[BASE] ?? ''}${path}`;
+  }
 }
 
 const accessor: PropertyDescriptor = {
@@ -45,9 +66,9 @@ function installShared(req: Request): boolean {
 }
 
 /**
- * Records the full route pattern (mount path included) when Express matches a route. Express
- * resets `req.baseUrl` when an error leaves a router, so reading it when the response finishes
- * would log `/fail` for `/customer/fail`. Express 4 and 5 both assign `req.route` on a match.
+ * Records the mount path of the route Express matches. Express resets `req.baseUrl` when an
+ * error leaves a router, so reading it when the response finishes would log `/fail` for
+ * `/customer/fail`. Express 4 and 5 both assign `req.route` on a match.
  */
 export function trackRoute(req: Request): void {
   const tracked = req as Tracked;
@@ -57,16 +78,18 @@ export function trackRoute(req: Request): void {
     return;
   }
   // A route already matched (tracking mounted on a route), or a request Express did not build.
-  tracked[ROUTE] = req.route;
-  tracked[MATCHED] = undefined;
+  const route = req.route;
+  tracked[ROUTE] = route;
+  tracked[OWN] = true;
+  if (typeof pathOf(route) === 'string' && req.baseUrl) tracked[BASE] = req.baseUrl;
   Object.defineProperty(req, 'route', accessor);
 }
 
-/** The matched route pattern, never the raw path. */
+/** The matched route pattern with its mount path, never the raw path. */
 export function routeOf(req: Request): string | undefined {
-  const matched = (req as Tracked)[MATCHED];
-  if (matched !== undefined) return matched;
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof path !== 'string') return undefined;
-  return `${req.baseUrl ?? ''}${path}`;
+  const tracked = req as Tracked;
+  const path = pathOf(req.route);
+  if (typeof path !== 'string') return tracked[PREVIOUS];
+  const base = tracked[INSTALLED] === true || tracked[OWN] === true ? tracked[BASE] : req.baseUrl;
+  return `${base ?? ''}${path}`;
 }
