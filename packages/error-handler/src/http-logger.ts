@@ -4,7 +4,7 @@ import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './con
 import { currentTraceId } from './context.js';
 import { createLogger, writeAccessLine } from './logger.js';
 import { mountOrderError } from './mount-order.js';
-import { markAccessLogged, rejectionOf } from './rejection.js';
+import { markAccessListener, rejectionOf } from './rejection.js';
 import { routeOf, trackRoute } from './route.js';
 import type { HttpLoggerOptions } from './types.js';
 
@@ -124,9 +124,9 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
         // Access logging never breaks a request.
       }
     };
+    markAccessListener(finish);
     res.on('finish', finish);
     res.on('close', finish);
-    markAccessLogged(req);
     next(mountOrderError(req.app));
   };
 }

@@ -1,8 +1,8 @@
 // What errorHandler() hands to httpLogger() about a failed request, so one access line says it all.
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 
 // Shared by the ESM and CommonJS builds, which an app may load side by side.
-const ACCESS_LOGGED = Symbol.for('@bulwark/error-handler:access-logged');
+const ACCESS_LINE = Symbol.for('@bulwark/error-handler:access-line');
 const REJECTION = Symbol.for('@bulwark/error-handler:rejection');
 
 /** The log fields of a rendered error, and the line errorHandler() writes if no access line will. */
@@ -12,16 +12,23 @@ export interface Rejection {
   readonly writeOwn?: () => void;
 }
 
-type Marked = Request & { [ACCESS_LOGGED]?: true; [REJECTION]?: Rejection };
+type Marked = Request & { [REJECTION]?: Rejection };
 
-/** Called by httpLogger() on each request it will write an access line for. */
-export function markAccessLogged(req: Request): void {
-  (req as Marked)[ACCESS_LOGGED] = true;
+/**
+ * Marks the listener httpLogger() puts on a response to write its access line. The mark is on
+ * the listener, not the request: a property added to Express's request object costs on every
+ * request, and only an error needs to know.
+ */
+export function markAccessListener(listener: () => void): void {
+  (listener as { [ACCESS_LINE]?: true })[ACCESS_LINE] = true;
 }
 
-/** True when an httpLogger() will write this request's access line. */
-export function isAccessLogged(req: Request): boolean {
-  return (req as Marked)[ACCESS_LOGGED] === true;
+/** True when an httpLogger() will write the access line of the request `res` answers. */
+export function isAccessLogged(res: Response): boolean {
+  for (const listener of res.listeners('finish')) {
+    if ((listener as { [ACCESS_LINE]?: true })[ACCESS_LINE] === true) return true;
+  }
+  return false;
 }
 
 export function setRejection(req: Request, rejection: Rejection): void {
