@@ -208,7 +208,13 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
     } else {
       const inbound = req.headers[inboundHeader];
       const safe = isValidTraceId(inbound) ? inbound : undefined;
-      if (trustInbound === true || (trustInbound === 'proxy' && fromTrustedProxy(req))) {
+      // Whom to trust matters only when the request brings an id to adopt.
+      const offered =
+        safe !== undefined || (useTraceparent && req.headers.traceparent !== undefined);
+      if (
+        offered &&
+        (trustInbound === true || (trustInbound === 'proxy' && fromTrustedProxy(req)))
+      ) {
         id = safe;
         if (id === undefined && useTraceparent) {
           id = traceIdFromTraceparent(req.headers.traceparent);
@@ -220,8 +226,8 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
     if (id === undefined) {
       const made = generate();
       // A generator that passed the construction check but later misbehaves must not put
-      // arbitrary text into headers and logs.
-      id = isValidTraceId(made) ? made : randomUUID();
+      // arbitrary text into headers and logs. crypto.randomUUID's ids always pass.
+      id = generate === randomUUID || isValidTraceId(made) ? made : randomUUID();
       if (clientRequestId !== undefined && !clientIds.has(id)) {
         const traceId = id;
         clientIds.set(traceId, clientRequestId);
