@@ -226,6 +226,20 @@ export function flushLogger(logger: unknown, timeoutMs: number): Promise<void> {
   });
 }
 
+// Lines written within one millisecond share one timestamp string.
+let lastStampAt = Number.NaN;
+let lastStamp = '';
+
+/** The current time in ISO 8601, the same text as `new Date().toISOString()`. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastStampAt) {
+    lastStampAt = now;
+    lastStamp = new Date(now).toISOString();
+  }
+  return lastStamp;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
@@ -372,7 +386,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
       else delete rest.traceId;
     }
     addTraceFields(trace);
-    const stamp = time ?? (timestamp ? new Date().toISOString() : undefined);
+    const stamp = time ?? (timestamp ? isoNow() : undefined);
     const ordered: Record<string, unknown> = { level: infoLevel };
     if (stamp !== undefined) ordered.timestamp = stamp;
     ordered.message = message;
@@ -436,7 +450,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     };
     fields.level = logLevel;
     fields[LEVEL] = logLevel;
-    if (timestamp && fields.timestamp === undefined) fields.timestamp = new Date().toISOString();
+    if (timestamp && fields.timestamp === undefined) fields.timestamp = isoNow();
     normaliseTraceKey(fields);
     addTraceFields(fields);
     return fields;
@@ -501,7 +515,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     const trace: Record<string, unknown> = { trace_id: fields.trace_id };
     addTraceFields(trace);
     const clean: Record<string, unknown> = { level: redactField('level', logLevel, compiled) };
-    if (timestamp) clean.timestamp = redactField('timestamp', new Date().toISOString(), compiled);
+    if (timestamp) clean.timestamp = redactField('timestamp', isoNow(), compiled);
     clean.message = redactField('message', message, compiled);
     if (trace.trace_id !== undefined)
       clean.trace_id = redactField('trace_id', trace.trace_id, compiled);
