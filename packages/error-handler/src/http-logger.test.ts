@@ -183,6 +183,31 @@ describe('httpLogger', () => {
     expect(lines().filter((line) => line.message === 'http')).toHaveLength(1);
   });
 
+  it('hands a logger of its own making a line with what the client sent redacted', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    const logger = {
+      info: (_message: string, meta: Record<string, unknown>) => seen.push(meta),
+      warn: () => {},
+      error: () => {},
+    };
+    const app = express();
+    app.use(httpLogger({ logger }));
+    app.get('/reset/:token', (_req, res) => {
+      res.json({ ok: true });
+    });
+    await request(app)
+      .get('/reset/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl')
+      .set('User-Agent', 'probe Bearer ua-s3cr3t')
+      .expect(200);
+    expect(seen).toEqual([
+      expect.objectContaining({
+        route: '/reset/:token',
+        path: '/reset/[REDACTED]',
+        user_agent: 'probe Bearer [REDACTED]',
+      }),
+    ]);
+  });
+
   it('refuses bad options', () => {
     expect(() => httpLogger({ skp: () => true } as never)).toThrow(/Did you mean "skip"\?/);
     expect(() => httpLogger({ skip: 'healthz' as never })).toThrow(

@@ -2,8 +2,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
-import { createLogger, writeAccessLine } from './logger.js';
+import { createLogger, redactsItself, writeAccessLine } from './logger.js';
 import { mountOrderError } from './mount-order.js';
+import { redact } from './redact.js';
 import { markAccessListener, rejectionOf } from './rejection.js';
 import { routeOf, trackRoute } from './route.js';
 import type { HttpLoggerOptions } from './types.js';
@@ -67,6 +68,8 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
   );
   const logger: LoggerLike =
     opts.logger === undefined ? createLogger() : checkLogger('httpLogger', opts.logger);
+  // A logger not made by createLogger() gets the line redacted, as errorHandler() gives it its own.
+  const plain = !redactsItself(logger);
   const message = opts.message ?? 'request';
   if (typeof message !== 'string' || message === '')
     invalidOption('httpLogger', 'message', message, 'Use a non-empty string such as "request".');
@@ -119,7 +122,8 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
         if (!res.writableFinished) line.aborted = true;
         if (traceId !== undefined) line.trace_id = traceId;
         const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-        if (!writeAccessLine(logger, level, message, line)) logger[level](message, line);
+        if (!writeAccessLine(logger, level, message, line))
+          logger[level](message, plain ? (redact(line) as Record<string, unknown>) : line);
       } catch {
         // Access logging never breaks a request.
       }
