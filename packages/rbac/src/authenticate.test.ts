@@ -182,6 +182,44 @@ describe('authenticate', () => {
     }
   });
 
+  it('takes a key verifier answer given at once or as a promise, and answers 503 when it throws or rejects', async () => {
+    const good = 'custom-key-value-1';
+    const identity: ApiKeyIdentity = { id: 'k1', tenantId: 'acme', scopes: ['devices:read'] };
+    const down = new Error('key store down');
+    const verifiers: Record<string, ApiKeyVerifier> = {
+      sync: { verify: (key) => (key === good ? identity : null) },
+      async: { verify: async (key) => (key === good ? identity : null) },
+      throws: {
+        verify: () => {
+          throw down;
+        },
+      },
+      rejects: { verify: () => Promise.reject(down) },
+    };
+    const servers = await Promise.all(
+      Object.values(verifiers).map((apiKeys) =>
+        serve(appWith(authenticate({ apiKeys }), requirePermission('devices:read'))),
+      ),
+    );
+    const [sync, async, throws, rejects] = servers as [Listening, Listening, Listening, Listening];
+    try {
+      for (const base of [sync, async]) {
+        const ok = await call(base, { 'x-api-key': good });
+        expect(ok.status).toBe(200);
+        expect((await bodyOf(ok)).auth).toMatchObject({ via: 'api-key', apiKeyId: 'k1' });
+        expect((await call(base, { 'x-api-key': `${good}x` })).status).toBe(401);
+      }
+      for (const base of [throws, rejects]) {
+        const unavailable = await call(base, { 'x-api-key': good });
+        expect(unavailable.status).toBe(503);
+        expect(unavailable.headers.get('retry-after')).toBe('5');
+        expect(await bodyOf(unavailable)).toMatchObject({ code: 'auth_unavailable' });
+      }
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+    }
+  });
+
   it('does not read credentials from the query string', async () => {
     const response = await fetch(
       `${server.url}/thing?access_token=${token({ sub: 'u1', tenant_id: 'acme' })}&api_key=${API_KEY}`,

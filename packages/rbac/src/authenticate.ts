@@ -30,7 +30,8 @@ import { authenticateDescription, withOpenApi } from './openapi.js';
 import { CACHED_PERMISSIONS } from './permission-store.js';
 import { isGrant } from './permissions.js';
 import { checkCookieName, readCookie } from './session-cookie.js';
-import type { ApiKeyVerifier, AuthContext, Logger } from './types.js';
+import { VERIFY_NOW } from './static-keys.js';
+import type { ApiKeyIdentity, ApiKeyVerifier, AuthContext, Logger } from './types.js';
 
 /**
  * Loads a subject's grants, e.g. `createPermissionStore()`. An operator's grants are asked for
@@ -137,6 +138,22 @@ function bearerToken(value: string): string | undefined {
   return start === 6 || end === start ? undefined : value.slice(start, end);
 }
 
+// Keys carry no token: every request shares this one frozen empty object.
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+// A key's grants, for each frozen scope list a verifier hands out again and again (a static
+// key's), worked out once; a list that is not frozen may change, and is read afresh each time.
+const keyGrants = new WeakMap<readonly string[], readonly string[]>();
+function grantsOfKey(scopes: readonly string[]): readonly string[] {
+  if (!Object.isFrozen(scopes)) return Object.freeze(scopes.filter(isGrant));
+  let grants = keyGrants.get(scopes);
+  if (grants === undefined) {
+    grants = Object.freeze(scopes.filter(isGrant));
+    keyGrants.set(scopes, grants);
+  }
+  return grants;
+}
+
 /** The default claim mapping; see `AuthenticateOptions.mapClaims`. */
 export function defaultMapClaims(claims: Readonly<Record<string, unknown>>): ClaimsIdentity {
   const tenant = claims.tenant_id;
@@ -184,6 +201,9 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       `authenticate: apiKeys must have a verify(key) method, received ${show(apiKeys)}. Pass createApiKeys() or staticApiKeys().`,
     );
   }
+  const verifyKeyNow = (apiKeys as { [VERIFY_NOW]?: unknown } | undefined)?.[VERIFY_NOW] as
+    | ((key: string) => ApiKeyIdentity | null | undefined)
+    | undefined;
   const apiKeyHeader = (options.apiKeyHeader ?? 'x-api-key').toLowerCase();
   if (
     !HEADER_NAME.test(apiKeyHeader) ||
@@ -373,27 +393,43 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
     };
   };
 
-  const fromApiKey = async (req: Request, key: string): Promise<Error | undefined> => {
+  const keyStoreFailed = (err: unknown): Error => {
+    warnThrottled(
+      state.logger,
+      'ERR_BULWARK_RBAC_API_KEY_STORE',
+      'API keys could not be checked; answering 503',
+      {
+        error: err instanceof Error ? err.message : String(err),
+      },
+    );
+    return createError(503, 'Authentication is temporarily unavailable. Try again shortly.', {
+      code: 'auth_unavailable',
+      expose: true,
+      headers: { 'Retry-After': '5' },
+    });
+  };
+
+  const fromApiKey = (
+    req: Request,
+    key: string,
+  ): Error | undefined | Promise<Error | undefined> => {
     if (!API_KEY_VALUE.test(key))
       return authFailure(req, state, 'api-key', 'malformed', invalidKey);
-    let identity: Awaited<ReturnType<ApiKeyVerifier['verify']>>;
+    let answer: ReturnType<ApiKeyVerifier['verify']> | undefined;
     try {
-      identity = await apiKeys!.verify(key);
+      answer = verifyKeyNow?.(key);
+      if (answer === undefined) answer = apiKeys!.verify(key);
     } catch (err) {
-      warnThrottled(
-        state.logger,
-        'ERR_BULWARK_RBAC_API_KEY_STORE',
-        'API keys could not be checked; answering 503',
-        {
-          error: err instanceof Error ? err.message : String(err),
-        },
-      );
-      return createError(503, 'Authentication is temporarily unavailable. Try again shortly.', {
-        code: 'auth_unavailable',
-        expose: true,
-        headers: { 'Retry-After': '5' },
-      });
+      return keyStoreFailed(err);
     }
+    // A verifier that answers at once (staticApiKeys() with SHA-256 hashes) is not waited for.
+    if (typeof (answer as PromiseLike<unknown> | null)?.then === 'function') {
+      return Promise.resolve(answer).then((identity) => settleKey(req, identity), keyStoreFailed);
+    }
+    return settleKey(req, answer as ApiKeyIdentity | null);
+  };
+
+  const settleKey = (req: Request, identity: ApiKeyIdentity | null): Error | undefined => {
     if (!identity) return authFailure(req, state, 'api-key', 'invalid', invalidKey);
     // A custom verifier is held to the same rules as a token: a known scope, and a tenant for
     // every customer, so a verifier bug cannot let a tenant-less customer through.
@@ -422,8 +458,8 @@ export function authenticate(input: AuthenticateOptions): RequestHandler {
       tenantId,
       scope,
       via: 'api-key',
-      claims: Object.freeze({}),
-      permissions: Object.freeze(identity.scopes.filter(isGrant)),
+      claims: NO_CLAIMS,
+      permissions: grantsOfKey(identity.scopes),
       apiKeyId: identity.id,
     });
     return undefined;

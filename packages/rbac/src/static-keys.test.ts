@@ -1,6 +1,7 @@
 // staticApiKeys and basicAuth over real HTTP: hashed secrets only, constant-time checks, the shared 401 shape.
 import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { requireOperator, requirePermission } from './permissions.js';
 import { hashSecret } from './secrets.js';
@@ -58,6 +59,46 @@ describe('staticApiKeys', () => {
   it('accepts a key given as an scrypt hash', async () => {
     expect((await call(KEY_B, '/ops')).status).toBe(200);
     expect((await call(KEY_A, '/ops')).status).toBe(403);
+    // Checked by scrypt a moment ago: remembered, and accepted the same way.
+    expect((await call(KEY_B, '/ops')).status).toBe(200);
+  });
+
+  it('verifies SHA-256 and scrypt keys the same way for authenticate({ apiKeys })', async () => {
+    const keys = staticApiKeys({
+      keys: [
+        {
+          id: 'reader',
+          hash: await hashSecret(KEY_A, { algorithm: 'sha256' }),
+          tenantId: 'acme',
+          permissions: ['devices:read'],
+        },
+        {
+          id: 'ops',
+          hash: await hashSecret(KEY_B, { algorithm: 'scrypt', log2Cost: 14 }),
+          scope: 'operator',
+          permissions: ['*'],
+        },
+      ],
+    });
+    const viaAuthenticate = await serve(
+      appWith(authenticate({ apiKeys: keys }), requirePermission('devices:read')),
+    );
+    try {
+      const send = (key: string) =>
+        fetch(`${viaAuthenticate.url}/thing`, { headers: { 'x-api-key': key } });
+      for (const [key, id] of [
+        [KEY_A, 'reader'],
+        [KEY_B, 'ops'],
+        [KEY_B, 'ops'],
+      ] as const) {
+        const response = await send(key);
+        expect(response.status).toBe(200);
+        expect((await bodyOf(response)).auth).toMatchObject({ apiKeyId: id, via: 'api-key' });
+      }
+      expect((await send(`${KEY_B}x`)).status).toBe(401);
+    } finally {
+      await viaAuthenticate.close();
+    }
   });
 
   it('answers a wrong, missing or malformed key with 401 unauthorized', async () => {

@@ -61,6 +61,14 @@ export interface BasicAuthOptions {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: user names must not contain control characters.
 const USERNAME = /^[^:\x00-\x1f\x7f]{1,128}$/;
+// Keys and Basic users carry no token: every request shares this one frozen empty object.
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * On `staticApiKeys()`: `(key) => identity | null | undefined`, the answer when it needs no scrypt
+ * work (`undefined` when it does), so `authenticate({ apiKeys })` need not wait for it.
+ */
+export const VERIFY_NOW = Symbol('bulwark.rbac.verifyNow');
 
 interface Checked {
   tenantId: string | null;
@@ -180,7 +188,8 @@ export function staticApiKeys(input: StaticApiKeysOptions): RequestHandler & Api
   const scryptEntries = entries.filter((e) => e.hash.algorithm === 'scrypt');
   const remembered = new LRUCache<string, ApiKeyIdentity>({ max: 1000, ttl: 300_000 });
 
-  const verify = async (key: string): Promise<ApiKeyIdentity | null> => {
+  /** The answer when no scrypt work is needed for it: the identity or `null`; else `undefined`. */
+  const verifyNow = (key: string): ApiKeyIdentity | null | undefined => {
     if (typeof key !== 'string' || key.length === 0 || key.length > 512) return null;
     const digest = createHash('sha256').update(key).digest();
     let found: ApiKeyIdentity | null = null;
@@ -189,9 +198,13 @@ export function staticApiKeys(input: StaticApiKeysOptions): RequestHandler & Api
       if (timingSafeEqual(digest, entry.hash.hash)) found = entry.identity;
     }
     if (found || scryptEntries.length === 0) return found;
-    const mark = digest.toString('base64');
-    const cached = remembered.get(mark);
-    if (cached) return cached;
+    return remembered.get(digest.toString('base64'));
+  };
+
+  const verify = async (key: string): Promise<ApiKeyIdentity | null> => {
+    const now = verifyNow(key);
+    if (now !== undefined) return now;
+    const mark = createHash('sha256').update(key).digest('base64');
     for (const entry of scryptEntries) {
       if (await verifySecret(key, entry.hash)) {
         remembered.set(mark, entry.identity);
@@ -213,24 +226,36 @@ export function staticApiKeys(input: StaticApiKeysOptions): RequestHandler & Api
     if (typeof raw !== 'string' || !/^[\x21-\x7e]{8,512}$/.test(raw)) {
       return next(authFailure(req, state, 'api-key', 'malformed', challenge));
     }
-    verify(raw).then(
-      (identity) => {
-        if (!identity) return next(authFailure(req, state, 'api-key', 'invalid', challenge));
-        authSuccess(req, state, {
-          subject: `api-key:${identity.id}`,
-          tenantId: identity.tenantId,
-          scope: identity.scope ?? 'customer',
-          via: 'api-key',
-          claims: Object.freeze({}),
-          permissions: identity.scopes,
-          apiKeyId: identity.id,
-        });
-        next();
-      },
-      () => next(authFailure(req, state, 'api-key', 'invalid', challenge)),
-    );
+    const settle = (identity: ApiKeyIdentity | null) => {
+      if (!identity) return next(authFailure(req, state, 'api-key', 'invalid', challenge));
+      authSuccess(req, state, {
+        subject: `api-key:${identity.id}`,
+        tenantId: identity.tenantId,
+        scope: identity.scope ?? 'customer',
+        via: 'api-key',
+        claims: NO_CLAIMS,
+        permissions: identity.scopes,
+        apiKeyId: identity.id,
+      });
+      next();
+    };
+    const refuse = () => next(authFailure(req, state, 'api-key', 'invalid', challenge));
+    let now: ApiKeyIdentity | null | undefined;
+    try {
+      now = verifyNow(raw);
+    } catch {
+      return refuse();
+    }
+    // Only an scrypt hash not checked lately needs to wait.
+    if (now !== undefined) return settle(now);
+    verify(raw).then(settle, refuse);
   };
-  return Object.assign(withOpenApi(staticKeysDescription(header), middleware), { verify });
+  const verifier = Object.assign(withOpenApi(staticKeysDescription(header), middleware), {
+    verify,
+  });
+  // For authenticate({ apiKeys }) only; not enumerable, not part of the public shape.
+  Object.defineProperty(verifier, VERIFY_NOW, { value: verifyNow });
+  return verifier;
 }
 
 /**
@@ -313,23 +338,23 @@ export function basicAuth(input: BasicAuthOptions): RequestHandler {
     const password = decoded.slice(colon + 1);
     const user = users.get(username);
     const mark = fingerprint(username, password);
-    const known = user && remembered.has(mark);
-    const check = known ? Promise.resolve(true) : verifySecret(password, user ? user.hash : decoy);
-    check.then(
-      (ok) => {
-        if (!ok || !user) return next(authFailure(req, state, 'basic', 'invalid', challenge));
-        remembered.set(mark, true);
-        authSuccess(req, state, {
-          subject: username,
-          tenantId: user.checked.tenantId,
-          scope: user.checked.scope,
-          via: 'basic',
-          claims: Object.freeze({}),
-          permissions: user.checked.permissions,
-        });
-        next();
-      },
-      () => next(authFailure(req, state, 'basic', 'invalid', challenge)),
+    const settle = (ok: boolean) => {
+      if (!ok || !user) return next(authFailure(req, state, 'basic', 'invalid', challenge));
+      remembered.set(mark, true);
+      authSuccess(req, state, {
+        subject: username,
+        tenantId: user.checked.tenantId,
+        scope: user.checked.scope,
+        via: 'basic',
+        claims: NO_CLAIMS,
+        permissions: user.checked.permissions,
+      });
+      next();
+    };
+    // Credentials checked within the last minute need no scrypt work, and no wait.
+    if (user && remembered.has(mark)) return settle(true);
+    verifySecret(password, user ? user.hash : decoy).then(settle, () =>
+      next(authFailure(req, state, 'basic', 'invalid', challenge)),
     );
   };
   return withOpenApi(basicAuthDescription(), middleware);
