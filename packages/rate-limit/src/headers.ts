@@ -33,6 +33,67 @@ export interface PolicyCount {
   resetTime: Date | undefined;
 }
 
+/**
+ * `req.rateLimit` after a policy counted a request: express-rate-limit's fields (`limit`, `used`,
+ * `remaining`, `resetTime`, `key`, and the deprecated `current`, not enumerable), and, out of
+ * sight, the policy and the count of the policy before it. Reading the counts of a request from
+ * here costs nothing more: keeping them beside the response in a WeakMap cost a microsecond or
+ * more per request.
+ */
+export class RateLimitInfo {
+  limit: number;
+  used: number;
+  remaining: number;
+  resetTime: Date | undefined;
+  key: string;
+  readonly #policy: HeaderPolicy;
+  readonly #previous: RateLimitInfo | undefined;
+
+  constructor(
+    policy: HeaderPolicy,
+    limit: number,
+    used: number,
+    resetTime: Date | undefined,
+    key: string,
+    previous: unknown,
+  ) {
+    this.limit = limit;
+    this.used = used;
+    this.remaining = Math.max(limit - used, 0);
+    this.resetTime = resetTime;
+    this.key = key;
+    this.#policy = policy;
+    // Counts from other middleware that writes req.rateLimit are not this package's to report.
+    this.#previous = previous instanceof RateLimitInfo ? previous : undefined;
+  }
+
+  get current(): number {
+    return this.used;
+  }
+
+  /** This count and those before it on the same request, oldest first. */
+  static counts(info: RateLimitInfo): PolicyCount[] {
+    const counts: PolicyCount[] = [];
+    for (let at: RateLimitInfo | undefined = info; at !== undefined; at = at.#previous) {
+      counts.push({
+        policy: at.#policy,
+        limit: at.limit,
+        remaining: at.remaining,
+        resetTime: at.resetTime,
+      });
+    }
+    return counts.reverse();
+  }
+
+  static policyOf(info: RateLimitInfo): HeaderPolicy {
+    return info.#policy;
+  }
+
+  static isFirst(info: RateLimitInfo): boolean {
+    return info.#previous === undefined;
+  }
+}
+
 export function headerPolicy(
   name: string,
   windowMs: number,
@@ -79,13 +140,6 @@ export function secondsUntilReset(resetTime: Date | undefined, windowMs: number)
 }
 
 /**
- * The counts of each response so far: one count, or several once a second policy counts. Kept
- * beside the response rather than on it: on Node 20 a property added to an Express response
- * costs a microsecond or more.
- */
-const countsOf = new WeakMap<Response, PolicyCount | PolicyCount[]>();
-
-/**
  * The count a client runs out of first: the fewest requests left and, among those, the one that
  * resets last (after a shorter window resets, the longer one still holds the client back).
  */
@@ -112,8 +166,8 @@ function policyEntry({ policy, limit }: PolicyCount): string {
 }
 
 /** The headers of a response one policy counted: what {@link writeHeaders} writes for one count. */
-function writeOne(res: Response, count: PolicyCount): void {
-  const { policy, limit, remaining, resetTime } = count;
+function writeOne(res: Response, policy: HeaderPolicy, count: RateLimitInfo): void {
+  const { limit, remaining, resetTime } = count;
   remember(policy, limit);
   const standard = policy.standardHeaders;
   if (standard !== false) {
@@ -189,33 +243,23 @@ function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
   }
 }
 
-/** Adds a policy's count of this request and rewrites the rate-limit headers from all counts. */
-export function recordCount(res: Response, count: PolicyCount): void {
-  const before = countsOf.get(res);
-  if (before === undefined) {
-    countsOf.set(res, count);
-    if (!res.headersSent) writeOne(res, count);
-    return;
-  }
-  let counts: PolicyCount[];
-  if (Array.isArray(before)) {
-    counts = before;
-  } else {
-    counts = [before];
-    countsOf.set(res, counts);
-  }
-  counts.push(count);
-  if (!res.headersSent) writeHeaders(res, counts);
+/**
+ * Rewrites the response's rate-limit headers from a policy's count of this request and the counts
+ * of the policies before it.
+ */
+export function recordCount(res: Response, info: RateLimitInfo): void {
+  if (res.headersSent) return;
+  if (RateLimitInfo.isFirst(info)) writeOne(res, RateLimitInfo.policyOf(info), info);
+  else writeHeaders(res, RateLimitInfo.counts(info));
 }
 
 /**
  * `Retry-After` for a refused request: the longest wait among the policies this request used up
  * (the refusing one included), so a client that waits is not refused at once by another policy.
  */
-export function retryAfterSeconds(res: Response): number {
-  const counts = countsOf.get(res);
+export function retryAfterSeconds(info: RateLimitInfo): number {
   let seconds = 0;
-  for (const count of counts === undefined ? [] : Array.isArray(counts) ? counts : [counts]) {
+  for (const count of RateLimitInfo.counts(info)) {
     if (count.remaining > 0) continue;
     seconds = Math.max(seconds, secondsUntilReset(count.resetTime, count.policy.windowMs));
   }

@@ -630,6 +630,30 @@ describe('rateLimit headers when several policies count a request', () => {
     return { app, errorHeaders: () => errorHeaders };
   }
 
+  it('lists a policy that takes back successful requests beside one that counts every request, and waits for the longest on a 429', async () => {
+    const { app, errorHeaders } = stacked(
+      rateLimit({ name: 'hourly', limit: 2, windowMs: 3_600_000 }),
+      rateLimit({ name: 'failures', limit: 5, skipSuccessfulRequests: true }),
+    );
+    const first = await request(app).get('/');
+    expect(first.status).toBe(200);
+    expect(first.headers.ratelimit).toMatch(/^"hourly"; r=1; t=\d+, "failures"; r=4; t=\d+$/);
+    expect(first.headers['ratelimit-policy']).toBe('"hourly"; q=2; w=3600, "failures"; q=5; w=60');
+    expect(first.headers['x-ratelimit-limit']).toBe('2');
+    await request(app).get('/');
+    const refused = await request(app).get('/');
+    expect(refused.status).toBe(429);
+    expect(Number(errorHeaders()['Retry-After'])).toBeGreaterThan(3000);
+    const reversed = stacked(
+      rateLimit({ name: 'failures-first', limit: 5, skipSuccessfulRequests: true }),
+      rateLimit({ name: 'hourly-second', limit: 2, windowMs: 3_600_000 }),
+    );
+    const both = await request(reversed.app).get('/');
+    expect(both.headers.ratelimit).toMatch(
+      /^"failures-first"; r=4; t=\d+, "hourly-second"; r=1; t=\d+$/,
+    );
+  });
+
   it('sends the X-RateLimit-* of the strictest policy, not of the innermost (regression: stacked policies sent only the innermost’s)', async () => {
     const { app } = stacked(
       rateLimit({ name: 'outer', limit: 2 }),

@@ -5,7 +5,7 @@ import { RateLimitConfigError, rateLimitedError, rejectUnknownOptions, show } fr
 import { channels } from './events.js';
 import {
   headerPolicy,
-  type PolicyCount,
+  RateLimitInfo,
   recordCount,
   retryAfterSeconds,
   type StandardHeaders,
@@ -189,38 +189,15 @@ function validateStore(where: string, store: unknown): Store {
   return candidate as Store;
 }
 
+/** What express-rate-limit leaves on `req.rateLimit` when it counts a request. */
 interface LimitInfo {
   key: string;
   limit: number;
-  remaining: number;
+  used: number;
   resetTime?: Date | undefined;
 }
 
-/**
- * `req.rateLimit` as express-rate-limit sets it (`limit`, `used`, `remaining`, `resetTime`,
- * `key`, and the deprecated `current`, not enumerable), built without a property definition.
- */
-class RateLimitInfo implements LimitInfo {
-  limit: number;
-  used: number;
-  remaining: number;
-  resetTime: Date | undefined;
-  key: string;
-
-  constructor(limit: number, used: number, resetTime: Date | undefined, key: string) {
-    this.limit = limit;
-    this.used = used;
-    this.remaining = Math.max(limit - used, 0);
-    this.resetTime = resetTime;
-    this.key = key;
-  }
-
-  get current(): number {
-    return this.used;
-  }
-}
-
-type CountedRequest = Request & { rateLimit?: LimitInfo };
+type CountedRequest = Request & { rateLimit?: unknown };
 
 function headerValue(value: number | string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -385,17 +362,10 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
   const fixedLimit = perRequest === undefined ? (limitOption as number) : 0;
 
   const headers = headerPolicy(name, windowMs, standardHeaders, legacyHeaders);
-  const countOf = (info: LimitInfo): PolicyCount => ({
-    policy: headers,
-    limit: info.limit,
-    remaining: info.remaining,
-    resetTime: info.resetTime,
-  });
-  const refuse = (req: Request, res: Response, next: NextFunction) => {
-    const info = (req as CountedRequest).rateLimit;
-    if (info) recordCount(res, countOf(info));
+  const refuse = (res: Response, next: NextFunction, info: RateLimitInfo) => {
+    recordCount(res, info);
     // A refusal always says when to come back, whatever headers the policies send.
-    const retryAfter = String(retryAfterSeconds(res));
+    const retryAfter = String(retryAfterSeconds(info));
     if (!res.headersSent) res.setHeader('Retry-After', retryAfter);
     const sent: Record<string, string> = {};
     for (const header of rateLimitHeaders) {
@@ -403,7 +373,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       if (value !== undefined) sent[header] = value;
     }
     sent['Retry-After'] = retryAfter;
-    if (info && channels.limited.hasSubscribers) {
+    if (channels.limited.hasSubscribers) {
       channels.limited.publish({
         policy: name,
         keyType: keyType(info.key),
@@ -428,13 +398,29 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     // and for counts taken back when the response is known.
     const memory = store;
     memory.init({ windowMs });
-    const finish = (req: Request, res: Response, next: NextFunction, info: RateLimitInfo) => {
-      (req as CountedRequest).rateLimit = info;
-      if (info.used > info.limit) {
-        refuse(req, res, next);
+    const finish = (
+      req: Request,
+      res: Response,
+      next: NextFunction,
+      limit: number,
+      counter: Counter,
+      counterKey: string,
+    ) => {
+      const request = req as CountedRequest;
+      const info = new RateLimitInfo(
+        headers,
+        limit,
+        counter.hits,
+        counter.resetTime,
+        counterKey,
+        request.rateLimit,
+      );
+      request.rateLimit = info;
+      if (info.used > limit) {
+        refuse(res, next, info);
         return;
       }
-      recordCount(res, countOf(info));
+      recordCount(res, info);
       next();
     };
     // Only the policy's own functions are guarded: an error downstream is Express's to handle.
@@ -453,17 +439,12 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         next(error);
         return;
       }
-      finish(req, res, next, new RateLimitInfo(value, counter.hits, counter.resetTime, counterKey));
+      finish(req, res, next, value, counter, counterKey);
     };
     const hit = (req: Request, res: Response, next: NextFunction, counterKey: string) => {
       const counter = memory[countHit](counterKey);
       if (perRequest === undefined) {
-        finish(
-          req,
-          res,
-          next,
-          new RateLimitInfo(fixedLimit, counter.hits, counter.resetTime, counterKey),
-        );
+        finish(req, res, next, fixedLimit, counter, counterKey);
         return;
       }
       // The count is read now: a later hit on the same key must not change this request's.
@@ -521,7 +502,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
   } else {
     // The headers are written here rather than by express-rate-limit, which sets each one anew
     // for every policy, so a client would see only the last policy to count its request.
-    const limiter = expressRateLimit({
+    const limiter: RequestHandler = expressRateLimit({
       windowMs,
       limit:
         perRequest === undefined
@@ -552,16 +533,38 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
             `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
           ),
       },
-      handler: refuse,
+      handler(req: Request, res: Response, next: NextFunction) {
+        refuse(res, next, adopt(req as CountedRequest));
+      },
     });
+    // What req.rateLimit held before express-rate-limit replaced it, for the count to link to.
+    const earlier = new WeakMap<Request, unknown>();
+    const adopt = (req: CountedRequest): RateLimitInfo => {
+      const given = req.rateLimit as LimitInfo;
+      const info = new RateLimitInfo(
+        headers,
+        given.limit,
+        given.used,
+        given.resetTime,
+        given.key,
+        earlier.get(req),
+      );
+      req.rateLimit = info;
+      return info;
+    };
     count = (req, res, next) => {
       // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
       // what an earlier policy left there, and gets no headers from this one.
       const before = (req as CountedRequest).rateLimit;
+      earlier.set(req, before);
       void limiter(req, res, (error?: unknown) => {
-        const info = (req as CountedRequest).rateLimit;
-        if (error === undefined && info !== undefined && info !== before) {
-          recordCount(res, countOf(info));
+        const request = req as CountedRequest;
+        if (
+          error === undefined &&
+          request.rateLimit !== undefined &&
+          request.rateLimit !== before
+        ) {
+          recordCount(res, adopt(request));
         }
         next(error);
       });
