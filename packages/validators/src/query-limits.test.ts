@@ -42,6 +42,10 @@ describe('queryLimits', () => {
     await request(queryApp({ maxParams: 2 }))
       .get('/items?a=1&a=2&a=3')
       .expect(400);
+    // Empty parameters (`&&`, a trailing `&`) are not parameters.
+    await request(queryApp({ maxParams: 2 }))
+      .get('/items?&a=1&&b=2&')
+      .expect(200, { params: 2 });
   });
 
   it('answers 400 invalid_query for broken percent-encoding', async () => {
@@ -50,6 +54,12 @@ describe('queryLimits', () => {
       expect(res.body.code).toBe('invalid_query');
     }
     await request(queryApp()).get('/items?q=%C3%A9t%C3%A9').expect(200);
+    // The broken parameter is found wherever it sits among well-encoded ones.
+    for (const query of ['a=%41&b=2&q=%zz', 'a=1&&q=%e2%82&b=%41', 'a=%41&b=%42&c=%']) {
+      const res = await request(queryApp()).get(`/items?${query}`).expect(400);
+      expect(res.body.code).toBe('invalid_query');
+    }
+    await request(queryApp()).get('/items?a=%41&b=2&c=%C3%A9').expect(200, { params: 3 });
   });
 
   it('refuses bad options at construction', () => {

@@ -44,27 +44,34 @@ export function queryLimits(options?: QueryLimitsOptions): RequestHandler {
       next();
       return;
     }
-    const query = url.slice(mark + 1);
     let failure: [number, string, string] | undefined;
-    if (query.length > maxLength) {
+    if (url.length - mark - 1 > maxLength) {
       failure = [414, 'query_too_long', 'Query string is too long'];
     } else {
+      // The parameters are walked in place: a query string is not copied nor split into a list.
       let count = 0;
-      for (const part of query.split('&')) {
-        if (part === '') continue;
-        count++;
-        if (count > maxParams) {
-          failure = [400, 'too_many_query_params', 'Query string has too many parameters'];
-          break;
-        }
-        if (part.includes('%')) {
-          try {
-            decodeURIComponent(part);
-          } catch {
-            failure = [400, 'invalid_query', 'Query string is not correctly percent-encoded'];
+      let start = mark + 1;
+      let percent = url.indexOf('%', start);
+      while (start <= url.length) {
+        let end = url.indexOf('&', start);
+        if (end === -1) end = url.length;
+        if (end > start) {
+          count++;
+          if (count > maxParams) {
+            failure = [400, 'too_many_query_params', 'Query string has too many parameters'];
             break;
           }
+          if (percent !== -1 && percent < start) percent = url.indexOf('%', start);
+          if (percent !== -1 && percent < end) {
+            try {
+              decodeURIComponent(url.slice(start, end));
+            } catch {
+              failure = [400, 'invalid_query', 'Query string is not correctly percent-encoded'];
+              break;
+            }
+          }
         }
+        start = end + 1;
       }
     }
     if (failure === undefined) {

@@ -448,8 +448,10 @@ export function validate<const S extends RequestSchemas>(
       next(error);
       return;
     }
-    const valid: Record<string, unknown> = { ...req.valid };
-    const issues: ValidationIssue[] = [];
+    // Made on the first location that passes, and the list of issues on the first that fails:
+    // a valid request allocates only what it keeps.
+    let valid: Record<string, unknown> | undefined;
+    let issues: ValidationIssue[] | undefined;
     let truncated = false;
     for (const { location, check, names, copy } of compiled) {
       const source: unknown = req[location];
@@ -462,9 +464,11 @@ export function validate<const S extends RequestSchemas>(
         data = undefined;
       }
       if (check(data)) {
+        valid ??= { ...req.valid };
         valid[location] = data;
         continue;
       }
+      issues ??= [];
       // Without allErrors ajv stops at the first failure; a keyword may still have said more.
       const reported = check.errors ?? [];
       const errors: (ErrorObject | undefined)[] =
@@ -484,9 +488,9 @@ export function validate<const S extends RequestSchemas>(
       }
       if (!allErrors || truncated) break;
     }
-    const first = issues[0];
-    if (first === undefined) {
-      req.valid = valid;
+    const first = issues?.[0];
+    if (issues === undefined || first === undefined) {
+      req.valid = valid ?? { ...req.valid };
       next();
       return;
     }
