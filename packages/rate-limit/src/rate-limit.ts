@@ -1,6 +1,10 @@
 // One rate-limit policy as Express middleware, built on express-rate-limit.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { rateLimit as expressRateLimit, type Store } from 'express-rate-limit';
+import {
+  rateLimit as expressRateLimit,
+  type IncrementResponse,
+  type Store,
+} from 'express-rate-limit';
 import { RateLimitConfigError, rateLimitedError, rejectUnknownOptions, show } from './errors.js';
 import { channels } from './events.js';
 import {
@@ -19,7 +23,7 @@ import {
   validateKey,
 } from './keys.js';
 import { warn } from './logger.js';
-import { BoundedMemoryStore, type Counter, countHit } from './memory-store.js';
+import { BoundedMemoryStore, countHit } from './memory-store.js';
 import { rateLimitDescription } from './openapi.js';
 import {
   booleanOption,
@@ -390,46 +394,108 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
           (methods !== undefined && !methods.has(req.method)) || (skip ? skip(req, res) : false)
       : undefined;
 
+  const takesBack = skipSuccessfulRequests || skipFailedRequests;
+  // What req.rateLimit held before express-rate-limit replaced it, for the count to link to.
+  const earlier = new WeakMap<Request, unknown>();
+  const adopt = (req: CountedRequest): RateLimitInfo => {
+    const given = req.rateLimit as LimitInfo;
+    const info = new RateLimitInfo(
+      headers,
+      given.limit,
+      given.used,
+      given.resetTime,
+      given.key,
+      earlier.get(req),
+    );
+    req.rateLimit = info;
+    return info;
+  };
+  // express-rate-limit initialises every store but the bounded memory store, as it always has,
+  // and counts the requests of a policy that takes counts back once the response is known.
+  let limiter: RequestHandler | undefined;
+  if (takesBack || !(store instanceof BoundedMemoryStore)) {
+    limiter = expressRateLimit({
+      windowMs,
+      limit:
+        perRequest === undefined
+          ? fixedLimit
+          : async (req: Request) => checkedLimit(await perRequest(req)),
+      store,
+      keyGenerator: generate,
+      standardHeaders: false,
+      legacyHeaders: false,
+      identifier: name,
+      validate: false,
+      passOnStoreError: false,
+      skipSuccessfulRequests,
+      skipFailedRequests,
+      ...(requestWasSuccessful ? { requestWasSuccessful } : {}),
+      ...(skipRequest ? { skip: skipRequest } : {}),
+      logger: {
+        warn: (error: unknown) =>
+          warn(
+            logger,
+            'BULWARK_RATE_LIMIT_STORE',
+            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store warning'}`,
+          ),
+        error: (error: unknown) =>
+          warn(
+            logger,
+            'BULWARK_RATE_LIMIT_STORE',
+            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
+          ),
+      },
+      handler(req: Request, res: Response, next: NextFunction) {
+        refuse(res, next, adopt(req as CountedRequest));
+      },
+    });
+  } else {
+    store.init({ windowMs });
+  }
+
   let count: (req: Request, res: Response, next: NextFunction) => void;
-  if (store instanceof BoundedMemoryStore && !skipSuccessfulRequests && !skipFailedRequests) {
-    // A store in this process answers at once, so the request is counted without a promise
-    // unless a function of the policy (skip, key, limit) returns one. The steps, their order and
-    // req.rateLimit are express-rate-limit's; its machinery is kept for stores that answer later
-    // and for counts taken back when the response is known.
-    const memory = store;
-    memory.init({ windowMs });
+  if (!takesBack) {
+    // The steps, their order and req.rateLimit are express-rate-limit's, without its promise per
+    // step: a store in this process answers at once, so a request is counted without a promise
+    // unless a function of the policy (skip, key, limit) returns one, and a shared store's answer
+    // is waited for once.
+    const memory = store instanceof BoundedMemoryStore ? store : undefined;
+    const shared = store;
     const finish = (
       req: Request,
       res: Response,
       next: NextFunction,
       limit: number,
-      counter: Counter,
+      used: number,
+      resetTime: Date | undefined,
       counterKey: string,
     ) => {
       const request = req as CountedRequest;
       const info = new RateLimitInfo(
         headers,
         limit,
-        counter.hits,
-        counter.resetTime,
+        used,
+        resetTime,
         counterKey,
         request.rateLimit,
       );
       request.rateLimit = info;
-      if (info.used > limit) {
+      if (used > limit) {
         refuse(res, next, info);
         return;
       }
       recordCount(res, info);
       next();
     };
-    // Only the policy's own functions are guarded: an error downstream is Express's to handle.
+    // Only the policy's own functions and the store are guarded: an error downstream is
+    // Express's to handle.
     const limited = (
       req: Request,
       res: Response,
       next: NextFunction,
       given: unknown,
-      counter: Counter,
+      used: number,
+      resetTime: Date | undefined,
       counterKey: string,
     ) => {
       let value: number;
@@ -439,16 +505,20 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         next(error);
         return;
       }
-      finish(req, res, next, value, counter, counterKey);
+      finish(req, res, next, value, used, resetTime, counterKey);
     };
-    const hit = (req: Request, res: Response, next: NextFunction, counterKey: string) => {
-      const counter = memory[countHit](counterKey);
+    const counted = (
+      req: Request,
+      res: Response,
+      next: NextFunction,
+      used: number,
+      resetTime: Date | undefined,
+      counterKey: string,
+    ) => {
       if (perRequest === undefined) {
-        finish(req, res, next, fixedLimit, counter, counterKey);
+        finish(req, res, next, fixedLimit, used, resetTime, counterKey);
         return;
       }
-      // The count is read now: a later hit on the same key must not change this request's.
-      const taken = { hits: counter.hits, resetAt: counter.resetAt, resetTime: counter.resetTime };
       let given: unknown;
       try {
         given = perRequest(req);
@@ -458,12 +528,38 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       }
       if (isPromiseLike(given)) {
         Promise.resolve(given).then(
-          (value) => limited(req, res, next, value, taken, counterKey),
+          (value) => limited(req, res, next, value, used, resetTime, counterKey),
           next,
         );
         return;
       }
-      limited(req, res, next, given, taken, counterKey);
+      limited(req, res, next, given, used, resetTime, counterKey);
+    };
+    const hit = (req: Request, res: Response, next: NextFunction, counterKey: string) => {
+      if (memory !== undefined) {
+        const counter = memory[countHit](counterKey);
+        counted(req, res, next, counter.hits, counter.resetTime, counterKey);
+        return;
+      }
+      let answer: IncrementResponse | Promise<IncrementResponse>;
+      try {
+        answer = shared.increment(counterKey);
+      } catch (error) {
+        next(error);
+        return;
+      }
+      Promise.resolve(answer).then((result) => {
+        let used: number;
+        let resetTime: Date | undefined;
+        try {
+          used = result.totalHits;
+          resetTime = result.resetTime;
+        } catch (error) {
+          next(error);
+          return;
+        }
+        counted(req, res, next, used, resetTime, counterKey);
+      }, next);
     };
     const keyed = (req: Request, res: Response, next: NextFunction) => {
       let counterKey: string | Promise<string>;
@@ -500,64 +596,13 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       keyed(req, res, next);
     };
   } else {
-    // The headers are written here rather than by express-rate-limit, which sets each one anew
-    // for every policy, so a client would see only the last policy to count its request.
-    const limiter: RequestHandler = expressRateLimit({
-      windowMs,
-      limit:
-        perRequest === undefined
-          ? fixedLimit
-          : async (req: Request) => checkedLimit(await perRequest(req)),
-      store,
-      keyGenerator: generate,
-      standardHeaders: false,
-      legacyHeaders: false,
-      identifier: name,
-      validate: false,
-      passOnStoreError: false,
-      skipSuccessfulRequests,
-      skipFailedRequests,
-      ...(requestWasSuccessful ? { requestWasSuccessful } : {}),
-      ...(skipRequest ? { skip: skipRequest } : {}),
-      logger: {
-        warn: (error: unknown) =>
-          warn(
-            logger,
-            'BULWARK_RATE_LIMIT_STORE',
-            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store warning'}`,
-          ),
-        error: (error: unknown) =>
-          warn(
-            logger,
-            'BULWARK_RATE_LIMIT_STORE',
-            `rate-limit policy '${name}': ${error instanceof Error ? error.message : 'store error'}`,
-          ),
-      },
-      handler(req: Request, res: Response, next: NextFunction) {
-        refuse(res, next, adopt(req as CountedRequest));
-      },
-    });
-    // What req.rateLimit held before express-rate-limit replaced it, for the count to link to.
-    const earlier = new WeakMap<Request, unknown>();
-    const adopt = (req: CountedRequest): RateLimitInfo => {
-      const given = req.rateLimit as LimitInfo;
-      const info = new RateLimitInfo(
-        headers,
-        given.limit,
-        given.used,
-        given.resetTime,
-        given.key,
-        earlier.get(req),
-      );
-      req.rateLimit = info;
-      return info;
-    };
+    const erl = limiter as RequestHandler;
     count = (req, res, next) => {
       // express-rate-limit sets req.rateLimit when it counts the request; a skipped request keeps
       // what an earlier policy left there, and gets no headers from this one.
       const before = (req as CountedRequest).rateLimit;
       earlier.set(req, before);
-      void limiter(req, res, (error?: unknown) => {
+      void erl(req, res, (error?: unknown) => {
         const request = req as CountedRequest;
         if (
           error === undefined &&
