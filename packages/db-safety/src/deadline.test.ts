@@ -132,6 +132,23 @@ describe.runIf(hasPg)('deadlines against PostgreSQL', () => {
     expect(await timeout()).toBe(30_000);
   });
 
+  it("returns pg's whole result for a query under a deadline, also one without values", async () => {
+    const result = await db.query(sql`SELECT current_setting('statement_timeout') AS t`, {
+      signal: deadlineIn(5_000),
+    });
+    expect(result.command).toBe('SELECT');
+    expect(result.rowCount).toBe(1);
+    expect(result.fields.map((field) => field.name)).toEqual(['t']);
+    expect(toMs(result.rows[0].t)).toBeLessThanOrEqual(5_000);
+    const inserted = await db.query(
+      sql`INSERT INTO reading (value) VALUES (${3}), (${4}) RETURNING value`,
+      { signal: deadlineIn(5_000) },
+    );
+    expect(inserted.command).toBe('INSERT');
+    expect(inserted.rowCount).toBe(2);
+    expect(inserted.rows).toEqual([{ value: 3 }, { value: 4 }]);
+  });
+
   it('leaves the connection its full statement_timeout after a query the deadline cut short', async () => {
     const pidBefore = (
       await db.one<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid, ${1}::int`)

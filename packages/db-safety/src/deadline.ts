@@ -51,6 +51,7 @@ type Connection = {
 const QueryBase = pg.Query as unknown as new (
   config: pg.QueryConfig,
 ) => pg.Query & {
+  requiresPreparation(): boolean;
   prepare(connection: Connection): void;
   handleDataRow(msg: unknown): void;
   handleCommandComplete(msg: unknown, connection: Connection): void;
@@ -70,6 +71,12 @@ export class DeadlineQuery extends QueryBase {
   constructor(config: pg.QueryConfig, timeoutMs: number) {
     super(config);
     this.#prefix = deadlineTimeoutSql(timeoutMs);
+  }
+
+  // Also without values and on a pg older than 8.12 (no queryMode): the prefix needs the
+  // extended protocol, whose messages wait for one Sync.
+  override requiresPreparation(): boolean {
+    return true;
   }
 
   override prepare(connection: Connection): void {
