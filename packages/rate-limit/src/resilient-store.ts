@@ -101,6 +101,9 @@ class StoreTimeoutError extends Error {
   override readonly name = 'StoreTimeoutError';
 }
 
+type CallResult<T> = { ok: true; value: T } | { ok: false };
+const FAILED: CallResult<never> = Object.freeze({ ok: false });
+
 /** Settings for {@link ResilientStore}. */
 export interface ResilientStoreOptions {
   policy: string;
@@ -191,19 +194,57 @@ export class ResilientStore implements Store {
     });
   }
 
-  async #call<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
-    const { breaker, policy } = this.#options;
+  /**
+   * One store call through the breaker and the timeout. Without a pending initialisation it
+   * makes two promises (its own and the wait for the store), since a call is made per request.
+   */
+  #call<T>(run: () => T | Promise<T>): Promise<CallResult<T>> {
+    const { breaker, policy, timeoutMs } = this.#options;
     const mode = breaker.enter();
-    if (mode === 'skip') return { ok: false };
+    if (mode === 'skip') return Promise.resolve(FAILED);
+    if (this.#needsInit && this.#initOptions) return this.#callAfterInit(run, mode);
+    return new Promise<CallResult<T>>((resolve) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#report(error);
+        breaker.failed(policy, mode);
+        resolve(FAILED);
+      };
+      const timer = setTimeout(
+        () => fail(new StoreTimeoutError('store call timed out')),
+        timeoutMs,
+      );
+      let answer: T | Promise<T>;
+      try {
+        answer = run();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      Promise.resolve(answer).then((value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        breaker.succeeded(policy, mode);
+        resolve({ ok: true, value });
+      }, fail);
+    });
+  }
+
+  async #callAfterInit<T>(run: () => T | Promise<T>, mode: Mode): Promise<CallResult<T>> {
+    const { breaker, policy } = this.#options;
     try {
-      if (this.#needsInit && this.#initOptions) await this.#runInit(this.#initOptions);
-      const value = await this.#timed(run());
+      await this.#runInit(this.#initOptions!);
+      const value = await this.#timed(Promise.resolve(run()));
       breaker.succeeded(policy, mode);
       return { ok: true, value };
     } catch (error) {
       this.#report(error);
       breaker.failed(policy, mode);
-      return { ok: false };
+      return FAILED;
     }
   }
 
@@ -211,13 +252,14 @@ export class ResilientStore implements Store {
     throw unavailableError(this.#options.policy, this.#options.breaker.retryAfterSeconds());
   }
 
-  async increment(key: string): Promise<IncrementResponse> {
-    const result = await this.#call(async () =>
-      this.#options.primary.increment(this.#keyPrefix + key),
+  increment(key: string): Promise<IncrementResponse> {
+    return this.#call(() => this.#options.primary.increment(this.#keyPrefix + key)).then(
+      (result) => {
+        if (result.ok) return result.value;
+        if (this.#options.onStoreError === 'deny') this.#unavailable();
+        return this.fallback.increment(key);
+      },
     );
-    if (result.ok) return result.value;
-    if (this.#options.onStoreError === 'deny') this.#unavailable();
-    return this.fallback.increment(key);
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
