@@ -216,8 +216,11 @@ export function renderLayerCosts(report: BenchReport): string {
   const layers = report.suites.find((suite) => suite.suite === 'layers');
   if (!layers?.layerCosts) return 'No `layers` figures yet: run `pnpm bench`.\n';
   const empty = layers.rows[0]!;
+  const noise = layers.layerCosts.some((cost) => cost.spreadUs !== undefined)
+    ? " After ± is the median absolute deviation of a layer's cost over the rounds: the noise of this run on that figure. A layer whose cost is within its noise can come out negative."
+    : '';
   return [
-    `${measuredOn(report)} ${layers.notes?.at(-1) ?? ''}`,
+    `${measuredOn(report)} ${layers.notes?.at(-1) ?? ''}${noise}`,
     '',
     ...mdTable(
       ['layer', 'CPU µs per request', 'what it does per request'],
@@ -230,7 +233,7 @@ export function renderLayerCosts(report: BenchReport): string {
         ],
         ...layers.layerCosts.map((cost) => [
           cost.layer,
-          `${cost.cpuUs >= 0 ? '+' : ''}${cost.cpuUs.toFixed(1)}`,
+          `${cost.cpuUs >= 0 ? '+' : ''}${cost.cpuUs.toFixed(1)}${cost.spreadUs === undefined ? '' : ` ± ${cost.spreadUs.toFixed(1)}`}`,
           cost.work,
         ]),
       ],

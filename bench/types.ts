@@ -32,6 +32,8 @@ export interface LayerCost {
   layer: string;
   /** CPU µs per request this layer adds to the row before it. */
   cpuUs: number;
+  /** Median absolute deviation of that difference over the rounds: the run's noise on it. */
+  spreadUs?: number;
   /** What the layer does per request. */
   work: string;
 }

@@ -32,16 +32,17 @@ export const suite: BenchSuite = {
         rows.forEach((row, i) => {
           if (i === 0) return;
           ratios[`${row.name} / ${EMPTY}`] = row.opsPerSec / empty.opsPerSec;
+          // Paired within each round (the two rows ran one after the other), then the median.
+          const differences = rounds.map(
+            (round) =>
+              (round[row.name]!.cpuUsPerRequest ?? Number.NaN) -
+              (round[rows[i - 1]!.name]!.cpuUsPerRequest ?? Number.NaN),
+          );
+          const cpuUs = median(differences);
           layerCosts.push({
             layer: row.name.slice(2),
-            // Paired within each round (the two rows ran one after the other), then the median.
-            cpuUs: median(
-              rounds.map(
-                (round) =>
-                  (round[row.name]!.cpuUsPerRequest ?? Number.NaN) -
-                  (round[rows[i - 1]!.name]!.cpuUsPerRequest ?? Number.NaN),
-              ),
-            ),
+            cpuUs,
+            spreadUs: median(differences.map((d) => Math.abs(d - cpuUs))),
             work: work[i - 1]!.work,
           });
         });
@@ -55,7 +56,7 @@ export const suite: BenchSuite = {
           layerCosts,
           notes: [
             `The stacks suite's Bulwark app built up one middleware at a time, each row in a process of its own: each row switches on the next layer, in stack order, and keeps empty middlewares in the places of the others, so every row has the same number of router layers. The row "+ errorHandler()" is the whole Bulwark stack (${whole.cpuUsPerRequest?.toFixed(1)} µs of CPU per request, against ${empty.cpuUsPerRequest?.toFixed(1)} µs for the empty layers); the last row adds httpLogger() after requestContext(), one router layer more.`,
-            `CPU each layer adds per request (difference of CPU µs per request between a row and the one before, taken within each round, median of the rounds): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} µs`).join('; ')}. Differences of a µs or two are within the run's noise and can come out negative.`,
+            `CPU each layer adds per request (difference of CPU µs per request between a row and the one before, taken within each round, median of the rounds): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} ± ${c.spreadUs?.toFixed(1)} µs`).join('; ')}. After ± is the median absolute deviation of the difference over the rounds, this run's noise on it; a layer whose cost is within its noise can come out negative.`,
             `autocannon in a process of its own, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row (median of the rounds), the same request and token as the stacks suite.`,
           ],
         };
