@@ -1,5 +1,6 @@
 // Tests for errorHandler() and notFound(): every mapping over real HTTP, headers, logs and events.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import http from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createTestDatabase, listen, requireService, type TestDatabase } from '@bulwark/test-utils';
@@ -620,6 +621,47 @@ describe('errorHandler response hygiene', () => {
       });
       expect(line!.trace_id).toBe(res.headers.get('x-request-id'));
     } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps the connection and logs when the response had already been sent in full', async () => {
+    const { app, lines } = appWith((a) => {
+      a.get('/late', (_req, res, next) => {
+        res.status(503).json({ code: 'request_timeout' });
+        next(new Error('query cancelled after the answer'));
+      });
+      a.get('/next', (_req, res) => {
+        res.json({ ok: true });
+      });
+    });
+    const server = await listen(app);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+        http
+          .get(`${server.url}${path}`, { agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, socket: res.socket }));
+          })
+          .on('error', reject);
+      });
+    try {
+      const first = await get('/late');
+      expect(first.status).toBe(503);
+      expect(JSON.parse(first.body)).toEqual({ code: 'request_timeout' });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const second = await get('/next');
+      expect(second.status).toBe(200);
+      expect(second.socket).toBe(first.socket);
+      const line = lines().find((l) => l.level === 'error');
+      expect(line).toMatchObject({ message: 'error after the response was sent' });
+    } finally {
+      agent.destroy();
       await server.close();
     }
   });

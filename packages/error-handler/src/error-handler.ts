@@ -197,6 +197,13 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
     const route = routeOf(req);
     const where = { trace_id: traceId, method: req.method, ...(route !== undefined && { route }) };
 
+    if (res.writableEnded) {
+      // The whole answer is already written (a 503 from requestTimeout(), say, before the
+      // handler failed): nothing is left to protect, and closing the connection would only make
+      // a client reusing it fail. The error is logged and the connection kept.
+      log('error', 'error after the response was sent', { ...where, err });
+      return;
+    }
     if (res.headersSent) {
       log('error', 'error after the response started; closing the connection', { ...where, err });
       // The client gets a truncated response rather than a corrupt one. The error is not handed
