@@ -525,6 +525,7 @@ export class SafePool extends pg.Pool {
         if (this.#tracker.isCheckedOut(client)) this.#reportError(err, client, true);
       });
       instrumentClient(client, safety.slowQueryMs, safety.logger);
+      this.#tracker.expose(client);
     });
     this.on('release', (_err, client) => this.#tracker.released(client));
     // pool.query checks a client out and releases it itself, so its checkouts cannot leak and
@@ -540,6 +541,15 @@ export class SafePool extends pg.Pool {
       }
     } as typeof this.query;
     this.on('remove', (client) => this.#tracker.released(client));
+  }
+
+  /**
+   * Checked-out clients their holders declared long-lived with `Symbol.for('bulwark.db.held')`
+   * (a LISTEN connection). They count in `totalCount`, never in `idleCount`, are waited for by
+   * `end()`, and are not reported as leaks.
+   */
+  get heldCount(): number {
+    return this.#tracker.heldCount;
   }
 
   #reportError(err: Error, client: pg.PoolClient | undefined, checkedOut: boolean): void {
