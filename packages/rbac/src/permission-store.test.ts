@@ -309,6 +309,44 @@ describe.runIf(hasPg)('createPermissionStore with requirePermission', () => {
     }
   });
 
+  it('declares its LISTEN connection held on purpose to a pool that asks, and each one after a reconnect', async () => {
+    const pool = new pg.Pool({
+      connectionString: db.url,
+      max: 2,
+      application_name: 'rbac-listen-held',
+    });
+    pool.on('error', () => {});
+    // The contract @bulwark/db-safety's createPool() offers, without depending on it.
+    const declared: pg.PoolClient[] = [];
+    pool.on('connect', (client) => {
+      Object.defineProperty(client, Symbol.for('bulwark.db.held'), {
+        value: () => declared.push(client) > 0,
+      });
+    });
+    const store = createPermissionStore({ db: pool, logger: quiet });
+    const restored = collect('bulwark:rbac:listener-restored');
+    try {
+      await store.ready();
+      expect(declared).toHaveLength(1);
+      const pidOf = (client: pg.PoolClient | undefined) =>
+        (client as unknown as { processID: number } | undefined)?.processID;
+      // The store's LISTEN connection is the only one this pool has opened.
+      const { rows } = await poolA.query(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'rbac-listen-held'`,
+      );
+      expect(rows).toEqual([{ pid: pidOf(declared[0]) }]);
+      await poolA.query('SELECT pg_terminate_backend($1)', [pidOf(declared[0])]);
+      await until(() => restored.messages.length > 0, 10_000, 'the LISTEN reconnect');
+      expect(declared).toHaveLength(2);
+      expect(declared[1]).not.toBe(declared[0]);
+      expect(store.caching).toBe(true);
+    } finally {
+      restored.stop();
+      await store.close();
+      await pool.end();
+    }
+  });
+
   it('stops serving a revoked grant from the cache within the heartbeat bound when the LISTEN connection goes silent, and caches again once it heals', async () => {
     const proxy = await startFreezableProxy(new URL(db.url));
     const listenPool = new pg.Pool({ connectionString: proxy.url, max: 2 });

@@ -96,6 +96,19 @@ const { listenerLost, listenerRestored } = channels;
 /** Why the LISTEN connection was given up, as published on `bulwark:rbac:listener-lost`. */
 type ListenerLossReason = 'heartbeat_timeout' | 'error' | 'ended';
 
+/**
+ * A pool that reports clients held too long (`@bulwark/db-safety`'s `createPool()`) gives each
+ * client a function under this well-known key; calling it declares the checkout long-lived on
+ * purpose. Looked up by name, since this package does not depend on that one.
+ */
+const HELD = Symbol.for('bulwark.db.held');
+
+/** Tells `client`'s pool, when it asks to be told, that this connection is held for the store's life. */
+function declareHeld(client: ListeningClient): void {
+  const held = (client as { [HELD]?: unknown })[HELD];
+  if (typeof held === 'function') held.call(client);
+}
+
 /** The longest a Node.js timer can wait. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -509,6 +522,8 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
       }
       const current = next;
       client = current;
+      // Held until close() or a loss, through every reconnect: not a leak to the pool's detector.
+      declareHeld(current);
       current.on('notification', onNotification);
       current.on('error', (err?: Error) => lose(current, 'error', err));
       current.on('end', () => lose(current, 'ended'));
