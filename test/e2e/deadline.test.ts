@@ -2,6 +2,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createDb, createPool, type Db, dbErrors, type SafePool, sql } from '@bulwark/db-safety';
 import { errorHandler } from '@bulwark/error-handler';
+// The published packages do not import each other; this suite is where the two meet.
+import { requestTimeout } from '@bulwark/perimeter';
 import {
   createTestDatabase,
   type Listening,
@@ -12,8 +14,6 @@ import {
 import express, { type NextFunction, type Request } from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// The published packages do not import each other; this suite is where the two meet.
-import { requestTimeout } from '../../packages/perimeter/dist/index.js';
 
 const ready = await requireService('postgres');
 
