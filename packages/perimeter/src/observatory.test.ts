@@ -1,27 +1,18 @@
 // The MDN HTTP Observatory grades an HTTPS API and an HTTPS page that use secureHeaders() A+, scanning only loopback.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestPki } from '@bulwark/test-utils';
+import { join } from 'node:path';
+import {
+  createTestPki,
+  expectObservatoryAPlus,
+  prepareObservatory,
+  scanObservatory,
+} from '@bulwark/test-utils';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secureHeaders } from './secure-headers.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-interface ScanOutput {
-  grade?: string;
-  score?: number;
-  error?: string;
-  tests?: Record<string, { pass: boolean; result: string; scoreModifier: number }>;
-  connections: { host: string; port: number; remoteAddress?: string }[];
-  refused: string[];
-}
 
 describe('MDN HTTP Observatory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-observatory-'));
@@ -32,11 +23,7 @@ describe('MDN HTTP Observatory', () => {
   let caFile: string;
 
   beforeAll(async () => {
-    // The package's postinstall downloads the HSTS preload list; installs here skip it, and an
-    // empty list is all a loopback scan needs.
-    const entry = createRequire(import.meta.url).resolve('@mdn/mdn-http-observatory');
-    const preload = join(dirname(entry), '..', 'conf', 'hsts-preload.json');
-    if (!existsSync(preload)) writeFileSync(preload, '{}');
+    prepareObservatory();
 
     const pki = createTestPki(join(dir, 'pki'), {
       serverHosts: ['localhost', '127.0.0.1'],
@@ -77,48 +64,13 @@ describe('MDN HTTP Observatory', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function scanLoopback(target: string): Promise<ScanOutput> {
-    return new Promise<ScanOutput>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [join(here, '..', 'test', 'observatory-scan.mjs')],
-        {
-          env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, OBSERVATORY_TARGET: target },
-          timeout: 45_000,
-        },
-        (err, stdout, stderr) => {
-          try {
-            resolve(JSON.parse(stdout) as ScanOutput);
-          } catch {
-            reject(err ?? new Error(`scanner printed no result: ${stderr}`));
-          }
-        },
-      );
-    });
-  }
-
-  function expectAPlus(output: ScanOutput) {
-    expect(output.error).toBeUndefined();
-    expect(output.refused).toEqual([]);
-    expect(output.connections.length).toBeGreaterThan(0);
-    for (const c of output.connections) {
-      expect(c.remoteAddress).toMatch(/^(127\.|::1$|::ffff:127\.)/);
-    }
-    const failing = Object.entries(output.tests ?? {}).filter(([, t]) => !t.pass);
-    expect(failing).toEqual([]);
-    expect(output.tests?.['strict-transport-security']?.result).toBe(
-      'hsts-implemented-max-age-at-least-six-months',
-    );
-    expect(output.grade).toBe('A+');
-  }
-
   it('grades an HTTPS app using secureHeaders A+ and connects only to loopback', async () => {
-    expectAPlus(await scanLoopback(`127.0.0.1:${port}`));
+    expectObservatoryAPlus(await scanObservatory(`127.0.0.1:${port}`, caFile));
   }, 60_000);
 
   it('grades an HTML page under the nonce-based page policy A+ too', async () => {
-    const output = await scanLoopback(`127.0.0.1:${pagePort}`);
-    expectAPlus(output);
+    const output = await scanObservatory(`127.0.0.1:${pagePort}`, caFile);
+    expectObservatoryAPlus(output);
     expect(output.tests?.['content-security-policy']?.result).toBe(
       'csp-implemented-with-no-unsafe',
     );

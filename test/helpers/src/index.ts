@@ -12,6 +12,12 @@ export {
   startMosquitto,
   tlsListenerConfig,
 } from './mosquitto.js';
+export {
+  expectObservatoryAPlus,
+  type ObservatoryScan,
+  prepareObservatory,
+  scanObservatory,
+} from './observatory.js';
 export { type PgBouncerOptions, type RunningPgBouncer, startPgBouncer } from './pgbouncer.js';
 export { createTestPki, type TestPki } from './pki.js';
 export { freePort, waitForPort } from './ports.js';
