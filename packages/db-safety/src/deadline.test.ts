@@ -139,7 +139,7 @@ describe.runIf(hasPg)('deadlines against PostgreSQL', () => {
     expect(result.command).toBe('SELECT');
     expect(result.rowCount).toBe(1);
     expect(result.fields.map((field) => field.name)).toEqual(['t']);
-    expect(toMs(result.rows[0].t)).toBeLessThanOrEqual(5_000);
+    expect(toMs(result.rows[0]!.t)).toBeLessThanOrEqual(5_000);
     const inserted = await db.query(
       sql`INSERT INTO reading (value) VALUES (${3}), (${4}) RETURNING value`,
       { signal: deadlineIn(5_000) },
