@@ -3,6 +3,7 @@ import { randomFillSync } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet from 'helmet';
+import { looksLikeRequest } from '../../../internal/options.js';
 import { checkOptions, describe, PerimeterConfigError } from './errors.js';
 
 declare global {
@@ -394,14 +395,4 @@ export function cspOverride(
     applyPolicies(res, set, false);
     next();
   };
-}
-
-function looksLikeRequest(value: unknown): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'method' in value &&
-    'headers' in value &&
-    ('socket' in value || 'url' in value)
-  );
 }

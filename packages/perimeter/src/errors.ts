@@ -1,6 +1,7 @@
 // Configuration errors, request-time HTTP errors, diagnostics channels and the optional logger.
 import { channel } from 'node:diagnostics_channel';
 import createError, { type HttpError } from 'http-errors';
+import { looksLikeRequest } from '../../../internal/options.js';
 import { closestName } from '../../../internal/suggest.js';
 
 /** Thrown by every factory in this package when its options are unsafe or malformed. */
@@ -69,10 +70,6 @@ export function httpError(
   extra: { headers?: Record<string, string>; details?: Record<string, unknown> } = {},
 ): HttpError {
   return createError(status, message, { code, expose: true, ...extra });
-}
-
-function looksLikeRequest(value: object): boolean {
-  return 'method' in value && 'headers' in value && ('socket' in value || 'url' in value);
 }
 
 /**
