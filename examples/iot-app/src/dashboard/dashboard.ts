@@ -22,6 +22,7 @@ import express, {
 import createError from 'http-errors';
 import type { Database } from '../database.js';
 import type { Logger } from '../logger.js';
+import { dateTime, list, record, text } from '../routes/responses.js';
 import { mountRoutes, type RouteSpec } from '../routes/route-table.js';
 import { emptyQuery } from '../routes/schemas.js';
 import { TOKEN_ISSUER } from '../tokens.js';
@@ -76,72 +77,36 @@ export interface Dashboard {
 const HOURS = 24;
 const MAX_READINGS = 2000;
 
-const point = {
-  type: 'object',
-  properties: { t: { type: 'string', format: 'date-time' }, v: { type: 'number' } },
-  required: ['t', 'v'],
-} as const;
+const point = record({ t: dateTime, v: { type: 'number' } });
 
-const telemetrySchema = {
-  type: 'object',
-  properties: {
-    from: { type: 'string', format: 'date-time' },
-    series: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          deviceId: { type: 'string' },
-          deviceName: { type: 'string' },
-          metric: { type: 'string' },
-          points: { type: 'array', items: point },
-        },
-        required: ['deviceId', 'deviceName', 'metric', 'points'],
-      },
-    },
+const telemetrySchema = record({
+  from: dateTime,
+  series: {
+    type: 'array',
+    items: record({
+      deviceId: text,
+      deviceName: text,
+      metric: text,
+      points: { type: 'array', items: point },
+    }),
   },
-  required: ['from', 'series'],
-} as const;
+});
 
-const devicesSchema = {
-  type: 'object',
-  properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { id: { type: 'string' }, name: { type: 'string' } },
-        required: ['id', 'name'],
-      },
-    },
-  },
-  required: ['items'],
-} as const;
+const devicesSchema = list(record({ id: text, name: text }));
 
-const eventsSchema = {
-  type: 'object',
-  properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          id: { type: 'integer' },
-          at: { type: 'string', format: 'date-time' },
-          kind: {
-            type: 'string',
-            enum: ['denied', 'rate-limited', 'banned', 'csrf-rejected', 'csp-report'],
-          },
-          summary: { type: 'string' },
-          own: { type: 'boolean' },
-          count: { type: 'integer', minimum: 1 },
-        },
-        required: ['id', 'at', 'kind', 'summary', 'own', 'count'],
-      },
+const eventsSchema = list(
+  record({
+    id: { type: 'integer' },
+    at: dateTime,
+    kind: {
+      type: 'string',
+      enum: ['denied', 'rate-limited', 'banned', 'csrf-rejected', 'csp-report'],
     },
-  },
-  required: ['items'],
-} as const;
+    summary: text,
+    own: { type: 'boolean' },
+    count: { type: 'integer', minimum: 1 },
+  }),
+);
 
 const devicesQuery: SqlQuery = sql`SELECT id, name FROM iot.devices ORDER BY name, id LIMIT 200`;
 

@@ -1,14 +1,14 @@
 // JSON Schemas of the answers: what each route sends back on success, checked in development and tests.
 
-const text = { type: 'string' } as const;
+export const text = { type: 'string' } as const;
 const nullableText = { type: ['string', 'null'] } as const;
 const id = { type: 'string', format: 'uuid' } as const;
-const dateTime = { type: 'string', format: 'date-time' } as const;
+export const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
 const texts = { type: 'array', items: text } as const;
 
 /** An object with these properties, all of them present (a nullable one as `null`). */
-const record = <P extends Record<string, object>>(properties: P) =>
+export const record = <P extends Record<string, object>>(properties: P) =>
   ({ type: 'object', properties, required: Object.keys(properties) }) as const;
 
 /** A page of `item`s, as `sendPage` answers it. */
@@ -19,6 +19,9 @@ export const page = (item: object) =>
     offset: { type: 'integer', minimum: 0 },
     capped: { type: 'boolean' },
   });
+
+/** An object whose `items` are all `item`s, without paging. */
+export const list = (item: object) => record({ items: { type: 'array', items: item } });
 
 export const device = record({
   id: text,
@@ -154,4 +157,4 @@ export const systemHealth = record({
   uptimeSec: { type: 'integer', minimum: 0 },
 });
 
-export const apiKeyList = record({ items: { type: 'array', items: apiKeyInfo } });
+export const apiKeyList = list(apiKeyInfo);
