@@ -1,34 +1,18 @@
 // authenticate as a whole: choosing between Bearer and API key, optional mode, claim mapping, events and config.
-import { createHash, createHmac } from 'node:crypto';
 import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from './audit-log.js';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { requirePermission } from './permissions.js';
-import { staticApiKeys } from './static-keys.js';
-import { appWith, bodyOf, capture, serve } from './test-support.js';
+import { appWith, bodyOf, capture, ciApiKey, jwtFor, serve, signToken } from './test-support.js';
 import type { ApiKeyIdentity, ApiKeyVerifier } from './types.js';
 
 const SECRET = Buffer.alloc(32, 2);
 const API_KEY = `${'k'.repeat(20)}static-key-value`;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function token(claims: Record<string, unknown>): string {
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: 'HS256' })}.${b64({ iss: 'test', aud: 'api', exp: now + 60, ...claims })}`;
-  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
-}
-const jwt = { algorithms: ['HS256' as const], secret: SECRET, issuer: 'test', audience: 'api' };
-const keys = staticApiKeys({
-  keys: [
-    {
-      id: 'ci',
-      hash: `$sha256$${createHash('sha256').update(API_KEY).digest('base64').replace(/=+$/, '')}`,
-      tenantId: 'acme',
-      permissions: ['devices:read'],
-    },
-  ],
-});
+const token = (claims: Record<string, unknown>) => signToken(SECRET, claims);
+const jwt = jwtFor(SECRET);
+const keys = ciApiKey(API_KEY);
 
 describe('authenticate', () => {
   let server: Listening;

@@ -1,5 +1,4 @@
 // authenticate({ sessionCookie }) over HTTP: a JWT read from a cookie, strictly, and only when no header carries a credential.
-import { createHash, createHmac } from 'node:crypto';
 import type { Listening } from '@bulwark/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from './audit-log.js';
@@ -7,29 +6,14 @@ import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { requirePermission } from './permissions.js';
 import { MAX_COOKIE_HEADER, readCookie } from './session-cookie.js';
-import { staticApiKeys } from './static-keys.js';
-import { appWith, bodyOf, capture, serve } from './test-support.js';
+import { appWith, bodyOf, capture, ciApiKey, jwtFor, serve, signToken } from './test-support.js';
 
 const SECRET = Buffer.alloc(32, 7);
 const API_KEY = `${'c'.repeat(20)}static-key-value`;
 const COOKIE = '__Host-session';
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function token(claims: Record<string, unknown>, secret = SECRET): string {
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: 'HS256' })}.${b64({ iss: 'test', aud: 'api', exp: now + 60, ...claims })}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
-const jwt = { algorithms: ['HS256' as const], secret: SECRET, issuer: 'test', audience: 'api' };
-const keys = staticApiKeys({
-  keys: [
-    {
-      id: 'ci',
-      hash: `$sha256$${createHash('sha256').update(API_KEY).digest('base64').replace(/=+$/, '')}`,
-      tenantId: 'acme',
-      permissions: ['devices:read'],
-    },
-  ],
-});
+const token = (claims: Record<string, unknown>, secret = SECRET) => signToken(secret, claims);
+const jwt = jwtFor(SECRET);
+const keys = ciApiKey(API_KEY);
 const alice = token({ sub: 'alice', tenant_id: 'acme', permissions: ['devices:read'] });
 
 describe('authenticate with a session cookie', () => {

@@ -1,7 +1,10 @@
 // Shared by this package's tests: an Express app with a problem-details renderer, and event capture.
+import { createHash, createHmac } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type Listening, listen } from '@bulwark/test-utils';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { staticApiKeys } from './static-keys.js';
+import type { ApiKeyVerifier } from './types.js';
 
 /** Renders http-errors the way @bulwark/error-handler does, so tests see the client's view. */
 export const renderErrors: ErrorRequestHandler = (err, _req, res, _next) => {
@@ -44,4 +47,32 @@ export function capture(event: 'authenticated' | 'auth-failed' | 'denied') {
 /** A JSON response body as a plain record. */
 export async function bodyOf(response: Response): Promise<Record<string, unknown>> {
   return (await response.json()) as Record<string, unknown>;
+}
+
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+/** An HS256 JWT from issuer `test` for audience `api`, valid for a minute; `claims` go over those. */
+export function signToken(secret: Buffer, claims: Record<string, unknown>): string {
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'HS256' })}.${b64({ iss: 'test', aud: 'api', exp: now + 60, ...claims })}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+/** authenticate()'s `jwt` option that accepts what `signToken(secret, ...)` signs. */
+export function jwtFor(secret: Buffer) {
+  return { algorithms: ['HS256' as const], secret, issuer: 'test', audience: 'api' };
+}
+
+/** staticApiKeys() with one key `ci`, stored as its SHA-256 hash: tenant acme, devices:read. */
+export function ciApiKey(apiKey: string): RequestHandler & ApiKeyVerifier {
+  return staticApiKeys({
+    keys: [
+      {
+        id: 'ci',
+        hash: `$sha256$${createHash('sha256').update(apiKey).digest('base64').replace(/=+$/, '')}`,
+        tenantId: 'acme',
+        permissions: ['devices:read'],
+      },
+    ],
+  });
 }
