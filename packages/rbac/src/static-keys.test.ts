@@ -14,25 +14,29 @@ const PASSWORD = 'correct horse battery staple';
 const basic = (user: string, pass: string) =>
   `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
+/** Two keys: `reader` (KEY_A, a SHA-256 hash, devices:read for acme) and `ops` (KEY_B, scrypt, operator). */
+const readerAndOps = async () =>
+  staticApiKeys({
+    keys: [
+      {
+        id: 'reader',
+        hash: await hashSecret(KEY_A, { algorithm: 'sha256' }),
+        tenantId: 'acme',
+        permissions: ['devices:read'],
+      },
+      {
+        id: 'ops',
+        hash: await hashSecret(KEY_B, { algorithm: 'scrypt', log2Cost: 14 }),
+        scope: 'operator',
+        permissions: ['*'],
+      },
+    ],
+  });
+
 describe('staticApiKeys', () => {
   let server: Listening;
   beforeAll(async () => {
-    const keys = staticApiKeys({
-      keys: [
-        {
-          id: 'reader',
-          hash: await hashSecret(KEY_A, { algorithm: 'sha256' }),
-          tenantId: 'acme',
-          permissions: ['devices:read'],
-        },
-        {
-          id: 'ops',
-          hash: await hashSecret(KEY_B, { algorithm: 'scrypt', log2Cost: 14 }),
-          scope: 'operator',
-          permissions: ['*'],
-        },
-      ],
-    });
+    const keys = await readerAndOps();
     const app = appWith(keys, requirePermission('devices:read'));
     app.get('/ops', keys, requireOperator(), (_req, res) => res.json({ ok: true }));
     server = await serve(app);
@@ -64,22 +68,7 @@ describe('staticApiKeys', () => {
   });
 
   it('verifies SHA-256 and scrypt keys the same way for authenticate({ apiKeys })', async () => {
-    const keys = staticApiKeys({
-      keys: [
-        {
-          id: 'reader',
-          hash: await hashSecret(KEY_A, { algorithm: 'sha256' }),
-          tenantId: 'acme',
-          permissions: ['devices:read'],
-        },
-        {
-          id: 'ops',
-          hash: await hashSecret(KEY_B, { algorithm: 'scrypt', log2Cost: 14 }),
-          scope: 'operator',
-          permissions: ['*'],
-        },
-      ],
-    });
+    const keys = await readerAndOps();
     const viaAuthenticate = await serve(
       appWith(authenticate({ apiKeys: keys }), requirePermission('devices:read')),
     );
