@@ -1,13 +1,8 @@
 // createDb against the real server: parameterised-only queries, row helpers, transactions and cancellation.
-import {
-  createTestDatabase,
-  requireService,
-  startPgBouncer,
-  type TestDatabase,
-} from '@bulwark/test-utils';
+import { requireService, startPgBouncer, type TestDatabase } from '@bulwark/test-utils';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asAdmin, eventually } from '../test/support.js';
+import { describe, expect, it } from 'vitest';
+import { asAdmin, eventually, silent, suiteDatabase } from '../test/support.js';
 import { createDb, type Db } from './db.js';
 import { DbAbortError, DbConfigError } from './errors.js';
 import { createPool, type SafePool } from './pool.js';
@@ -15,7 +10,6 @@ import { sql } from './sql.js';
 
 const hasPg = await requireService('postgres');
 const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
-const silent = { warn: () => {} };
 
 describe('createDb', () => {
   it('refuses something that is not a pool', () => {
@@ -31,20 +25,9 @@ describe.runIf(hasPg)('createDb against PostgreSQL', () => {
   let pool: SafePool;
   let db: Db;
 
-  beforeAll(async () => {
-    database = await createTestDatabase('dbsafety_db');
-    pool = createPool({
-      connectionString: database.url,
-      max: 3,
-      logger: silent,
-      applicationName: 'dbsafety-db',
-    });
-    db = createDb(pool);
+  suiteDatabase('db', 3, async (suite) => {
+    ({ database, pool, db } = suite);
     await db.query(sql`CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)`);
-  });
-  afterAll(async () => {
-    await pool?.end();
-    await database?.drop();
   });
 
   const notes = async () =>

@@ -9,7 +9,7 @@ import {
 import express, { type ErrorRequestHandler } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asAdmin } from '../test/support.js';
+import { asAdmin, silent, suiteDatabase } from '../test/support.js';
 import { createDb, type Db } from './db.js';
 import { DEADLINE, deadlineOf, deadlineTimeoutSql } from './deadline.js';
 import { DbAbortError } from './errors.js';
@@ -20,7 +20,6 @@ import { withTransaction } from './transaction.js';
 
 const hasPg = await requireService('postgres');
 const hasPgBouncer = hasPg && (await requireService('pgbouncer'));
-const silent = { warn: () => {} };
 
 /** A signal that never aborts and carries a deadline `ms` from now, as `requestTimeout()` sets it. */
 function deadlineIn(ms: number): AbortSignal {
@@ -70,20 +69,9 @@ describe.runIf(hasPg)('deadlines against PostgreSQL', () => {
   let pool: SafePool;
   let db: Db;
 
-  beforeAll(async () => {
-    database = await createTestDatabase('dbsafety_deadline');
-    pool = createPool({
-      connectionString: database.url,
-      max: 1,
-      logger: silent,
-      applicationName: 'dbsafety-deadline',
-    });
-    db = createDb(pool);
+  suiteDatabase('deadline', 1, async (suite) => {
+    ({ database, pool, db } = suite);
     await db.query(sql`CREATE TABLE reading (id serial PRIMARY KEY, value int NOT NULL)`);
-  });
-  afterAll(async () => {
-    await pool?.end();
-    await database?.drop();
   });
 
   const sleeping = async () =>

@@ -1,8 +1,14 @@
-// Test support: an admin connection to the test server, and a proxy that drops startup parameters like PgBouncer.
+// Test support: an admin connection to the test server, a suite's own database and pool, and a proxy that drops startup parameters like PgBouncer.
 import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SERVICES } from '@bulwark/test-utils';
+import { createTestDatabase, SERVICES, type TestDatabase } from '@bulwark/test-utils';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { createDb, type Db } from '../src/db.js';
+import { createPool, type SafePool } from '../src/pool.js';
+
+/** A logger that drops the pool's warnings. */
+export const silent = { warn: () => {} };
 
 /** Runs `fn` on a fresh superuser connection to `url` (or the server's default database). */
 export async function asAdmin<T>(
@@ -17,6 +23,42 @@ export async function asAdmin<T>(
   } finally {
     await client.end();
   }
+}
+
+/** What `suiteDatabase()` hands its `ready` callback once the suite's database is up. */
+export interface SuiteDatabase {
+  database: TestDatabase;
+  pool: SafePool;
+  db: Db;
+}
+
+/**
+ * Gives the calling suite a throwaway database `dbsafety_<label>`, a createPool() pool of `max`
+ * connections on it (application_name `dbsafety-<label>`, warnings dropped) and a Db on that
+ * pool, before its tests: `ready` receives them. After the tests the pool ends and the database
+ * is dropped.
+ */
+export function suiteDatabase(
+  label: string,
+  max: number,
+  ready: (suite: SuiteDatabase) => Promise<void> | void,
+): void {
+  let database: TestDatabase | undefined;
+  let pool: SafePool | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(`dbsafety_${label}`);
+    pool = createPool({
+      connectionString: database.url,
+      max,
+      logger: silent,
+      applicationName: `dbsafety-${label}`,
+    });
+    await ready({ database, pool, db: createDb(pool) });
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await database?.drop();
+  });
 }
 
 /** Polls `check` until it returns true (every 20 ms, up to `timeoutMs`); returns the last answer. */
