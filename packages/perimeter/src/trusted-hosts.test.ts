@@ -1,5 +1,6 @@
 // trustedHosts() over real HTTP: Host header injection, and Host and X-Forwarded-Host with and without a trusted proxy.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Agent, get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { type Listening, listen } from '@bulwark/test-utils';
 import express from 'express';
@@ -19,6 +20,21 @@ function send(port: number, target: string, headers: string): Promise<string> {
 }
 
 const statusOf = (answer: string) => Number(answer.slice(9, 12));
+
+/** Several raw requests sent at once on one keep-alive connection, the last one closing it. */
+const pipelined = (port: number, requests: string[]) =>
+  rawExchange(
+    port,
+    requests
+      .map(
+        (headers, i) =>
+          `GET / HTTP/1.1\r\n${headers}${i === requests.length - 1 ? 'Connection: close\r\n' : ''}\r\n`,
+      )
+      .join(''),
+  );
+
+const statuses = (answer: string) =>
+  [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 /** Requests reaching the route, with what a handler building a link would see. */
 let reached: { host: string | undefined; originalUrl: string }[] = [];
@@ -352,13 +368,17 @@ describe('trustedHosts', () => {
     );
   });
 
-  it('asks trust proxy nothing for a request without X-Forwarded-Host, and once per connection for one with it', async () => {
+  it('asks a trust proxy Express compiled from a string nothing without X-Forwarded-Host, and once per connection with it', async () => {
     const asked: string[] = [];
     const app = express();
-    app.set('trust proxy', (address: string) => {
-      asked.push(`first ${address}`);
-      return true;
-    });
+    app.set('trust proxy', 'loopback');
+    // Counts the asks of the function Express compiled from 'loopback'; the setting stays a string.
+    const compiled = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+    const counting = (label: string) => (address: string, hop: number) => {
+      asked.push(`${label} ${address}`);
+      return compiled(address, hop);
+    };
+    app.set('trust proxy fn', counting('first'));
     app.use(trustedHosts(['api.example.com']));
     app.get('/', (req, res) => {
       res.json({ host: req.get('host') });
@@ -366,36 +386,74 @@ describe('trustedHosts', () => {
     app.use(jsonErrors);
     server = await listen(app);
     const port = server.port;
-    const keepAlive = (requests: string[]) =>
-      rawExchange(
-        port,
-        requests
-          .map(
-            (headers, i) =>
-              `GET / HTTP/1.1\r\n${headers}${i === requests.length - 1 ? 'Connection: close\r\n' : ''}\r\n`,
-          )
-          .join(''),
-      );
-    const statuses = (answer: string) =>
-      [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
     expect(
-      statuses(await keepAlive(['Host: api.example.com\r\n', 'Host: api.example.com\r\n'])),
+      statuses(await pipelined(port, ['Host: api.example.com\r\n', 'Host: api.example.com\r\n'])),
     ).toEqual([200, 200]);
     expect(asked).toEqual([]);
 
     const forwarded = 'Host: api.example.com\r\nX-Forwarded-Host: api.example.com\r\n';
     const evil = 'Host: api.example.com\r\nX-Forwarded-Host: evil.com\r\n';
-    expect(statuses(await keepAlive([forwarded, evil, forwarded]))).toEqual([200, 400, 200]);
+    expect(statuses(await pipelined(port, [forwarded, evil, forwarded]))).toEqual([200, 400, 200]);
     expect(asked).toEqual(['first 127.0.0.1']);
 
-    // A changed setting is asked again, on a connection that was trusted before.
+    // A changed setting is asked again.
     asked.length = 0;
-    app.set('trust proxy', (address: string) => {
-      asked.push(`second ${address}`);
-      return false;
-    });
-    expect(statuses(await keepAlive([evil, evil]))).toEqual([200, 200]);
+    app.set('trust proxy fn', counting('second'));
+    expect(statuses(await pipelined(port, [evil, evil]))).toEqual([400, 400]);
     expect(asked).toEqual(['second 127.0.0.1']);
+  });
+
+  it('asks a trust proxy function of the app again on each request of a keep-alive connection (reloaded allow-list)', async () => {
+    const allowList = new Set<string>();
+    const asked: string[] = [];
+    const app = express();
+    app.set('trust proxy', (address: string) => {
+      asked.push(address);
+      return allowList.has(address);
+    });
+    app.use(trustedHosts(['api.example.com']));
+    app.get('/', (req, res) => {
+      res.json({ hostname: req.hostname, peerPort: req.socket.remotePort });
+    });
+    app.use(jsonErrors);
+    server = await listen(app);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (headers: Record<string, string>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpGet(
+          { host: '127.0.0.1', port: server!.port, path: '/', agent, headers },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+      });
+    try {
+      const first = await get({ Host: 'api.example.com', 'X-Forwarded-Host': 'evil.com' });
+      expect(first.status).toBe(200);
+      expect(JSON.parse(first.body).hostname).toBe('api.example.com');
+
+      // The proxy's address is added to the allow-list while the connection stays open: Express
+      // now takes X-Forwarded-Host, so trustedHosts must check it.
+      allowList.add('127.0.0.1');
+      asked.length = 0;
+      const second = await get({ Host: 'api.example.com', 'X-Forwarded-Host': 'evil.com' });
+      expect(second.status).toBe(400);
+      expect(second.body).not.toContain('evil');
+      expect(asked.length).toBeGreaterThan(0);
+
+      const third = await get({ Host: 'api.example.com', 'X-Forwarded-Host': 'api.example.com' });
+      expect(third.status).toBe(200);
+      expect(JSON.parse(third.body)).toEqual({
+        hostname: 'api.example.com',
+        peerPort: JSON.parse(first.body).peerPort,
+      });
+    } finally {
+      agent.destroy();
+    }
   });
 });

@@ -83,7 +83,10 @@ function parseAuthority(value: string | undefined): Authority | undefined {
  * The answer of the app's `trust proxy` function for each connection's peer. A keep-alive
  * connection from a proxy carries many requests from one address; the function parses that
  * address each time it is asked. Kept per socket and per function, so a changed setting is
- * asked again.
+ * asked again, and only for a function Express compiled from a boolean, number, string or
+ * array, whose answer depends on the address alone: a function the app gave itself may answer
+ * differently from one request to the next (a reloaded allow-list), and Express asks it again
+ * for every `req.hostname`, so a kept answer would check another host than the one Express uses.
  */
 const peerTrust = new WeakMap<object, { trust: unknown; trusted: boolean }>();
 
@@ -91,7 +94,8 @@ function trustsPeer(req: Request): boolean {
   const trust: unknown = req.app?.get('trust proxy fn');
   if (typeof trust !== 'function') return false;
   const socket = req.socket;
-  const known = socket ? peerTrust.get(socket) : undefined;
+  const cacheable = typeof req.app.get('trust proxy') !== 'function';
+  const known = socket && cacheable ? peerTrust.get(socket) : undefined;
   if (known !== undefined && known.trust === trust) return known.trusted;
   let trusted = false;
   try {
@@ -100,7 +104,9 @@ function trustsPeer(req: Request): boolean {
   } catch {
     return false;
   }
-  if (socket && socket.remoteAddress !== undefined) peerTrust.set(socket, { trust, trusted });
+  if (cacheable && socket && socket.remoteAddress !== undefined) {
+    peerTrust.set(socket, { trust, trusted });
+  }
   return trusted;
 }
 
