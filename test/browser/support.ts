@@ -1,11 +1,9 @@
 /// <reference lib="dom" />
 // The browser suite's shared pieces: the example app on real services, and a watch on every page for CSP violations and errors.
 import { createHash, createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabase, redisPrefix, type TestDatabase } from '@bulwark/test-utils';
+import { createAppWorkspace, redisPrefix } from '@bulwark/test-utils';
 import { createApp, type IotApp, loadConfig, signToken, tokenKey } from 'iot-app';
 import type { BrowserContext } from 'playwright-core';
 
@@ -47,8 +45,8 @@ export async function startIotApp(
   label: string,
   { env = {} }: { env?: Record<string, string> } = {},
 ): Promise<RunningIotApp> {
-  const db: TestDatabase = await createTestDatabase(label);
-  const dataDir = mkdtempSync(join(tmpdir(), `iot-${label}-`));
+  const workspace = await createAppWorkspace(label, `iot-${label}`);
+  const { db, dataDir } = workspace;
   let iot: IotApp | undefined;
   try {
     iot = await createApp(
@@ -116,14 +114,12 @@ export async function startIotApp(
       },
       async stop() {
         await app.stop();
-        await db.drop();
-        rmSync(dataDir, { recursive: true, force: true });
+        await workspace.remove();
       },
     };
   } catch (err) {
     await iot?.stop();
-    await db.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await workspace.remove();
     throw err;
   }
 }

@@ -1,10 +1,7 @@
 // Shared pieces of the attack corpus: raw HTTP, the no-leak check, problem+json shape, the app under attack.
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabase, redisPrefix, type TestDatabase } from '@bulwark/test-utils';
+import { createAppWorkspace, redisPrefix, type TestDatabase } from '@bulwark/test-utils';
 import { createApp, type IotApp, loadConfig, signToken, tokenKey } from 'iot-app';
 import pg from 'pg';
 
@@ -253,8 +250,8 @@ export async function startAppUnderAttack(
   label: string,
   env: Record<string, string> = {},
 ): Promise<AppUnderAttack> {
-  const db = await createTestDatabase(label);
-  const dataDir = mkdtempSync(join(tmpdir(), `${label}-`));
+  const workspace = await createAppWorkspace(label);
+  const { db, dataDir } = workspace;
   const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = redisPrefix(label);
   let iot: IotApp | undefined;
@@ -293,14 +290,12 @@ export async function startAppUnderAttack(
         await running.stop();
         await resetLimits(redisUrl, prefix);
         await admin.end();
-        await db.drop();
-        rmSync(dataDir, { recursive: true, force: true });
+        await workspace.remove();
       },
     };
   } catch (err) {
     await iot?.stop();
-    await db.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await workspace.remove();
     throw err;
   }
 }

@@ -35,3 +35,4 @@ export {
   startRedisServer,
 } from './redis.js';
 export { requireService, SERVICES, type ServiceName, serviceAvailable } from './services.js';
+export { type AppWorkspace, createAppWorkspace } from './workspace.js';
