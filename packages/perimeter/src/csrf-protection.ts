@@ -110,9 +110,10 @@ export function csrfProtection(options?: CsrfProtectionOptions): RequestHandler 
         next();
         return;
       }
-      // Under `Referrer-Policy: no-referrer` (secureHeaders' default) browsers send `Origin: null`
-      // on a page's own form posts; Sec-Fetch-Site still tells them apart, and the opaque origin
-      // of a sandboxed frame or a data: page is never same-origin.
+      // Under `Referrer-Policy: no-referrer` (secureHeaders' API default; its pages get
+      // same-origin) browsers send `Origin: null` on a page's own form posts; Sec-Fetch-Site
+      // still tells them apart, and the opaque origin of a sandboxed frame or a data: page is
+      // never same-origin.
       if (origin === 'null' && site === 'same-origin') {
         next();
         return;

@@ -317,6 +317,52 @@ describe('secureHeaders pages', () => {
     expect(docs.headers['content-security-policy']).toContain("script-src 'self';");
   });
 
+  it('sends Referrer-Policy same-origin on pages, so their own form posts carry their Origin, and no-referrer elsewhere', async () => {
+    const app = pageApp({ docsPaths: ['/docs'], pages: { paths: ['/app'] } });
+    const page = await request(app).get('/app').expect(200);
+    expect(page.headers['referrer-policy']).toBe('same-origin');
+    const api = await request(app).get('/data').expect(200);
+    expect(api.headers['referrer-policy']).toBe('no-referrer');
+    const docs = await request(app).get('/docs').expect(200);
+    expect(docs.headers['referrer-policy']).toBe('no-referrer');
+  });
+
+  it('answers /APP and /App/ with the page policy, a nonce and no-store, as Express routes them to /app', async () => {
+    const app = pageApp({ docsPaths: ['/docs'], pages: { paths: ['/app'] } });
+    for (const path of ['/APP', '/App/', '/aPp/Settings?tab=1']) {
+      const res = await request(app).get(path).expect(200);
+      const nonce = nonceIn(res.headers['content-security-policy']);
+      expect(nonce, path).toMatch(/^[A-Za-z0-9+/]{24}$/);
+      expect(res.text, path).toContain(`nonce="${nonce}"`);
+      expect(res.headers['cache-control'], path).toBe('no-store');
+      expect(res.headers['referrer-policy'], path).toBe('same-origin');
+    }
+    const docs = await request(app).get('/DOCS').expect(200);
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self';");
+    expect((await request(app).get('/DATA').expect(200)).body).toEqual({ nonce: null });
+  });
+
+  it('matches page and docs paths exactly when the app sets case sensitive routing', async () => {
+    const app = express();
+    app.set('case sensitive routing', true);
+    app.use(secureHeaders({ docsPaths: ['/docs'], pages: { paths: ['/app'] } }));
+    app.get('/app', (_req, res) => {
+      res.type('html').send(`<script nonce="${res.locals.cspNonce}"></script>`);
+    });
+    app.get('/APP', (_req, res) => {
+      res.json({ nonce: res.locals.cspNonce ?? null });
+    });
+    const page = await request(app).get('/app').expect(200);
+    expect(nonceIn(page.headers['content-security-policy'])).toBeDefined();
+    const other = await request(app).get('/APP').expect(200);
+    expect(other.body).toEqual({ nonce: null });
+    expect(other.headers['content-security-policy']).toBe(
+      "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+    );
+    const docs = await request(app).get('/DOCS').expect(404);
+    expect(docs.headers['content-security-policy']).not.toContain("script-src 'self';");
+  });
+
   it('keeps page responses out of caches, which would repeat their nonce, unless told not to', async () => {
     const app = pageApp({ pages: { paths: ['/app'] } });
     const page = await request(app).get('/app').expect(200);

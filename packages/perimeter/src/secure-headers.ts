@@ -89,7 +89,8 @@ export interface SecureHeadersOptions {
   contentSecurityPolicy?: CspDirectives;
   /**
    * Path prefixes that serve an HTML docs UI (`/docs`), answered with `docsContentSecurityPolicy`
-   * instead. Default `[]`. Keep these routes behind `ipAllowlist()` or authentication.
+   * instead. Default `[]`. Matched in any case (`/DOCS` too), as Express routes, unless the app
+   * sets `case sensitive routing`. Keep these routes behind `ipAllowlist()` or authentication.
    */
   docsPaths?: readonly string[];
   /** CSP for `docsPaths`. Default {@link docsContentSecurityPolicy}. */
@@ -137,7 +138,8 @@ export type TrustedTypesOption = boolean | { policies: readonly string[] };
 export interface PagesOptions {
   /**
    * Path prefixes that serve HTML pages (`'/app'` matches `/app` and `/app/...`, `'/'` every
-   * path). Required. Prefixes in `docsPaths` take precedence.
+   * path), in any case (`/APP` too) unless the app sets `case sensitive routing`. Required.
+   * Prefixes in `docsPaths` take precedence.
    */
   paths: readonly string[];
   /**
@@ -349,9 +351,15 @@ function watchForAuthentication(res: WatchedResponse): void {
   res.writeHead = writeHeadNoStoreIfAuthenticated as ServerResponse['writeHead'];
 }
 
-function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
+/**
+ * Whether the path of `url` is one of `prefixes` or under one. Express routes `/APP` to an
+ * `/app` route unless the app sets `case sensitive routing`, so the path is then compared in
+ * lowercase, against prefixes given in lowercase.
+ */
+function matchesPrefix(url: string, prefixes: readonly string[], caseSensitive: boolean): boolean {
   const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  const raw = q === -1 ? url : url.slice(0, q);
+  const path = caseSensitive ? raw : raw.toLowerCase();
   for (const prefix of prefixes) {
     if (
       prefix === '/' ||
@@ -366,14 +374,16 @@ function matchesPrefix(url: string, prefixes: readonly string[]): boolean {
 /**
  * Security headers for a JSON API, built on helmet: `Content-Security-Policy: default-src
  * 'none'; frame-ancestors 'none'`, HSTS for one year with subdomains, `X-Frame-Options: DENY`,
- * `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, COOP and CORP
+ * `Referrer-Policy: no-referrer` (`same-origin` on pages, so their own form posts carry their
+ * `Origin`), `X-Content-Type-Options: nosniff`, COOP and CORP
  * `same-origin`, a restrictive `Permissions-Policy`, no `X-Powered-By`, and
  * `Cache-Control: no-store` on authenticated responses: those to requests carrying a credential
  * header (`Authorization`, `Cookie`, `X-API-Key`), and those whose `req.auth` an authenticator
  * mounted later has set by the time the response is written. Under `docsPaths` the CSP is the
  * docs policy; under `pages.paths` it is a nonce-based page policy, with a fresh nonce per
- * response in `res.locals.cspNonce`. Header values are computed once, here; per request only
- * the nonce is new.
+ * response in `res.locals.cspNonce`. Paths match without regard to case, as Express routes,
+ * unless the app sets `case sensitive routing`. Header values are computed once, here; per
+ * request only the nonce is new.
  *
  * @param options See {@link SecureHeadersOptions}; every field has a safe default.
  * @throws {PerimeterConfigError} `ERR_BULWARK_PERIMETER_INVALID_HSTS` for a short `maxAge` or a
@@ -566,6 +576,14 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   if (reportTo !== undefined) ops.unshift(['Reporting-Endpoints', `${REPORT_GROUP}="${reportTo}"`]);
   const names = ops.map(([name]) => name);
   const values = ops.map(([, value]) => value);
+  // A page's own form posts then carry its Origin (under no-referrer a browser sends
+  // `Origin: null`, which csrfProtection can accept only with Sec-Fetch-Site), and no referrer
+  // leaves the site.
+  const pageValues = ops.map(([name, value]) =>
+    name === 'Referrer-Policy' ? 'same-origin' : value,
+  );
+  const docsLower = docsPrefixes.map((p) => p.toLowerCase());
+  const pagesLower = pagePrefixes.map((p) => p.toLowerCase());
   const count = names.length;
 
   const carriesCredentials = (req: IncomingMessage): boolean => {
@@ -578,8 +596,11 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
     let page = false;
     if (routed) {
       const url = req.originalUrl ?? req.url;
-      if (docsPrefixes.length > 0 && matchesPrefix(url, docsPrefixes)) set = docsSet;
-      else if (pagePrefixes.length > 0 && matchesPrefix(url, pagePrefixes)) {
+      const caseSensitive = req.app?.enabled('case sensitive routing') === true;
+      const docs = caseSensitive ? docsPrefixes : docsLower;
+      const pagePaths = caseSensitive ? pagePrefixes : pagesLower;
+      if (docs.length > 0 && matchesPrefix(url, docs, caseSensitive)) set = docsSet;
+      else if (pagePaths.length > 0 && matchesPrefix(url, pagePaths, caseSensitive)) {
         set = pagesSet;
         page = true;
       }
@@ -595,8 +616,9 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
       else watchForAuthentication(res);
     }
     applyPolicies(res, set, page);
+    const headerValues = page ? pageValues : values;
     for (let i = 0; i < count; i++) {
-      const value = values[i];
+      const value = headerValues[i];
       if (value === undefined) res.removeHeader(names[i]!);
       else res.setHeader(names[i]!, value);
     }
