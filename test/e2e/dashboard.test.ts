@@ -1,13 +1,17 @@
 // The dashboard at /app over HTTP: nonce CSP on every tag, cookie sign-in, CSRF, session-only JSON, assets and tenant isolation.
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { csrfProtection } from '@bulwark/perimeter';
 import {
   createTestDatabase,
   redisPrefix,
   requireService,
   type TestDatabase,
 } from '@bulwark/test-utils';
+import express from 'express';
 import {
   createApp,
   DASHBOARD_SCOPES,
@@ -500,8 +504,103 @@ describe.runIf(ready)('the dashboard at /app', () => {
       headers: { cookie: await signIn(globexKey) },
     });
     const csp = events.body.items.find((e: { kind: string }) => e.kind === 'csp-report');
-    expect(csp.summary).toBe('CSP blocked https://evil.example (script-src-elem) on /app');
+    expect(csp.summary).toBe('CSP blocked a resource (script-src-elem) on /app');
     expect(csp.own).toBe(false);
+  });
+
+  it('shows a forged CSP report to every tenant as fixed text only, without its directive, page, blocked URL or sample', async () => {
+    const report = await call(url, 'POST', '/reports', {
+      headers: { 'content-type': 'application/csp-report' },
+      raw: JSON.stringify({
+        'csp-report': {
+          'document-uri': `${url}/URGENT-rotate-your-keys-at-evil.example`,
+          'blocked-uri': 'https://evil.example/app',
+          'effective-directive': 'Your API key leaked. Sign in again at evil.example/app',
+          'script-sample': 'Call +1 555 0100 to restore access',
+        },
+      }),
+    });
+    expect(report.status).toBe(204);
+    for (const key of [acmeKey, globexKey]) {
+      const cookie = await signIn(key);
+      const events = await call(url, 'GET', '/app/api/security-events', { headers: { cookie } });
+      expect(events.status).toBe(200);
+      expect(events.body.items[0]).toMatchObject({
+        kind: 'csp-report',
+        own: false,
+        summary: 'CSP blocked a resource (a directive) on a page',
+      });
+      const page = await request(url, 'GET', '/app', { cookie });
+      for (const shown of [JSON.stringify(events.body.items), page.html]) {
+        for (const forged of ['leaked', 'evil.example', 'URGENT', 'restore access']) {
+          expect(shown).not.toContain(forged);
+        }
+      }
+    }
+  });
+
+  it('lists a cross-site request refused before sign-in by method and route pattern, never its path, to every tenant', async () => {
+    const deviceId = '11111111-2222-3333-4444-555555555555';
+    // CSRF checked in front of the whole app: the refusal names no tenant and no route.
+    const front = express();
+    front.use(iot.securityEvents.context, csrfProtection(), (req, res, next) =>
+      iot.app(req, res, next),
+    );
+    const server = front.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const refused = await call(
+        `http://127.0.0.1:${port}`,
+        'POST',
+        `/customer/devices/${deviceId}`,
+        {
+          headers: { origin: 'https://evil.example' },
+          body: { name: 'Moved' },
+        },
+      );
+      expect(refused.status).toBe(403);
+    } finally {
+      server.close();
+    }
+    const signOut = await request(url, 'POST', '/APP/Sign-Out/', {
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(signOut.status).toBe(403);
+
+    for (const key of [acmeKey, globexKey]) {
+      const events = await call(url, 'GET', '/app/api/security-events', {
+        headers: { cookie: await signIn(key) },
+      });
+      const refusals = events.body.items
+        .filter((e: { kind: string }) => e.kind === 'csrf-rejected')
+        .slice(0, 2)
+        .map((e: { summary: string; own: boolean }) => [e.summary, e.own]);
+      expect(refusals).toEqual([
+        ['Cross-site POST /app/sign-out refused', false],
+        ['Cross-site POST refused', false],
+      ]);
+      const text = JSON.stringify(events.body.items);
+      expect(text).not.toContain(deviceId);
+      expect(text).not.toContain('/customer/devices/');
+      expect(text).not.toContain('/APP/Sign-Out');
+    }
+  });
+
+  it('answers a page path that secureHeaders did not give a nonce with a 404 problem, never a 500', async () => {
+    for (const path of ['/APP', '/App/']) {
+      const page = await request(url, 'GET', path);
+      expect(page.status, path).not.toBe(500);
+      if (page.status === 200) {
+        // Served as the page it is: then with its own nonce and no-store, like /app.
+        expect(page.headers.get('cache-control')).toBe('no-store');
+        expectEveryTagNonced(page.html, policyNonce(page.headers));
+      } else {
+        expect(page.status, path).toBe(404);
+        expect(page.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(page.html)).toMatchObject({ status: 404 });
+      }
+    }
   });
 
   it('documents the dashboard’s JSON endpoints in /openapi.json, and not its form posts or files', async () => {

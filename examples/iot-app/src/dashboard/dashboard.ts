@@ -122,6 +122,20 @@ function sessionEnded(): Error {
   });
 }
 
+/** The CSP nonce secureHeaders gave this response, if it treated the path as a page. */
+function nonceOf(res: Response): string | undefined {
+  const nonce: unknown = res.locals.cspNonce;
+  return typeof nonce === 'string' && nonce !== '' ? nonce : undefined;
+}
+
+/** The app's own 404, for a page path secureHeaders did not treat as a page (then the JSON problem). */
+function pageNotFound(): Error {
+  return createError(404, 'The requested resource was not found.', {
+    code: 'not_found',
+    expose: true,
+  });
+}
+
 /** Builds the dashboard's handlers; `app.ts` mounts them. */
 export function createDashboard(ctx: DashboardContext): Dashboard {
   const { database, apiKeys, audit, logger, limits, events } = ctx;
@@ -143,13 +157,10 @@ export function createDashboard(ctx: DashboardContext): Dashboard {
   const csrf = csrfProtection();
 
   const pageContext = async (res: Response): Promise<PageContext> => {
-    const nonce = res.locals.cspNonce;
-    if (typeof nonce !== 'string' || nonce === '') {
-      // A page without its nonce would either break or need a weaker policy: neither is served.
-      throw new Error(
-        'The dashboard needs secureHeaders({ pages: { paths: ["/app"] } }) before it, which gives each response its CSP nonce.',
-      );
-    }
+    const nonce = nonceOf(res);
+    // A page without its nonce would either break or need a weaker policy: neither is served.
+    // secureHeaders({ pages: { paths: ['/app'] } }) gives each page response its nonce.
+    if (nonce === undefined) throw pageNotFound();
     const { script, style } = await assets.built();
     return { nonce, script, style };
   };
@@ -351,7 +362,13 @@ export function createDashboard(ctx: DashboardContext): Dashboard {
 
   const pageErrors: ErrorRequestHandler = function dashboardPageErrors(err, _req, res, next) {
     const status = (err as { status?: unknown }).status;
-    if (typeof status !== 'number' || status < 400 || status >= 500 || res.headersSent) {
+    if (
+      typeof status !== 'number' ||
+      status < 400 ||
+      status >= 500 ||
+      res.headersSent ||
+      nonceOf(res) === undefined
+    ) {
       next(err);
       return;
     }

@@ -45,15 +45,89 @@ function text(value: unknown): string {
   return clean.length > MAX_TEXT ? `${clean.slice(0, MAX_TEXT - 1)}…` : clean;
 }
 
-/** A reported URL shown as its origin only, or a CSP keyword (`inline`, `eval`) as it is. */
-function origin(value: unknown): string {
-  if (typeof value !== 'string' || value === '') return 'unknown';
-  if (/^[a-z][a-z-]{0,31}:?$/.test(value)) return value;
+// Events that carry no tenant are shown to every tenant, and anyone can cause them (a CSP report
+// needs no sign-in): their lines are built only from the fixed values below, never from input.
+
+/** Directive names a CSP report's `effectiveDirective` is shown as; anything else is "a directive". */
+const CSP_DIRECTIVES = new Set([
+  'default-src',
+  'script-src',
+  'script-src-elem',
+  'script-src-attr',
+  'style-src',
+  'style-src-elem',
+  'style-src-attr',
+  'img-src',
+  'font-src',
+  'connect-src',
+  'media-src',
+  'object-src',
+  'frame-src',
+  'child-src',
+  'worker-src',
+  'manifest-src',
+  'fenced-frame-src',
+  'base-uri',
+  'form-action',
+  'frame-ancestors',
+  'require-trusted-types-for',
+  'trusted-types',
+  'webrtc',
+]);
+
+/** What a CSP report blocked, when it is one of CSP's keywords rather than a URL (a URL is "a resource"). */
+const CSP_BLOCKED = new Set([
+  'inline',
+  'eval',
+  'wasm-eval',
+  'trusted-types-policy',
+  'trusted-types-sink',
+]);
+
+/** The app's pages, the only document paths a CSP report is shown with; any other is "a page". */
+const PAGE_PATHS = new Set(['/app', '/app/sign-in', '/app/sign-out', '/docs']);
+
+/** Other report types the collector keeps; any other is shown as "other". */
+const REPORT_TYPES = new Set(['coep', 'coop', 'deprecation', 'intervention']);
+
+/** A route pattern as the app declares it, such as `/app/sign-in` or `/devices/:id`. */
+const ROUTE = /^\/[A-Za-z0-9/:_-]{0,80}$/;
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** The app's own names (rate-limit policies) as they are, when they look like one. */
+const NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
+function pick(value: unknown, allowed: ReadonlySet<string>, otherwise: string): string {
+  return typeof value === 'string' && allowed.has(value) ? value : otherwise;
+}
+
+/** A whole number from the app's own settings, or `?`. */
+function count(value: unknown): string {
+  return Number.isSafeInteger(value) ? String(value) : '?';
+}
+
+/** The path of a reported document URL when it is exactly one of the app's pages. */
+function pagePath(url: unknown): string {
+  if (typeof url !== 'string') return 'a page';
   try {
-    return new URL(value).origin;
+    return pick(new URL(url).pathname, PAGE_PATHS, 'a page');
   } catch {
-    return 'unknown';
+    return 'a page';
   }
+}
+
+/**
+ * A request as "METHOD /route/:pattern": the pattern of the app's route it matched, never the
+ * path it asked for (which an anonymous client chooses, and may name another tenant's resource).
+ */
+function requestOf(req: Request): string {
+  if (!METHODS.has(req.method)) return 'request';
+  const pattern = (req.route as { path?: unknown } | undefined)?.path;
+  // A router's base URL is the path as asked; only a route mounted on the app itself is all pattern.
+  return req.baseUrl === '' && typeof pattern === 'string' && ROUTE.test(pattern)
+    ? `${req.method} ${pattern}`
+    : req.method;
 }
 
 /** One request's context: the ring it reports to and the request, to read its caller later. */
@@ -145,26 +219,25 @@ const HANDLERS: Record<string, (message: Record<string, unknown>, scope: Scope) 
   },
   'bulwark:rate-limit:limited'(m, scope) {
     const tenant = tenantOfScope(scope);
-    const who = tenant === null ? 'a client address' : 'a caller in your tenant';
+    const who =
+      tenant === null ? `a client address (${requestOf(scope.req)})` : 'a caller in your tenant';
+    const policy = typeof m.policy === 'string' && NAME.test(m.policy) ? m.policy : 'a policy';
     scope.ring.add(
       tenant,
       'rate-limited',
-      `Rate limit '${text(m.policy)}' reached by ${who} (${text(m.limit)} per ${Math.round(Number(m.windowMs) / 1000) || '?'} s)`,
+      `Rate limit '${policy}' reached by ${who} (${count(m.limit)} per ${Math.round(Number(m.windowMs) / 1000) || '?'} s)`,
     );
   },
   'bulwark:rate-limit:banned'(m, { ring }) {
     ring.add(
       null,
       'banned',
-      `A client address was banned for ${Math.round(Number(m.banMs) / 60_000) || '?'} min after ${text(m.failures)} failed requests`,
+      `A client address was banned for ${Math.round(Number(m.banMs) / 60_000) || '?'} min after ${count(m.failures)} failed requests`,
     );
   },
-  'bulwark:perimeter:csrf-rejected'(m, { ring }) {
-    ring.add(
-      null,
-      'csrf-rejected',
-      `Cross-site ${text(m.method)} ${text(m.path)} refused (${text(m.reason)})`,
-    );
+  'bulwark:perimeter:csrf-rejected'(_m, { ring, req }) {
+    // Refused before any sign-in: the reason and the path are the client's to choose.
+    ring.add(null, 'csrf-rejected', `Cross-site ${requestOf(req)} refused`);
   },
   'bulwark:perimeter:report'(m, { ring }) {
     const body = (typeof m.body === 'object' && m.body !== null ? m.body : {}) as Record<
@@ -175,23 +248,13 @@ const HANDLERS: Record<string, (message: Record<string, unknown>, scope: Scope) 
       ring.add(
         null,
         'csp-report',
-        `CSP blocked ${origin(body.blockedURL)} (${text(body.effectiveDirective) || 'unknown directive'}) on ${text(safePath(m.url))}`,
+        `CSP blocked ${pick(body.blockedURL, CSP_BLOCKED, 'a resource')} (${pick(body.effectiveDirective, CSP_DIRECTIVES, 'a directive')}) on ${pagePath(m.url)}`,
       );
       return;
     }
-    ring.add(null, 'csp-report', `Browser report: ${text(m.type)}`);
+    ring.add(null, 'csp-report', `Browser report: ${pick(m.type, REPORT_TYPES, 'other')}`);
   },
 };
-
-/** The path of a reported document URL (the collector has already removed query and fragment). */
-function safePath(url: unknown): string {
-  if (typeof url !== 'string') return 'a page';
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return 'a page';
-  }
-}
 
 /**
  * Listens to the packages' diagnostics channels and keeps the events caused by this app's own
