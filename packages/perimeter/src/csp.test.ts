@@ -172,6 +172,9 @@ describe('cspOverride', () => {
     expect(() => cspOverride({ 'script-src': ["'nonce-static'"] })).toThrow(
       code('ERR_BULWARK_PERIMETER_CSP_FIXED_NONCE'),
     );
+    expect(() => cspOverride({ 'img-src': ['https://例え.jp'] })).toThrow(
+      code('ERR_BULWARK_PERIMETER_INVALID_CSP'),
+    );
     expect(() => cspOverride({ 'img-src': ['data:'] }, { reportonly: true } as never)).toThrow(
       /Did you mean `reportOnly`/,
     );

@@ -57,6 +57,10 @@ export const pageContentSecurityPolicy: CspDirectives = Object.freeze({
 const DIRECTIVE_NAME = /^[a-z][a-z-]*$/;
 // A source may not contain characters that end a directive or the header.
 const BAD_SOURCE = /[;,\r\n]/;
+// What a policy header can carry: visible ASCII, spaces and tabs (RFC 9110 field-value without
+// obs-text). Node refuses anything past Latin-1 on every response, and browsers read Latin-1 as
+// something other than the source written.
+const HEADER_TEXT = /^[\t\x20-\x7e]*$/;
 // Keywords that mean something only in single quotes; unquoted, a browser reads them as host names.
 const KEYWORDS = new Set([
   'none',
@@ -112,6 +116,13 @@ export function checkDirectives(
       throw new PerimeterConfigError(
         'ERR_BULWARK_PERIMETER_INVALID_CSP',
         `${where}: the sources of ${name} must be an array of strings without ';', ',' or line breaks, such as ["'self'"]${allowRemoval ? ', or null to drop the directive' : ''}.`,
+      );
+    }
+    const unsendable = (sources as readonly string[]).find((s) => !HEADER_TEXT.test(s));
+    if (unsendable !== undefined) {
+      throw new PerimeterConfigError(
+        'ERR_BULWARK_PERIMETER_INVALID_CSP',
+        `${where}: ${name}: ${describe(unsendable)} holds a character a header cannot carry (only visible ASCII, spaces and tabs). Write a host name in its punycode form (xn--...) and percent-encode a path.`,
       );
     }
     for (const source of csp ? (sources as readonly string[]) : []) {
@@ -195,6 +206,18 @@ export function recordHeaders(middleware: Middleware): HeaderOp[] {
   return ops;
 }
 
+/**
+ * Throws `ERR_BULWARK_PERIMETER_INVALID_CSP` when `value` is not something Node sends as the
+ * `name` header, so a bad value fails at construction rather than as a 500 on every response.
+ */
+export function checkHeaderValue(where: string, name: string, value: string): void {
+  if (HEADER_TEXT.test(value)) return;
+  throw new PerimeterConfigError(
+    'ERR_BULWARK_PERIMETER_INVALID_CSP',
+    `${where}: the ${name} header would be ${describe(value)}, which holds a character a header cannot carry (only visible ASCII, spaces and tabs).`,
+  );
+}
+
 /** A policy compiled once: the header value split around each nonce. */
 export interface CompiledPolicy {
   /** The directive map it was compiled from, placeholders included, for overrides to merge into. */
@@ -220,6 +243,7 @@ export function compilePolicy(where: string, directives: CspDirectives): Compile
     );
   }
   const value = ops[0]?.[1] ?? '';
+  checkHeaderValue(where, 'Content-Security-Policy', value);
   const pieces = value.split(cspNonce);
   const parts = pieces.map(
     (piece, i) => `${i > 0 ? "'" : ''}${piece}${i < pieces.length - 1 ? "'nonce-" : ''}`,

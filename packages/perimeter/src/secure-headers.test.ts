@@ -263,6 +263,49 @@ describe('secureHeaders', () => {
     expect(() => secureHeaders({ hst: false } as never)).toThrow(/Did you mean `hsts`/);
   });
 
+  it('refuses at construction a source a header cannot carry, which made every response a 500', async () => {
+    const invalid = expect.objectContaining({
+      code: 'ERR_BULWARK_PERIMETER_INVALID_CSP',
+      message: expect.stringContaining('https://例え.jp'),
+    });
+    const source = 'https://例え.jp';
+    expect(() =>
+      secureHeaders({ contentSecurityPolicy: { 'default-src': ["'none'"], 'img-src': [source] } }),
+    ).toThrow(invalid);
+    expect(() =>
+      secureHeaders({
+        docsPaths: ['/docs'],
+        docsContentSecurityPolicy: { 'default-src': ["'self'"], 'connect-src': [source] },
+      }),
+    ).toThrow(invalid);
+    expect(() =>
+      secureHeaders({
+        pages: { paths: ['/app'], reportOnly: { 'default-src': ["'self'"], 'img-src': [source] } },
+      }),
+    ).toThrow(invalid);
+    expect(() => secureHeaders({ permissionsPolicy: { camera: [`"${source}"`] } })).toThrow(
+      invalid,
+    );
+    // Latin-1 passes Node but reaches the browser as other characters than the ones written.
+    expect(() =>
+      secureHeaders({ contentSecurityPolicy: { 'default-src': ['https://bücher.example'] } }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_BULWARK_PERIMETER_INVALID_CSP' }));
+    // The punycode spelling is what a browser matches, and it is served.
+    const app = express();
+    app.use(
+      secureHeaders({
+        contentSecurityPolicy: { 'default-src': ["'none'"], 'img-src': ['https://xn--r8jz45g.jp'] },
+      }),
+    );
+    app.get('/data', (_req, res) => {
+      res.json({ ok: true });
+    });
+    const res = await request(app).get('/data').expect(200);
+    expect(res.headers['content-security-policy']).toBe(
+      "default-src 'none';img-src https://xn--r8jz45g.jp",
+    );
+  });
+
   it('refuses a directive value that would inject another directive', () => {
     expect(() =>
       secureHeaders({ contentSecurityPolicy: { 'default-src': ["'self'; script-src *"] } }),

@@ -6,6 +6,7 @@ import {
   applyPolicies,
   type CspDirectives,
   checkDirectives,
+  checkHeaderValue,
   compilePolicy,
   type HeaderOp,
   type PolicySet,
@@ -574,6 +575,12 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   // Everything but the CSP is the same on every response: set from two flat lists.
   const ops = helmetHeaders(hsts, corp);
   if (reportTo !== undefined) ops.unshift(['Reporting-Endpoints', `${REPORT_GROUP}="${reportTo}"`]);
+  for (const [name, value] of ops) {
+    if (value !== undefined) checkHeaderValue('secureHeaders', name, value);
+  }
+  if (permissions !== undefined) {
+    checkHeaderValue('secureHeaders: permissionsPolicy', 'Permissions-Policy', permissions);
+  }
   const names = ops.map(([name]) => name);
   const values = ops.map(([, value]) => value);
   // A page's own form posts then carry its Origin (under no-referrer a browser sends
