@@ -301,12 +301,17 @@ describe('httpLogger access lines', () => {
   const FIXTURE = fileURLToPath(new URL('./fixtures/access-exit.ts', import.meta.url));
   const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
-  /** Runs the fixture, whose 20 answers finish in one turn of the event loop. */
-  function run(mode: string) {
+  /** Runs the fixture, whose 20 (or `batch`) answers finish in one turn of the event loop. */
+  function run(mode: string, batch = 20, throughFifo = false) {
+    const args = ['--import', 'tsx', FIXTURE, mode, String(batch)];
+    // Node gives a child a socket as stdout; through the shell, the fixture writes to a pipe.
+    const [file, argv] = throughFifo
+      ? ['sh', ['-c', `${[process.execPath, ...args].map((a) => `'${a}'`).join(' ')} | cat`]]
+      : [process.execPath, args];
     return new Promise<{ code: number | null; lines: string[]; stderr: string }>((resolve) => {
       const child = execFile(
-        process.execPath,
-        ['--import', 'tsx', FIXTURE, mode],
+        file as string,
+        argv as string[],
         { cwd: PACKAGE_DIR, timeout: 45_000, env: { ...process.env, NODE_OPTIONS: '' } },
         (_err, stdout, stderr) =>
           resolve({ code: child.exitCode, lines: stdout.split('\n').filter(Boolean), stderr }),
@@ -327,6 +332,21 @@ describe('httpLogger access lines', () => {
       if (mode === 'fatal') {
         expect(access.at(-1)).toMatchObject({ message: 'uncaught exception', level: 'error' });
       }
+    }
+  }, 60_000);
+
+  it('writes a turn of access lines to a pipe in atomic writes of at most 4096 bytes, cut at line ends, so workers sharing stdout cannot interleave inside a line', async () => {
+    for (const throughFifo of [false, true]) {
+      const { code, lines, stderr } = await run('natural', 200, throughFifo);
+      expect(code).toBe(0);
+      const access = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(access.filter((line) => line.message === 'request')).toHaveLength(200);
+      const writes = Number(/access writes: (\d+)/.exec(stderr)?.[1]);
+      const largest = Number(/largest write: (\d+)/.exec(stderr)?.[1]);
+      expect(writes, `fifo: ${throughFifo}`).toBeGreaterThan(1);
+      expect(largest).toBeGreaterThan(0);
+      expect(largest).toBeLessThanOrEqual(4096);
+      expect(stderr).toContain('writes cut inside a line: 0\n');
     }
   }, 60_000);
 });

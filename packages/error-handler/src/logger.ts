@@ -1,4 +1,5 @@
 // createLogger(): a winston logger writing redacted lines (JSON, or pretty for a terminal) with the trace id.
+import { fstatSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
@@ -81,8 +82,9 @@ const ownLoggers = new WeakSet<object>();
 /**
  * Where a logger made here writes its lines. Writing to process.stdout or process.stderr is a
  * synchronous system call for files, pipes and terminals; access lines, one per request, are
- * gathered there and written together once per event-loop turn (and at exit). Every other line
- * first writes what is gathered, then itself, so lines keep their order.
+ * gathered there and written together once per event-loop turn (and at exit), to a pipe in
+ * writes of at most PIPE_BUF bytes cut at line ends. Every other line first writes what is
+ * gathered, then itself, so lines keep their order.
  */
 interface Sink {
   /** The stream winston's transport writes to. */
@@ -103,21 +105,73 @@ function directSink(stream: NodeJS.WritableStream): Sink {
   };
 }
 
+// POSIX writes of at most PIPE_BUF bytes (4096 on Linux) to a pipe are atomic.
+const PIPE_BUF = 4096;
+
+/**
+ * True when `stream` writes to a pipe or FIFO, or to a local socket (what a Node parent, a
+ * process manager or journald give a child as stdout), which other processes may share.
+ */
+function writesToPipe(stream: NodeJS.WritableStream): boolean {
+  const fd = (stream as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return false;
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes whole lines to a pipe in writes of at most PIPE_BUF bytes, cut at line ends (a longer
+ * line goes alone), so processes sharing the pipe (cluster workers inheriting stdout) cannot
+ * interleave inside a line.
+ */
+function writeToPipe(stream: NodeJS.WritableStream, text: string): void {
+  // A UTF-16 unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 <= PIPE_BUF || Buffer.byteLength(text) <= PIPE_BUF) {
+    stream.write(text);
+    return;
+  }
+  let start = 0;
+  let bytes = 0;
+  let at = 0;
+  while (at < text.length) {
+    const newline = text.indexOf('\n', at);
+    const end = newline === -1 ? text.length : newline + 1;
+    const lineBytes = Buffer.byteLength(text.slice(at, end));
+    if (bytes > 0 && bytes + lineBytes > PIPE_BUF) {
+      stream.write(text.slice(start, at));
+      start = at;
+      bytes = 0;
+    }
+    bytes += lineBytes;
+    at = end;
+  }
+  if (start < text.length) stream.write(text.slice(start));
+}
+
 function gatheringSink(stream: NodeJS.WritableStream): Sink {
   let gathered = '';
   let scheduled = false;
+  const pipe = writesToPipe(stream);
+  const out = (text: string) => {
+    if (pipe) writeToPipe(stream, text);
+    else stream.write(text);
+  };
   const flush = () => {
     scheduled = false;
     if (gathered === '') return;
     const text = gathered;
     gathered = '';
-    stream.write(text);
+    out(text);
   };
   const write = (text: string, gather: boolean) => {
     if (!gather) {
       const pending = gathered;
       gathered = '';
-      stream.write(pending === '' ? text : pending + text);
+      out(pending === '' ? text : pending + text);
       return;
     }
     gathered += text;
