@@ -166,6 +166,35 @@ describe('authenticate', () => {
     }
   });
 
+  it('does not ask a mapClaims deny-list again for a cached token, and asks it on every request with verifiedCacheSize 0', async () => {
+    const suspended = new Set<string>();
+    const withDenyList = (cacheSize?: number) =>
+      serve(
+        appWith(
+          authenticate({
+            jwt: cacheSize === undefined ? jwt : { ...jwt, verifiedCacheSize: cacheSize },
+            mapClaims: (claims) => {
+              if (suspended.has(claims.tenant_id as string)) throw new Error('tenant suspended');
+              return { tenantId: claims.tenant_id as string, scope: 'customer' };
+            },
+          }),
+        ),
+      );
+    const cached = await withDenyList();
+    const uncached = await withDenyList(0);
+    try {
+      const bearer = `Bearer ${token({ sub: 'u8', tenant_id: 'acme' })}`;
+      expect((await call(cached, { authorization: bearer })).status).toBe(200);
+      expect((await call(uncached, { authorization: bearer })).status).toBe(200);
+      suspended.add('acme');
+      // As the mapClaims documentation says: the cached token keeps its first mapping.
+      expect((await call(cached, { authorization: bearer })).status).toBe(200);
+      expect((await call(uncached, { authorization: bearer })).status).toBe(401);
+    } finally {
+      await Promise.all([cached.close(), uncached.close()]);
+    }
+  });
+
   it('takes a key verifier answer given at once or as a promise, and answers 503 when it throws or rejects', async () => {
     const good = 'custom-key-value-1';
     const identity: ApiKeyIdentity = { id: 'k1', tenantId: 'acme', scopes: ['devices:read'] };

@@ -65,6 +65,13 @@ export interface AuthenticateOptions {
    * Maps verified claims to tenant, scope and permissions. Default: `tenant_id` is the tenant,
    * `scope_type: 'operator'` makes an operator (anything else absent means customer), and a
    * `permissions` array of strings is taken as the grants.
+   *
+   * Its result is remembered with the token in the verified-token cache (a static `jwt` key):
+   * a token sent again is not mapped again until it expires or is evicted. It should therefore
+   * depend on the claims alone; a check of changing state in it (a suspended tenant, a
+   * deny-list) is not made again for a token already seen. Put revocable grants in a
+   * `permissions` store, which is asked on every request, or set `jwt.verifiedCacheSize: 0` to
+   * map every request.
    */
   mapClaims?: (claims: Readonly<Record<string, unknown>>) => ClaimsIdentity;
   /**

@@ -65,7 +65,9 @@ export interface JwtOptions {
   /**
    * How many verified tokens to remember (static `secret` or `publicKey` only), so a token seen
    * again skips the signature check until it expires; `exp` and `maxAgeSec` are checked on every
-   * request. Default `1000`; `0` turns it off.
+   * request. `authenticate()` remembers its `mapClaims` result with the token too, so a mapping
+   * that checks changing state (a suspended tenant, a deny-list) is not asked again for a cached
+   * token. Default `1000`; `0` turns it off, and `mapClaims` then runs on every request.
    */
   verifiedCacheSize?: number;
 }
