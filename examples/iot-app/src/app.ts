@@ -18,6 +18,7 @@ import {
   corsPolicy,
   hardenServer,
   ipAllowlist,
+  overloadGuard,
   reportCollector,
   requestTimeout,
   secureHeaders,
@@ -307,6 +308,13 @@ async function build(
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-API-Key'],
     }),
   );
+  if (config.overloadGuard) {
+    // While the event loop lags, every request but the probes gets 503 overloaded with
+    // Retry-After at once, carrying the headers above, instead of queueing until it times out.
+    const guard = overloadGuard();
+    closers.push(async () => guard.close());
+    app.use(guard);
+  }
   // Probes answer before the abuse guard and the global limit: a load balancer sharing an address
   // with a banned client must still see the app alive and ready.
   app.get(

@@ -63,6 +63,12 @@ export interface AppConfig {
   docsEnabled: boolean;
   /** Longest time a request may take, in ms. */
   requestTimeoutMs: number;
+  /**
+   * Shed requests with 503 `overloaded` while the event loop lags (perimeter `overloadGuard()`).
+   * Default on in production, off elsewhere: a paused debugger or a test runner sharing the
+   * process would otherwise trip it.
+   */
+  overloadGuard: boolean;
   /** `false` turns rate limiting off (refused in production by the startup check). */
   rateLimitEnabled: boolean;
   /** Requests per address per minute across the whole API. */
@@ -241,6 +247,7 @@ export function loadConfig(
     metricsAllowlist: list(env.METRICS_ALLOWLIST, ['127.0.0.1', '::1']),
     docsEnabled: flag(env, 'DOCS_ENABLED', true),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 10_000, 1),
+    overloadGuard: flag(env, 'OVERLOAD_GUARD', production),
     rateLimitEnabled: flag(env, 'RATE_LIMIT_ENABLED', true),
     globalRateLimit: integer(env, 'RATE_LIMIT_GLOBAL', 300, 1),
     abuseFailures: integer(env, 'ABUSE_FAILURES', 20, 1),
