@@ -7,16 +7,21 @@ import { connectSecure, MqttConnectionError, publishSafe } from '@bulwark/mqtt-t
 import { freePort } from '@bulwark/test-utils';
 import {
   brokerAddressFile,
-  createApp,
   ensurePki,
   type IotApp,
   listeningMessage,
-  loadConfig,
   runningBrokerAddress,
   TOKEN_COMMAND,
 } from 'iot-app';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { call, eventually, runPnpm, tokenFor } from './support.js';
+import {
+  call,
+  eventually,
+  runPnpm,
+  startEmbeddedApp,
+  stopEmbeddedApp,
+  tokenFor,
+} from './support.js';
 
 // Whole-app tests start databases and brokers; the shared machine is slow at times.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
@@ -28,16 +33,10 @@ describe('iot-app with no configuration (embedded defaults)', () => {
 
   beforeAll(async () => {
     // Only where files go and which ports: everything else is the defaults a first run gets.
-    iot = await createApp(
-      loadConfig({ DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'silent' }),
-    );
-    ({ url } = await iot.start());
+    ({ iot, url } = await startEmbeddedApp(dataDir));
   }, 120_000);
 
-  afterAll(async () => {
-    await iot?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => stopEmbeddedApp(iot, dataDir), 120_000);
 
   it('says in the banner what the embedded services do not guarantee', () => {
     expect(iot.database.embedded).toBe(true);

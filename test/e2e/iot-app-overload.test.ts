@@ -1,10 +1,10 @@
 // The example app with OVERLOAD_GUARD on: a lagging event loop gets 503 overloaded, probes still answer.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type IotApp, loadConfig } from 'iot-app';
+import { type IotApp, loadConfig } from 'iot-app';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { call, eventually } from './support.js';
+import { call, eventually, startEmbeddedApp, stopEmbeddedApp } from './support.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 120_000 });
 
@@ -22,22 +22,10 @@ describe('iot-app overload guard', () => {
   let url: string;
 
   beforeAll(async () => {
-    iot = await createApp(
-      loadConfig({
-        DATA_DIR: dataDir,
-        PORT: '0',
-        MQTT_PORT: '0',
-        LOG_LEVEL: 'silent',
-        OVERLOAD_GUARD: 'true',
-      }),
-    );
-    ({ url } = await iot.start());
+    ({ iot, url } = await startEmbeddedApp(dataDir, { OVERLOAD_GUARD: 'true' }));
   }, 120_000);
 
-  afterAll(async () => {
-    await iot?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => stopEmbeddedApp(iot, dataDir), 120_000);
 
   it('is on in production and off elsewhere unless OVERLOAD_GUARD says otherwise', () => {
     expect(loadConfig({ DATA_DIR: dataDir }).overloadGuard).toBe(false);

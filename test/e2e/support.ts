@@ -1,8 +1,9 @@
 // Helpers for the example app's end-to-end suites: HTTP calls, tokens, polling, the documented commands.
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type IotApp, signToken, tokenKey } from 'iot-app';
+import { createApp, type IotApp, loadConfig, signToken, tokenKey } from 'iot-app';
 
 export interface Answer {
   status: number;
@@ -136,4 +137,25 @@ export function runPnpm(args: string[], env: Record<string, string> = {}): Promi
       },
     );
   });
+}
+
+/**
+ * Starts the example app on its embedded services (PGlite, aedes, in-memory limits) with data in
+ * `dataDir`, on free ports and without log output; `env` adds or overrides settings.
+ */
+export async function startEmbeddedApp(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<{ iot: IotApp; url: string }> {
+  const iot = await createApp(
+    loadConfig({ DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'silent', ...env }),
+  );
+  const { url } = await iot.start();
+  return { iot, url };
+}
+
+/** Stops an app from {@link startEmbeddedApp} (if it started) and removes its data folder. */
+export async function stopEmbeddedApp(iot: IotApp | undefined, dataDir: string): Promise<void> {
+  await iot?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 }
