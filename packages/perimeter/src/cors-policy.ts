@@ -1,6 +1,7 @@
 // corsPolicy(): CORS locked to exact origins; disallowed origins get no CORS headers.
+import type { ServerResponse } from 'node:http';
 import cors from 'cors';
-import type { RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import {
   checkOptions,
   describe,
@@ -10,6 +11,7 @@ import {
   publish,
 } from './errors.js';
 import { exactOrigin } from './origins.js';
+import { varyAppender, varyText } from './vary.js';
 
 export interface CorsPolicyOptions {
   /**
@@ -53,10 +55,19 @@ interface Pattern {
   port: string;
 }
 
-/** `Vary: Origin`, merged into a Vary header already set (as `res.vary` does) only when there is one. */
-function varyOrigin(res: Response): void {
-  if (res.getHeader('Vary') === undefined) res.setHeader('Vary', 'Origin');
-  else res.vary('Origin');
+/** What `res.vary('Origin')` makes of each Vary value, worked out once per value (bounded). */
+const originVary = varyAppender('Origin');
+
+/**
+ * `Vary: Origin`, merged into a Vary header already set only when there is one, to the value
+ * `res.vary('Origin')` would set (the memo saves parsing the same Vary on every response).
+ */
+function varyOrigin(res: ServerResponse): void {
+  const existing = res.getHeader('Vary');
+  if (existing === undefined) res.setHeader('Vary', 'Origin');
+  // res.vary() sets the header even when the field is there already, which also turns a
+  // multi-line (array) Vary into one line; so does this.
+  else res.setHeader('Vary', originVary.get(varyText(existing)));
 }
 
 function configError(message: string): PerimeterConfigError {

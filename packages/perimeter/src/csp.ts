@@ -299,8 +299,18 @@ type PolicyResponse = ServerResponse & {
  */
 export function applyPolicies(res: ServerResponse, set: PolicySet, withNonce: boolean): void {
   const r = res as PolicyResponse;
+  if (!withNonce && !set.usesNonce) {
+    // Neither policy holds a nonce, so each header value is the one piece compiled at
+    // construction, whatever nonce the response may have.
+    r[POLICIES] = set;
+    res.setHeader('Content-Security-Policy', set.enforce.parts[0]!);
+    if (set.reportOnly !== undefined) {
+      res.setHeader('Content-Security-Policy-Report-Only', set.reportOnly.parts[0]!);
+    }
+    return;
+  }
   let nonce = r[NONCE];
-  if (nonce === undefined && (withNonce || set.usesNonce)) {
+  if (nonce === undefined) {
     nonce = newNonce();
     r[NONCE] = nonce;
     if (r.locals === undefined) r.locals = Object.create(null) as Record<string, unknown>;

@@ -15,6 +15,8 @@ import {
   recordHeaders,
 } from './csp.js';
 import { checkOptions, describe, PerimeterConfigError, positiveInt } from './errors.js';
+import { BoundedMemo } from './memo.js';
+import { VARY_MEMO_KEY_LENGTH, VARY_MEMO_LIMIT } from './vary.js';
 
 export type { CspDirectives } from './csp.js';
 
@@ -310,19 +312,31 @@ function withDirectives(
   return { ...policy, ...extra };
 }
 
-/** Adds the credential header names to `Vary`, keeping whatever an earlier middleware put there. */
-function addVary(res: ServerResponse, value: string, names: readonly string[]): void {
+/**
+ * The Vary value that names the credential headers after `text`, the Vary already set, or `null`
+ * to leave it as it is (it is `*`, or names each of them already, in any case).
+ */
+function credentialVary(text: string, names: readonly string[]): string | null {
+  const present = text.split(',').map((v) => v.trim().toLowerCase());
+  if (present.includes('*')) return null;
+  const missing = names.filter((name) => !present.includes(name.toLowerCase()));
+  if (missing.length === 0) return null;
+  return text ? `${text}, ${missing.join(', ')}` : missing.join(', ');
+}
+
+/**
+ * Adds the credential header names to `Vary`, keeping whatever an earlier middleware put there.
+ * With no Vary yet (the usual case) the full list is set; otherwise the merge is looked up in
+ * `memo`, which works out {@link credentialVary} once per distinct Vary value.
+ */
+function addVary(res: ServerResponse, value: string, memo: BoundedMemo<string | null>): void {
   const existing = res.getHeader('Vary');
   if (existing === undefined) {
     res.setHeader('Vary', value);
     return;
   }
-  const text = Array.isArray(existing) ? existing.join(', ') : String(existing);
-  const present = text.split(',').map((v) => v.trim().toLowerCase());
-  if (present.includes('*')) return;
-  const missing = names.filter((name) => !present.includes(name.toLowerCase()));
-  if (missing.length > 0)
-    res.setHeader('Vary', text ? `${text}, ${missing.join(', ')}` : missing.join(', '));
+  const merged = memo.get(Array.isArray(existing) ? existing.join(', ') : String(existing));
+  if (merged !== null) res.setHeader('Vary', merged);
 }
 
 type WatchedResponse = ServerResponse & {
@@ -560,6 +574,9 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
   }
   const credentialKeys = credentialNames.map((n) => n.toLowerCase());
   const vary = credentialNames.join(', ');
+  const varyMemo = new BoundedMemo(VARY_MEMO_LIMIT, VARY_MEMO_KEY_LENGTH, (text) =>
+    credentialVary(text, credentialNames),
+  );
 
   let permissions: string | undefined;
   if (opts.permissionsPolicy !== false) {
@@ -617,7 +634,7 @@ export function secureHeaders(options?: SecureHeadersOptions): RequestHandler {
       res.setHeader('Cache-Control', 'no-store');
     } else if (noStore === 'authenticated') {
       // Whether the response may be shared depends on these headers, credentials or not.
-      addVary(res, vary, credentialNames);
+      addVary(res, vary, varyMemo);
       // A page kept by a cache would hand every reader the same nonce, which is then no secret.
       if (page || carriesCredentials(req)) res.setHeader('Cache-Control', 'no-store');
       else watchForAuthentication(res);

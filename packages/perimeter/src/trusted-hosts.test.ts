@@ -457,3 +457,164 @@ describe('trustedHosts', () => {
     }
   });
 });
+
+describe('trustedHosts verdict memo', () => {
+  const hosts = ['api.example.com', '*.apps.example.com', '127.0.0.1', '[::1]'];
+  const options = { upstreamHosts: ['10.0.0.1'] };
+  const app = express();
+  app.set('trust proxy', 'loopback');
+  const proxy = { remoteAddress: '127.0.0.1' };
+  const client = { remoteAddress: '203.0.113.9' };
+
+  interface Case {
+    host?: string;
+    forwarded?: string;
+    peer: { remoteAddress: string };
+    target: string;
+    twoHosts?: boolean;
+  }
+
+  /** Calls the middleware in process; the outcome is the status and the reason published. */
+  function outcome(middleware: ReturnType<typeof trustedHosts>, c: Case): string {
+    const headers: Record<string, string> = {};
+    const rawHeaders: string[] = [];
+    if (c.host !== undefined) {
+      headers.host = c.host;
+      rawHeaders.push('Host', c.host);
+      if (c.twoHosts) rawHeaders.push('host', 'evil.example');
+    }
+    if (c.forwarded !== undefined) {
+      headers['x-forwarded-host'] = c.forwarded;
+      rawHeaders.push('X-Forwarded-Host', c.forwarded);
+    }
+    const req = {
+      headers,
+      rawHeaders,
+      method: 'GET',
+      url: c.target,
+      originalUrl: c.target,
+      path: '/',
+      app,
+      socket: c.peer,
+    };
+    let reason = '';
+    const onReject = (message: unknown) => {
+      reason = (message as { reason: string }).reason;
+    };
+    subscribe('bulwark:perimeter:host-rejected', onReject);
+    let status = 0;
+    try {
+      middleware(req as never, {} as never, (err?: unknown) => {
+        status = err === undefined ? 200 : (err as { status: number }).status;
+      });
+    } finally {
+      unsubscribe('bulwark:perimeter:host-rejected', onReject);
+    }
+    return `${status} ${reason}`;
+  }
+
+  // Listed and unlisted names, every spelling a client can vary (case, trailing dot, ports,
+  // brackets, zone ids, spaces, tabs, empty labels, over-long labels and names), and values a
+  // client may hope a kept verdict answers for (a listed name with something after it).
+  const values = [
+    'api.example.com',
+    'API.Example.com',
+    'api.example.com.',
+    'api.example.com:443',
+    'api.example.com:65535',
+    'api.example.com:65536',
+    'api.example.com:',
+    'api.example.com:@evil.example',
+    'api.example.com:80:80',
+    'api.example.com.evil.example',
+    ' api.example.com',
+    'api.example.com ',
+    'api.example.com\t',
+    'api_example.com',
+    'evil.example',
+    'x.apps.example.com',
+    'X.Apps.Example.COM:8080',
+    'apps.example.com',
+    '-x.apps.example.com',
+    'a..apps.example.com',
+    `${'a'.repeat(63)}.apps.example.com`,
+    `${'a'.repeat(64)}.apps.example.com`,
+    `${'a.'.repeat(130)}apps.example.com`,
+    `${'x'.repeat(400)}.apps.example.com`,
+    '127.0.0.1',
+    '127.0.0.1:3000',
+    '[::1]',
+    '[0:0:0:0:0:0:0:1]:8080',
+    '[::1%eth0]',
+    '[::2]',
+    '::1',
+    '10.0.0.1:3000',
+    '',
+  ];
+  const cases: Case[] = [];
+  for (const value of values) {
+    for (const target of ['/', 'http://api.example.com/x', 'http://API.example.com:443/', '*']) {
+      cases.push({ host: value, peer: client, target });
+    }
+    cases.push({ host: value, peer: client, target: '/', twoHosts: true });
+    for (const peer of [proxy, client]) {
+      for (const host of ['10.0.0.1:3000', 'api.example.com', 'evil.example', value]) {
+        cases.push({ host, forwarded: value, peer, target: '/' });
+        cases.push({ host, forwarded: `${value}, evil.example`, peer, target: '/' });
+      }
+      cases.push({ forwarded: value, peer, target: '/' });
+    }
+  }
+  cases.push({ peer: client, target: '/' });
+
+  it('answers as a fresh instance does, whatever the memo already holds', () => {
+    const kept = trustedHosts(hosts, options);
+    const expected = cases.map((c) => outcome(trustedHosts(hosts, options), c));
+    // Both answers occur, so the table tests something.
+    expect(expected).toContain('200 ');
+    expect(new Set(expected).size).toBeGreaterThan(5);
+    // In order, in reverse and in an order that mixes the two, so each verdict is asked for
+    // both before and after the same value was seen as Host, as forwarded host, and in targets.
+    for (const order of [
+      cases.map((_, i) => i),
+      cases.map((_, i) => cases.length - 1 - i),
+      cases.map((_, i) => (i * 7919) % cases.length),
+    ]) {
+      for (const i of order) {
+        expect(outcome(kept, cases[i]!), JSON.stringify(cases[i])).toBe(expected[i]);
+      }
+    }
+  });
+
+  it('keeps answering right while a client floods it with new Host values', () => {
+    const kept = trustedHosts(hosts, options);
+    const listed = { host: 'api.example.com', peer: client, target: '/' };
+    const unlisted = { host: 'evil.example', peer: client, target: '/' };
+    const injected = { host: 'api.example.com:@evil.example', peer: client, target: '/' };
+    for (let i = 0; i < 3000; i++) {
+      // New values every request, accepted ones (any subdomain matches) and refused ones.
+      expect(outcome(kept, { host: `h${i}.apps.example.com`, peer: client, target: '/' })).toBe(
+        '200 ',
+      );
+      expect(outcome(kept, { host: `h${i}.evil.example`, peer: client, target: '/' })).toBe(
+        '400 not_listed',
+      );
+      expect(
+        outcome(kept, { host: `api.example.com:${i + 70_000}`, peer: client, target: '/' }),
+      ).toBe('400 malformed');
+      if (i % 100 === 0) {
+        expect(outcome(kept, listed)).toBe('200 ');
+        expect(outcome(kept, unlisted)).toBe('400 not_listed');
+        expect(outcome(kept, injected)).toBe('400 malformed');
+        // A kept Host verdict does not excuse the target or a forwarded host.
+        expect(outcome(kept, { ...listed, target: 'http://evil.example/' })).toBe(
+          '400 target_host',
+        );
+        expect(outcome(kept, { ...listed, forwarded: 'evil.example', peer: proxy })).toBe(
+          '400 not_listed',
+        );
+        expect(outcome(kept, { ...listed, twoHosts: true })).toBe('400 repeated');
+      }
+    }
+  });
+});

@@ -2,6 +2,7 @@
 import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
 import { checkOptions, describe, httpError, PerimeterConfigError, publish } from './errors.js';
+import { BoundedMemo } from './memo.js';
 import { trustedHostsDescription, withOpenApi } from './openapi.js';
 
 export interface TrustedHostsOptions {
@@ -41,7 +42,14 @@ function repeatedHost(rawHeaders: readonly string[]): boolean {
   let seen = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true;
+    // Clients spell it `Host` (or `host`); only another spelling is lowered to compare.
+    if (
+      name.length === 4 &&
+      (name === 'Host' || name === 'host' || name.toLowerCase() === 'host') &&
+      ++seen > 1
+    ) {
+      return true;
+    }
   }
   return false;
 }
@@ -110,26 +118,28 @@ function trustsPeer(req: Request): boolean {
   return trusted;
 }
 
-/**
- * The host Express takes from the request: the first `X-Forwarded-Host` entry when `trust proxy`
- * trusts the peer (the same test Express makes), else `Host`.
- */
-function checkedHostValue(req: Request): { value: string | undefined; forwarded: boolean } {
-  const forwarded = req.headers['x-forwarded-host'];
-  // Without a forwarded host, Host is what Express uses whoever the peer is; trust, which parses
-  // the peer's address, need not be asked.
-  if (typeof forwarded !== 'string' || forwarded === '') {
-    return { value: req.headers.host, forwarded: false };
-  }
-  if (trustsPeer(req)) {
-    const comma = forwarded.indexOf(',');
-    return {
-      value: comma === -1 ? forwarded : forwarded.slice(0, comma).trimEnd(),
-      forwarded: true,
-    };
-  }
-  return { value: req.headers.host, forwarded: false };
+/** What one Host or forwarded host value is, worked out once per distinct value. */
+interface HostVerdict {
+  /** The value parsed by {@link parseAuthority}: `undefined` when malformed. */
+  readonly authority: Authority | undefined;
+  /** Whether the authority's host is one of `hosts`. */
+  readonly listed: boolean;
+  /** Whether the authority's host is one of `upstreamHosts`. */
+  readonly upstream: boolean;
 }
+
+/**
+ * Distinct host values whose verdict each `trustedHosts()` keeps. A server answers to a few; a
+ * client sending a new value on every request only makes misses (the verdict is then worked out
+ * as without the memo), and pushes out the values in use until they are asked for again.
+ */
+const HOST_MEMO_LIMIT = 256;
+/**
+ * Values longer than any valid authority (a 253-character name, a trailing dot and a port; a
+ * bracketed IPv6 address is shorter) are malformed: checked every time, never kept, so the memo
+ * holds at most 256 values of 300 characters.
+ */
+const HOST_MEMO_KEY_LENGTH = 300;
 
 const ABSOLUTE_TARGET = /^(https?):\/\/([^/?#]*)(?:[/?#]|$)/i;
 
@@ -279,37 +289,58 @@ export function trustedHosts(
   const isUpstream =
     upstreamList.length > 0 ? compileHosts('upstreamHosts: ', upstreamList) : undefined;
 
+  // The verdict is a function of the value alone (the lists are fixed here), so a kept one is
+  // always the verdict the value would get now.
+  const verdicts = new BoundedMemo<HostVerdict>(HOST_MEMO_LIMIT, HOST_MEMO_KEY_LENGTH, (value) => {
+    const authority = parseAuthority(value);
+    return Object.freeze({
+      authority,
+      listed: authority !== undefined && allowed(authority.host),
+      upstream: authority !== undefined && isUpstream?.(authority.host) === true,
+    });
+  });
+
   return withOpenApi(trustedHostsDescription(), function trustedHosts(req, _res, next) {
-    const checked = checkedHostValue(req);
+    const host = req.headers.host;
+    // The host Express takes from the request: the first `X-Forwarded-Host` entry when `trust
+    // proxy` trusts the peer (the same test Express makes), else `Host`. Without a forwarded
+    // host, Host is what Express uses whoever the peer is; trust, which parses the peer's
+    // address, need not be asked.
+    let value = host;
+    let forwarded = false;
+    const forwardedHost = req.headers['x-forwarded-host'];
+    if (typeof forwardedHost === 'string' && forwardedHost !== '' && trustsPeer(req)) {
+      const comma = forwardedHost.indexOf(',');
+      value = comma === -1 ? forwardedHost : forwardedHost.slice(0, comma).trimEnd();
+      forwarded = true;
+    }
     // Behind a trusted proxy, Host is held to its syntax and must be listed too (or be the
     // proxy's upstream name): apps read req.get('host') directly, which X-Forwarded-Host does not
     // change, and RFC 9112 section 3.2 requires a 400 for an invalid Host. (Only an HTTP/1.0
     // request may leave Host out, if a trusted proxy names the host.)
-    const hostHeader = parseAuthority(req.headers.host);
-    const parsed = checked.forwarded ? parseAuthority(checked.value) : hostHeader;
+    const hostVerdict = host === undefined ? undefined : verdicts.get(host);
+    const checked = forwarded ? verdicts.get(value as string) : hostVerdict;
     const reason = repeatedHost(req.rawHeaders)
       ? 'repeated'
-      : checked.value === undefined
+      : value === undefined
         ? 'missing'
-        : (req.headers.host !== undefined && !hostHeader) || !parsed
+        : (hostVerdict !== undefined && hostVerdict.authority === undefined) ||
+            checked?.authority === undefined
           ? 'malformed'
-          : !allowed(parsed.host)
+          : !checked.listed
             ? 'not_listed'
-            : checked.forwarded &&
-                hostHeader &&
-                !allowed(hostHeader.host) &&
-                !isUpstream?.(hostHeader.host)
+            : forwarded &&
+                hostVerdict?.authority !== undefined &&
+                !hostVerdict.listed &&
+                !hostVerdict.upstream
               ? 'host_not_listed'
-              : targetProblem(req.originalUrl ?? req.url, hostHeader, allowed);
+              : targetProblem(req.originalUrl ?? req.url, hostVerdict?.authority, allowed);
     if (reason === undefined) {
       next();
       return;
     }
     publish('hostRejected', () => ({
-      host: (reason === 'host_not_listed' ? (req.headers.host ?? '') : (checked.value ?? '')).slice(
-        0,
-        200,
-      ),
+      host: (reason === 'host_not_listed' ? (host ?? '') : (value ?? '')).slice(0, 200),
       forwarded: req.headers['x-forwarded-host'] !== undefined,
       reason,
       method: req.method,
