@@ -23,6 +23,11 @@ export interface HeaderPolicy {
   /** The last reset time's `X-RateLimit-Reset` value, shared by a window's requests. */
   lastResetMs: number;
   lastResetText: string;
+  /** Draft 8's `RateLimit` up to the remaining count: `"telemetry-export"; r=`. */
+  draft8Prefix: string;
+  /** The last seconds-until-reset, and draft 8's `RateLimit` after the remaining count: `; t=42`. */
+  lastSeconds: number;
+  lastSecondsSuffix: string;
 }
 
 /** One policy's count of one request. */
@@ -111,6 +116,9 @@ export function headerPolicy(
     lastLimitText: '',
     lastResetMs: Number.NaN,
     lastResetText: '',
+    draft8Prefix: `"${name}"; r=`,
+    lastSeconds: -1,
+    lastSecondsSuffix: '',
   };
 }
 
@@ -133,21 +141,40 @@ function resetText(policy: HeaderPolicy, resetTime: Date): string {
   return policy.lastResetText;
 }
 
-/** Seconds until a count's window resets, as express-rate-limit computes them. */
-export function secondsUntilReset(resetTime: Date | undefined, windowMs: number): number {
+/**
+ * Seconds until a count's window resets, as express-rate-limit computes them. `now` is the clock
+ * reading the count was made at, when the caller has one: the same instant for the window and
+ * its headers, and one reading fewer per request.
+ */
+export function secondsUntilReset(
+  resetTime: Date | undefined,
+  windowMs: number,
+  now: number = Date.now(),
+): number {
   if (!resetTime) return Math.ceil(windowMs / 1000);
-  return Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000));
+  return Math.max(0, Math.ceil((resetTime.getTime() - now) / 1000));
+}
+
+/** Draft 8's `RateLimit` entry for one count: `"name"; r=<remaining>; t=<seconds>`. */
+function draft8Entry(policy: HeaderPolicy, remaining: string, seconds: number): string {
+  // A window's requests share their seconds-until-reset for up to a second: the text after the
+  // remaining count is made once for them.
+  if (seconds !== policy.lastSeconds) {
+    policy.lastSecondsSuffix = `; t=${seconds}`;
+    policy.lastSeconds = seconds;
+  }
+  return policy.draft8Prefix + remaining + policy.lastSecondsSuffix;
 }
 
 /**
  * The count a client runs out of first: the fewest requests left and, among those, the one that
  * resets last (after a shorter window resets, the longer one still holds the client back).
  */
-function strictest(counts: readonly PolicyCount[]): PolicyCount | undefined {
+function strictest(counts: readonly PolicyCount[], now: number): PolicyCount | undefined {
   let best: PolicyCount | undefined;
   let bestReset = 0;
   for (const count of counts) {
-    const reset = secondsUntilReset(count.resetTime, count.policy.windowMs);
+    const reset = secondsUntilReset(count.resetTime, count.policy.windowMs, now);
     if (
       best === undefined ||
       count.remaining < best.remaining ||
@@ -166,26 +193,27 @@ function policyEntry({ policy, limit }: PolicyCount): string {
 }
 
 /** The headers of a response one policy counted: what {@link writeHeaders} writes for one count. */
-function writeOne(res: Response, policy: HeaderPolicy, count: RateLimitInfo): void {
-  const { limit, remaining, resetTime } = count;
+function writeOne(res: Response, policy: HeaderPolicy, count: RateLimitInfo, now: number): void {
+  const { limit, resetTime } = count;
   remember(policy, limit);
+  const remaining = String(count.remaining);
   const standard = policy.standardHeaders;
   if (standard !== false) {
     res.setHeader('RateLimit-Policy', policy.lastPolicyEntry);
-    const reset = secondsUntilReset(resetTime, policy.windowMs);
+    const reset = secondsUntilReset(resetTime, policy.windowMs, now);
     if (standard === 'draft-8') {
-      res.setHeader('RateLimit', `${policy.quoted}; r=${remaining}; t=${reset}`);
+      res.setHeader('RateLimit', draft8Entry(policy, remaining, reset));
     } else if (standard === 'draft-7') {
       res.setHeader('RateLimit', `limit=${limit}, remaining=${remaining}, reset=${reset}`);
     } else {
       res.setHeader('RateLimit-Limit', policy.lastLimitText);
-      res.setHeader('RateLimit-Remaining', String(remaining));
+      res.setHeader('RateLimit-Remaining', remaining);
       res.setHeader('RateLimit-Reset', String(reset));
     }
   }
   if (policy.legacyHeaders) {
     res.setHeader('X-RateLimit-Limit', policy.lastLimitText);
-    res.setHeader('X-RateLimit-Remaining', String(remaining));
+    res.setHeader('X-RateLimit-Remaining', remaining);
     if (resetTime) res.setHeader('X-RateLimit-Reset', resetText(policy, resetTime));
     else res.removeHeader('X-RateLimit-Reset');
   }
@@ -197,7 +225,7 @@ function writeOne(res: Response, policy: HeaderPolicy, count: RateLimitInfo): vo
  * value (draft 7's `RateLimit`, draft 6's `RateLimit-Limit`/`-Remaining`/`-Reset` and the
  * `X-RateLimit-*` set) describe the strictest of the policies that send them.
  */
-function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
+function writeHeaders(res: Response, counts: readonly PolicyCount[], now: number): void {
   const standard = counts.filter((count) => count.policy.standardHeaders !== false);
   if (standard.length > 0) res.setHeader('RateLimit-Policy', standard.map(policyEntry).join(', '));
   const draft8 = standard.filter((count) => count.policy.standardHeaders === 'draft-8');
@@ -207,31 +235,40 @@ function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
       draft8
         .map(
           ({ policy, remaining, resetTime }) =>
-            `${policy.quoted}; r=${remaining}; t=${secondsUntilReset(resetTime, policy.windowMs)}`,
+            `${policy.quoted}; r=${remaining}; t=${secondsUntilReset(resetTime, policy.windowMs, now)}`,
         )
         .join(', '),
     );
   } else {
     // Draft 7's RateLimit is one dictionary, which a draft 8 list cannot share a header with.
-    const draft7 = strictest(standard.filter((c) => c.policy.standardHeaders === 'draft-7'));
+    const draft7 = strictest(
+      standard.filter((c) => c.policy.standardHeaders === 'draft-7'),
+      now,
+    );
     if (draft7) {
-      const reset = secondsUntilReset(draft7.resetTime, draft7.policy.windowMs);
+      const reset = secondsUntilReset(draft7.resetTime, draft7.policy.windowMs, now);
       res.setHeader(
         'RateLimit',
         `limit=${draft7.limit}, remaining=${draft7.remaining}, reset=${reset}`,
       );
     }
   }
-  const draft6 = strictest(standard.filter((c) => c.policy.standardHeaders === 'draft-6'));
+  const draft6 = strictest(
+    standard.filter((c) => c.policy.standardHeaders === 'draft-6'),
+    now,
+  );
   if (draft6) {
     res.setHeader('RateLimit-Limit', String(draft6.limit));
     res.setHeader('RateLimit-Remaining', String(draft6.remaining));
     res.setHeader(
       'RateLimit-Reset',
-      String(secondsUntilReset(draft6.resetTime, draft6.policy.windowMs)),
+      String(secondsUntilReset(draft6.resetTime, draft6.policy.windowMs, now)),
     );
   }
-  const legacy = strictest(counts.filter((count) => count.policy.legacyHeaders));
+  const legacy = strictest(
+    counts.filter((count) => count.policy.legacyHeaders),
+    now,
+  );
   if (legacy) {
     res.setHeader('X-RateLimit-Limit', String(legacy.limit));
     res.setHeader('X-RateLimit-Remaining', String(legacy.remaining));
@@ -245,12 +282,14 @@ function writeHeaders(res: Response, counts: readonly PolicyCount[]): void {
 
 /**
  * Rewrites the response's rate-limit headers from a policy's count of this request and the counts
- * of the policies before it.
+ * of the policies before it. `now` is the clock reading the count was made at, when the caller
+ * read one just before (a store in this process); else the clock is read here.
  */
-export function recordCount(res: Response, info: RateLimitInfo): void {
+export function recordCount(res: Response, info: RateLimitInfo, now?: number): void {
   if (res.headersSent) return;
-  if (RateLimitInfo.isFirst(info)) writeOne(res, RateLimitInfo.policyOf(info), info);
-  else writeHeaders(res, RateLimitInfo.counts(info));
+  const at = now ?? Date.now();
+  if (RateLimitInfo.isFirst(info)) writeOne(res, RateLimitInfo.policyOf(info), info, at);
+  else writeHeaders(res, RateLimitInfo.counts(info), at);
 }
 
 /**

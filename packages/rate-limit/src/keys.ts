@@ -1,8 +1,8 @@
 // Turns a request into the identity a policy counts: address, user, tenant, API key or custom.
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
+import { addressKey } from './client-address.js';
 import { RateLimitConfigError, show } from './errors.js';
-import { ipKey } from './ip.js';
 
 /**
  * Whose requests a policy counts together. `user`, `tenant` and `api-key` read `req.auth`
@@ -34,9 +34,7 @@ export function identity(value: unknown): string | undefined {
 }
 
 /** The address key of a request, `ip:<address or subnet>`. */
-export function addressKey(req: Request, ipv6Subnet: number): string {
-  return `ip:${ipKey(req.ip ?? req.socket?.remoteAddress, ipv6Subnet) ?? 'unknown'}`;
-}
+export { addressKey };
 
 export type KeyGenerator = (req: Request) => Promise<string> | string;
 

@@ -39,6 +39,14 @@ export class BoundedMemoryStore implements Store {
   readonly maxKeys: number;
   #windowMs = 60_000;
   readonly #counters: LRUCache<string, Counter>;
+  /**
+   * The counter read or written last, which the cache holds as its most recently seen: a request
+   * from the same client as the one before finds it here, without a lookup, and reading it from
+   * the cache again would not change the order of eviction. Cleared whenever it may no longer be
+   * the most recent (a deletion) or in the cache at all.
+   */
+  #lastKey: string | undefined;
+  #lastCounter: Counter | undefined;
 
   constructor({ maxKeys = 100_000 }: BoundedMemoryStoreOptions = {}) {
     if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
@@ -60,19 +68,32 @@ export class BoundedMemoryStore implements Store {
     this.#windowMs = options.windowMs;
   }
 
-  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+  /** The key's counter, which becomes the most recently seen; `undefined` when there is none. */
+  #read(key: string): Counter | undefined {
+    if (key === this.#lastKey) return this.#lastCounter;
     const counter = this.#counters.get(key);
+    if (counter !== undefined) {
+      this.#lastKey = key;
+      this.#lastCounter = counter;
+    }
+    return counter;
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const counter = this.#read(key);
     if (!counter || counter.resetAt <= Date.now()) return undefined;
     return { totalHits: counter.hits, resetTime: new Date(counter.resetAt) };
   }
 
-  [countHit](key: string): Counter {
-    const now = Date.now();
-    let counter = this.#counters.get(key);
+  /** Counts a hit at `now` (default: the clock now) and returns the key's counter. */
+  [countHit](key: string, now: number = Date.now()): Counter {
+    let counter = this.#read(key);
     if (!counter || counter.resetAt <= now) {
       const resetAt = now + this.#windowMs;
       counter = { hits: 0, resetAt, resetTime: new Date(resetAt) };
       this.#counters.set(key, counter);
+      this.#lastKey = key;
+      this.#lastCounter = counter;
     }
     counter.hits++;
     return counter;
@@ -84,15 +105,22 @@ export class BoundedMemoryStore implements Store {
   }
 
   async decrement(key: string): Promise<void> {
-    const counter = this.#counters.get(key);
+    const counter = this.#read(key);
     if (counter && counter.hits > 0) counter.hits--;
   }
 
   async resetKey(key: string): Promise<void> {
+    this.#forgetLast();
     this.#counters.delete(key);
   }
 
   async resetAll(): Promise<void> {
+    this.#forgetLast();
     this.#counters.clear();
+  }
+
+  #forgetLast(): void {
+    this.#lastKey = undefined;
+    this.#lastCounter = undefined;
   }
 }

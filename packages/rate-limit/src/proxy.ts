@@ -1,5 +1,6 @@
 // Refuses an Express `trust proxy` setting that lets any client choose its own address.
 import ipaddr from 'ipaddr.js';
+import { type TrustFunction, trustsPeer } from './client-address.js';
 import { RateLimitConfigError, show } from './errors.js';
 import { type Logger, warn } from './logger.js';
 
@@ -33,8 +34,6 @@ const PUBLIC_PROBES = [
  * function that trusts a public address at any of these positions lets the client past it.
  */
 const PROBE_HOPS = MAX_TRUSTED_HOPS;
-
-type TrustFunction = (address: string, hop: number) => unknown;
 
 /** Prefix length of a range entry (`a.b.c.d/8`, `a.b.c.d/255.0.0.0`, `::ffff:a.b.c.d/97`). */
 function rangeBits(entry: string): { ipv4: boolean; bits: number } | undefined {
@@ -218,14 +217,11 @@ export function ignoredForwarding(
   }
   const peer = req.socket?.remoteAddress;
   if (peer === undefined) return undefined;
-  let trusted = false;
-  if (typeof trust === 'function') {
-    try {
-      trusted = Boolean((trust as TrustFunction)(peer, 0));
-    } catch {
-      // Express treats a trust function that throws as one that does not trust.
-    }
-  }
+  // Express treats a trust function that throws as one that does not trust. The answer of the
+  // app's compiled trust function is remembered per socket: behind a proxy every request carries
+  // X-Forwarded-For, and asking means parsing the peer's address again.
+  const trusted =
+    typeof trust === 'function' ? (trustsPeer(req, peer, trust as TrustFunction) ?? false) : false;
   if (trusted && headers.includes('X-Forwarded-For')) return undefined;
   const plain = ipaddr.isValid(peer) ? ipaddr.process(peer).toString() : peer;
   return { peer: plain, headers, peerTrusted: trusted };
@@ -277,6 +273,15 @@ export function createForwardedCheck({
 }): (req: ForwardedRequest) => RateLimitConfigError | undefined {
   if (mode === 'ignore') return () => undefined;
   return function checkForwarded(req) {
+    // Most requests carry no forwarding header: they are answered before anything else is read.
+    const given = req.headers;
+    if (
+      given['x-forwarded-for'] === undefined &&
+      given.forwarded === undefined &&
+      given['x-real-ip'] === undefined
+    ) {
+      return undefined;
+    }
     const app = req.app;
     if (app === undefined || (!production && reportedApps.has(app))) return undefined;
     const found = ignoredForwarding(req, app.get('trust proxy fn'));

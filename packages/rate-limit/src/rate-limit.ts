@@ -461,6 +461,9 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     // is waited for once.
     const memory = store instanceof BoundedMemoryStore ? store : undefined;
     const shared = store;
+    // `now` is the clock reading a store in this process counted the request at, passed on when
+    // nothing but this package's own code runs before the headers are written; after a store's
+    // answer or a limit function the headers read the clock afresh.
     const finish = (
       req: Request,
       res: Response,
@@ -469,6 +472,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       used: number,
       resetTime: Date | undefined,
       counterKey: string,
+      now: number | undefined,
     ) => {
       const request = req as CountedRequest;
       const info = new RateLimitInfo(
@@ -484,7 +488,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         refuse(res, next, info);
         return;
       }
-      recordCount(res, info);
+      recordCount(res, info, now);
       next();
     };
     // Only the policy's own functions and the store are guarded: an error downstream is
@@ -505,7 +509,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
         next(error);
         return;
       }
-      finish(req, res, next, value, used, resetTime, counterKey);
+      finish(req, res, next, value, used, resetTime, counterKey, undefined);
     };
     const counted = (
       req: Request,
@@ -514,9 +518,10 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
       used: number,
       resetTime: Date | undefined,
       counterKey: string,
+      now: number | undefined,
     ) => {
       if (perRequest === undefined) {
-        finish(req, res, next, fixedLimit, used, resetTime, counterKey);
+        finish(req, res, next, fixedLimit, used, resetTime, counterKey, now);
         return;
       }
       let given: unknown;
@@ -537,8 +542,10 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
     };
     const hit = (req: Request, res: Response, next: NextFunction, counterKey: string) => {
       if (memory !== undefined) {
-        const counter = memory[countHit](counterKey);
-        counted(req, res, next, counter.hits, counter.resetTime, counterKey);
+        // One clock reading for the count and its headers.
+        const now = Date.now();
+        const counter = memory[countHit](counterKey, now);
+        counted(req, res, next, counter.hits, counter.resetTime, counterKey, now);
         return;
       }
       let answer: IncrementResponse | Promise<IncrementResponse>;
@@ -558,7 +565,7 @@ export function buildRateLimit(input: unknown, context: FactoryContext): RateLim
           next(error);
           return;
         }
-        counted(req, res, next, used, resetTime, counterKey);
+        counted(req, res, next, used, resetTime, counterKey, undefined);
       }, next);
     };
     const keyed = (req: Request, res: Response, next: NextFunction) => {
