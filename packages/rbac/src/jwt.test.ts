@@ -11,6 +11,7 @@ import jsonwebtoken from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
+import { createJwtVerifier, type JwtResult } from './jwt.js';
 import { appWith, capture, serve } from './test-support.js';
 
 const ISSUER = 'https://auth.example.test/';
@@ -779,5 +780,81 @@ describe('the verified-token cache', () => {
       );
     }
     expect(() => authenticate({ jwt: { ...hsJwt, verifiedCacheSize: 0 } })).not.toThrow();
+  });
+});
+
+describe('the verified-token cache, read through its most recent entry', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const hsJwt = {
+    algorithms: ['HS256' as const],
+    secret: hmacSecret,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+  };
+  const tokenFor = (sub: string, exp = now() + 300) =>
+    forge({ alg: 'HS256' }, { ...good(), sub, exp }, hs256(hmacSecret));
+  const verified = (result: JwtResult | Promise<JwtResult>) => {
+    if (result instanceof Promise || !result.ok) throw new Error('expected a verified token');
+    return result;
+  };
+
+  it('keeps the least-recently-used order of eviction over 3000 random requests', () => {
+    const verify = createJwtVerifier({ ...hsJwt, verifiedCacheSize: 3 });
+    const tokens = ['a', 'b', 'c', 'd', 'e', 'f'].map((sub) => tokenFor(sub));
+    // The model: tokens from least to most recently used. A token the cache holds comes back as
+    // the very result it was verified into; one it dropped is verified into a new result.
+    const model: string[] = [];
+    const last = new Map<string, object>();
+    let state = 11;
+    for (let i = 0; i < 3000; i++) {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      // Runs of the same token, as one client sends, and switches between clients.
+      const token = tokens[Math.floor((state / 2 ** 31) * 8) % tokens.length]!;
+      const result = verified(verify(token));
+      const at = model.indexOf(token);
+      if (at !== -1) {
+        model.splice(at, 1);
+        expect(result).toBe(last.get(token));
+      } else {
+        expect(result).not.toBe(last.get(token));
+        if (model.length === 3) model.shift();
+      }
+      model.push(token);
+      last.set(token, result);
+    }
+  });
+
+  it('verifies a token again after it expired from the cache, even when it was the last one read', () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const verify = createJwtVerifier(hsJwt);
+    const token = tokenFor('a', now() + 60);
+    const first = verified(verify(token));
+    expect(verify(token)).toBe(first);
+    const start = Date.now();
+    vi.setSystemTime(start + 66_000);
+    expect(verify(token)).toEqual({ ok: false, reason: 'expired' });
+    // Back within its lifetime (a clock stepped back): checked in full, not taken from memory.
+    vi.setSystemTime(start);
+    const again = verified(verify(token));
+    expect(again).not.toBe(first);
+    expect(verify(token)).toBe(again);
+  });
+
+  it('takes nothing but the exact token from the most recent entry', () => {
+    const verify = createJwtVerifier(hsJwt);
+    const token = tokenFor('user-1');
+    const first = verified(verify(token));
+    const [header, , signature] = token.split('.') as [string, string, string];
+    // The last token's signature and last characters, with other claims: refused every time.
+    const elevated = `${header}.${b64({ ...good(), sub: 'admin' })}.${signature}`;
+    for (let i = 0; i < 3; i++) {
+      expect(verify(elevated)).toEqual({ ok: false, reason: 'signature' });
+      expect(verify(token)).toBe(first);
+    }
+    expect(verify(`${token} `)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verify(token)).toBe(first);
   });
 });

@@ -445,6 +445,11 @@ export function createJwtVerifier(
     staticKey && cacheSize > 0
       ? new LRUCache<string, { token: string; result: JwtVerified }>({ max: cacheSize })
       : undefined;
+  // The entry the cache holds as its most recently used: the one read or written last, cleared
+  // when an entry is deleted. A client sending its token again, request after request, finds it
+  // here without cutting a cache key from the token or a lookup, and a lookup would not change the
+  // cache's order.
+  let latest: { token: string; result: JwtVerified } | undefined;
 
   const finish = (token: string, key: KeyObject, jwtHeader: JwtHeader): JwtResult => {
     let claims: Record<string, unknown>;
@@ -480,7 +485,8 @@ export function createJwtVerifier(
     const result: JwtVerified = { ok: true, claims, header: jwtHeader };
     if (verified) {
       deepFreeze(claims);
-      verified.set(token.slice(-CACHE_KEY_CHARS), { token, result });
+      latest = { token, result };
+      verified.set(token.slice(-CACHE_KEY_CHARS), latest);
     }
     return result;
   };
@@ -492,6 +498,7 @@ export function createJwtVerifier(
     const reason =
       now >= (hit.claims.exp as number) + clockTolerance ? 'expired' : tooOld(hit.claims.iat, now);
     if (reason) {
+      latest = undefined;
       verified!.delete(token.slice(-CACHE_KEY_CHARS));
       return { ok: false, reason };
     }
@@ -518,9 +525,11 @@ export function createJwtVerifier(
   return function verifyJwt(token: string): JwtResult | Promise<JwtResult> {
     if (token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
     // Only a token that passed every check below is remembered, and only its exact string hits.
+    if (latest !== undefined && latest.token === token) return recheck(token, latest.result);
     const remembered = verified?.get(token.slice(-CACHE_KEY_CHARS));
-    if (remembered !== undefined && remembered.token === token) {
-      return recheck(token, remembered.result);
+    if (remembered !== undefined) {
+      latest = remembered;
+      if (remembered.token === token) return recheck(token, remembered.result);
     }
     if (!TOKEN.test(token)) return { ok: false, reason: 'malformed' };
     const [headerPart, payloadPart, signature] = token.split('.') as [string, string, string];

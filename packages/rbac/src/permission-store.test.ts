@@ -16,7 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from './authenticate.js';
 import { RbacConfigError } from './errors.js';
 import { migrate } from './migrate.js';
-import { createPermissionStore, type PermissionStore } from './permission-store.js';
+import {
+  CACHED_PERMISSIONS,
+  createPermissionStore,
+  type PermissionStore,
+} from './permission-store.js';
 import { requireCustomer, requireOperator, requirePermission } from './permissions.js';
 import { appWith, capture, serve } from './test-support.js';
 import type { ListeningClient, PoolLike } from './types.js';
@@ -652,5 +656,72 @@ describe.runIf(hasPgBouncer)('createPermissionStore behind PgBouncer', () => {
     expect(() => createPermissionStore({ db: pooled, listenDB: direct } as never)).toThrow(
       /Did you mean `listenDb`/,
     );
+  });
+});
+
+describe('the permission cache key', () => {
+  /** A database that grants `<subject>@<tenant>:read` and counts its queries. */
+  function countingDb() {
+    const asked: [unknown, unknown][] = [];
+    return {
+      asked,
+      query: async (_text: string, values?: unknown[]) => {
+        const [subject, tenant] = values ?? [];
+        asked.push([subject, tenant]);
+        return { rows: [{ permission: `${String(subject)}-${String(tenant ?? 'all')}:read` }] };
+      },
+    };
+  }
+
+  it('answers every subject and tenant with its own grants, whichever pair was asked about last', async () => {
+    const db = countingDb();
+    const store = createPermissionStore({ db, listen: false });
+    const cached = (store as unknown as Record<symbol, (s: string, t: string | null) => unknown>)[
+      CACHED_PERMISSIONS
+    ]!;
+    const pairs: [string, string | null][] = [
+      ['alice', 'acme'],
+      ['alice', 'acme'],
+      ['alice', 'globex'],
+      ['bob', 'globex'],
+      ['alice', null],
+      ['alice', 'acme'],
+      ['bob', 'globex'],
+      ['bob', 'acme'],
+      ['alice', 'acme'],
+    ];
+    for (const [subject, tenant] of pairs) {
+      const expected = [`${subject}-${tenant ?? 'all'}:read`];
+      expect(await store.permissionsFor(subject, tenant)).toEqual(expected);
+      expect(cached(subject, tenant)).toEqual(expected);
+    }
+    // One query per distinct pair: the others were answered from the cache.
+    expect(db.asked).toEqual([
+      ['alice', 'acme'],
+      ['alice', 'globex'],
+      ['bob', 'globex'],
+      ['alice', null],
+      ['bob', 'acme'],
+    ]);
+    store.invalidate('alice');
+    expect(cached('alice', 'acme')).toBeUndefined();
+    expect(cached('bob', 'acme')).toEqual(['bob-acme:read']);
+    expect(await store.permissionsFor('alice', 'acme')).toEqual(['alice-acme:read']);
+    await store.close();
+  });
+
+  it('keys a subject that is not a string afresh, as before', async () => {
+    const db = countingDb();
+    const store = createPermissionStore({ db, listen: false });
+    const subject = {
+      name: 'first',
+      toString() {
+        return this.name;
+      },
+    };
+    expect(await store.permissionsFor(subject as never, 'acme')).toEqual(['first-acme:read']);
+    subject.name = 'second';
+    expect(await store.permissionsFor(subject as never, 'acme')).toEqual(['second-acme:read']);
+    await store.close();
   });
 });

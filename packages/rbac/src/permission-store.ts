@@ -626,14 +626,32 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     }
   };
 
+  // The key of the subject and tenant asked about last: a client's requests ask about the same
+  // pair again and again, and one string, made once, is looked up without being built and hashed
+  // anew. Both are strings (or a null tenant) compared by value, so any other pair gets its own
+  // key; anything else a caller passes is keyed afresh, as before.
+  let lastSubject: string | undefined;
+  let lastTenant: string | null = null;
+  let lastKey = '';
+  const keyFor = (subject: string, tenantId: string | null): string => {
+    if (subject === lastSubject && tenantId === lastTenant) return lastKey;
+    const key = cacheKey(subject, tenantId);
+    if (typeof subject === 'string' && (tenantId === null || typeof tenantId === 'string')) {
+      lastSubject = subject;
+      lastTenant = tenantId;
+      lastKey = key;
+    }
+    return key;
+  };
+
   const cached = (subject: string, tenantId: string | null): readonly string[] | undefined =>
-    listening ? cache.get(cacheKey(subject, tenantId)) : undefined;
+    listening ? cache.get(keyFor(subject, tenantId)) : undefined;
 
   const store: PermissionStore = {
     permissionsFor(subject, tenantId) {
       const hit = cached(subject, tenantId);
       if (hit) return Promise.resolve(hit);
-      const key = cacheKey(subject, tenantId);
+      const key = keyFor(subject, tenantId);
       let pending = inFlight.get(key);
       if (!pending) {
         pending = load(subject, tenantId, key).finally(() => {

@@ -78,6 +78,39 @@ describe('permits', () => {
     expect(permits(frozen, 'devices:read')).toBe(true);
   });
 
+  it('answers each list from its own grants, whichever list was checked last', () => {
+    const viewer = Object.freeze(['devices:read']);
+    const admin = Object.freeze(['*']);
+    const alerts = Object.freeze(['alerts:*']);
+    const live = ['devices:read'];
+    const sameAsViewer = Object.freeze(['devices:read']);
+    const checks: [readonly string[], string, boolean][] = [
+      [viewer, 'devices:read', true],
+      [viewer, 'devices:write', false],
+      [admin, 'devices:write', true],
+      [viewer, 'devices:write', false],
+      [alerts, 'alerts:rules:write', true],
+      [alerts, 'devices:read', false],
+      [live, 'devices:read', true],
+      [viewer, 'devices:read', true],
+      [sameAsViewer, 'devices:write', false],
+      [admin, 'anything:at-all', true],
+    ];
+    for (const [grants, permission, allowed] of checks) {
+      expect(permits(grants, permission), `${grants.join()} ${permission}`).toBe(allowed);
+    }
+    // A mutable list checked after a frozen one is still read as it is now, every time.
+    expect(permits(viewer, 'devices:read')).toBe(true);
+    live.length = 0;
+    expect(permits(live, 'devices:read')).toBe(false);
+    live.push('devices:*');
+    expect(permits(live, 'devices:write')).toBe(true);
+    // Frozen after a change: indexed from what it holds once frozen.
+    Object.freeze(live);
+    expect(permits(live, 'devices:read')).toBe(true);
+    expect(permits(live, 'alerts:read')).toBe(false);
+  });
+
   it('reports no permission when permissions are unknown', () => {
     expect(hasPermission(undefined, 'devices:read')).toBe(false);
     expect(

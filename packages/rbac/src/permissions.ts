@@ -41,6 +41,10 @@ interface GrantIndex {
 // Only frozen lists are memoised: a mutable list can change after it was seen (a revoke done in
 // place), and an index built from it then would keep answering for grants it no longer holds.
 const indexes = new WeakMap<readonly string[], GrantIndex>();
+// The list indexed last, and its index: the requests of one client, and every client whose grants
+// the permission store hands out as the same frozen list, check the same list again and again.
+let lastGrants: readonly string[] | undefined;
+let lastIndex: GrantIndex | undefined;
 
 function indexOf(grants: readonly string[]): GrantIndex {
   let index = indexes.get(grants);
@@ -52,6 +56,8 @@ function indexOf(grants: readonly string[]): GrantIndex {
     };
     indexes.set(grants, index);
   }
+  lastGrants = grants;
+  lastIndex = index;
   return index;
 }
 
@@ -66,19 +72,25 @@ function wildcardCovers(grant: string, permission: string): boolean {
   return true;
 }
 
+/** The index of a frozen list; `undefined` for a list that may still change. */
+function frozenIndex(grants: readonly string[]): GrantIndex | undefined {
+  return Object.isFrozen(grants) ? indexOf(grants) : undefined;
+}
+
 /**
  * True when `grants` allow `permission`: an exact grant, `*`, or a wildcard on any prefix
  * (`devices:*` allows `devices:write` and `devices:firmware:write`). A frozen list is indexed
  * once and remembered; any other list is read as it is now, on every call.
  */
 export function permits(grants: readonly string[], permission: string): boolean {
-  if (!Object.isFrozen(grants)) {
+  // A list indexed before was frozen then, and a frozen list stays frozen and unchanged.
+  const index = grants === lastGrants ? lastIndex! : frozenIndex(grants);
+  if (index === undefined) {
     for (const grant of grants) {
       if (grant === permission || grant === '*' || wildcardCovers(grant, permission)) return true;
     }
     return false;
   }
-  const index = indexOf(grants);
   if (index.any || index.exact.has(permission)) return true;
   for (const grant of index.wildcards) if (wildcardCovers(grant, permission)) return true;
   return false;
