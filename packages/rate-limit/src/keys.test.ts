@@ -1,4 +1,5 @@
 // Counter keys: identities from req.auth, custom functions and the address fallback.
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { describe, expect, it } from 'vitest';
 import { createKeyGenerator, identity, keyType } from './keys.js';
@@ -42,6 +43,25 @@ describe('identity', () => {
     expect(identity('new\nline')).toMatch(/^h\./);
     expect(identity('a'.repeat(129))).toMatch(/^h\./);
     expect(identity(Number.NaN)).toBeUndefined();
+  });
+});
+
+describe('identity of values it hashes', () => {
+  it('gives each value its own hash, whichever value was hashed last', () => {
+    const hash = (value: string) =>
+      `h.${createHash('sha256').update(value).digest('base64url').slice(0, 32)}`;
+    const values = [
+      'a'.repeat(129),
+      'b'.repeat(129),
+      'has space',
+      'a'.repeat(129),
+      'a'.repeat(130),
+    ];
+    for (const value of [...values, ...values.reverse()]) {
+      expect(identity(value)).toBe(hash(value));
+    }
+    expect(identity('short')).toBe('short');
+    expect(identity('has space')).toBe(hash('has space'));
   });
 });
 

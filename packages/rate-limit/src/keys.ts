@@ -25,12 +25,21 @@ interface AuthLike {
 
 const identityField = { user: 'subject', tenant: 'tenantId', 'api-key': 'apiKeyId' } as const;
 
+// The identity hashed last and its hash: a client's requests carry the same identity again and
+// again, and one entry, compared by value, spares hashing it on each of them.
+let lastHashed: string | undefined;
+let lastHash = '';
+
 /** Long or odd identities are hashed so a key stays short and printable in Redis and in events. */
 export function identity(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value !== 'string' || value.length === 0) return undefined;
   if (value.length <= 128 && /^[\x21-\x7e]+$/.test(value)) return value;
-  return `h.${createHash('sha256').update(value).digest('base64url').slice(0, 32)}`;
+  if (value !== lastHashed) {
+    lastHash = `h.${createHash('sha256').update(value).digest('base64url').slice(0, 32)}`;
+    lastHashed = value;
+  }
+  return lastHash;
 }
 
 /** The address key of a request, `ip:<address or subnet>`. */
