@@ -710,6 +710,33 @@ describe('the permission cache key', () => {
     await store.close();
   });
 
+  it('never lets one subject and tenant pair share a cache entry with another', async () => {
+    const db = countingDb();
+    const store = createPermissionStore({ db, listen: false });
+    // Pairs whose joined text is alike: a subject holding the separator, no tenant and an empty one.
+    const pairs: [string, string | null][] = [
+      ['a\u0000b', null],
+      ['a', 'b\u0000'],
+      ['a\u0000b', ''],
+      ['a', 'b'],
+      ['a', null],
+      ['a', ''],
+    ];
+    for (const [subject, tenant] of pairs) await store.permissionsFor(subject, tenant);
+    // Each pair was loaded for itself: none was answered from another pair's entry.
+    expect(db.asked).toEqual(pairs);
+    expect(await store.permissionsFor('a', null)).toEqual(['a-all:read']);
+    expect(await store.permissionsFor('a', '')).toEqual(['a-:read']);
+    expect(db.asked).toHaveLength(pairs.length);
+    // Invalidating one subject leaves a subject that starts with the same text cached.
+    store.invalidate('a');
+    await store.permissionsFor('a\u0000b', null);
+    expect(db.asked).toHaveLength(pairs.length);
+    await store.permissionsFor('a', 'b');
+    expect(db.asked).toHaveLength(pairs.length + 1);
+    await store.close();
+  });
+
   it('keys a subject that is not a string afresh, as before', async () => {
     const db = countingDb();
     const store = createPermissionStore({ db, listen: false });

@@ -144,8 +144,14 @@ function within(work: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
+// The subject's length first, so no subject (which may hold any character) can reach into the
+// tenant part, and a marker telling no tenant from an empty one: two pairs never share a key.
+function subjectPrefix(subject: string): string {
+  return `${subject.length}:${subject}\u0000`;
+}
+
 function cacheKey(subject: string, tenantId: string | null): string {
-  return `${subject}\u0000${tenantId ?? ''}`;
+  return `${subjectPrefix(subject)}${tenantId === null ? '-' : `+${tenantId}`}`;
 }
 
 /**
@@ -274,7 +280,7 @@ export function createPermissionStore(input: PermissionStoreOptions): Permission
     inFlight.clear();
     if (subject === '*') cache.clear();
     else {
-      const prefix = `${subject}\u0000`;
+      const prefix = subjectPrefix(subject);
       for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
     }
     for (const listener of listeners) listener(subject);
