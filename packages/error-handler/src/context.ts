@@ -7,6 +7,7 @@ import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } f
 import { mountOrderError } from './mount-order.js';
 import { trackRoute } from './route.js';
 import type { RequestContextOptions } from './types.js';
+import { randomTraceId } from './uuid.js';
 
 declare global {
   namespace Express {
@@ -43,7 +44,7 @@ registry[STORE_KEY] ??= new AsyncLocalStorage<TraceContext>();
 const storage: AsyncLocalStorage<TraceContext> = registry[STORE_KEY];
 // Client ids by trace id, for the requests in flight that have one: a line written outside the
 // request's async context (the access line of a request its client abandoned) still gets it.
-// Only ids made here are kept, which are unique (crypto.randomUUID unless `generate` is given).
+// Only ids made here are kept, which are unique (random UUIDs unless `generate` is given).
 registry[CLIENT_IDS_KEY] ??= new Map<string, string>();
 const clientIds: Map<string, string> = registry[CLIENT_IDS_KEY];
 
@@ -143,8 +144,8 @@ const KNOWN = ['header', 'trustInbound', 'traceparent', 'generate'] as const;
  *   adopted is written to log lines as `client_request_id`, never echoed.
  * - `traceparent` (default `true`): when there is no acceptable inbound id, use the trace id of
  *   a valid W3C `traceparent` header, from the same trusted peers.
- * - `generate` (default `crypto.randomUUID`): makes new ids; its results must match the same
- *   charset.
+ * - `generate` (default: random version 4 UUIDs, as `crypto.randomUUID()` makes them): makes
+ *   new ids; its results must match the same charset.
  *
  * @throws {ErrorHandlerConfigError} on an unknown option, a `trustInbound` other than `'proxy'`,
  *   `true` or `false`, a bad header name or a generator whose ids are not valid.
@@ -180,7 +181,7 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
   const useTraceparent = opts.traceparent ?? true;
   if (typeof useTraceparent !== 'boolean')
     invalidOption('requestContext', 'traceparent', useTraceparent, 'Use true or false.');
-  const generate = opts.generate ?? randomUUID;
+  const generate = opts.generate ?? randomTraceId;
   if (typeof generate !== 'function')
     invalidOption(
       'requestContext',
@@ -226,8 +227,11 @@ export function requestContext(options?: RequestContextOptions): RequestHandler 
     if (id === undefined) {
       const made = generate();
       // A generator that passed the construction check but later misbehaves must not put
-      // arbitrary text into headers and logs. crypto.randomUUID's ids always pass.
-      id = generate === randomUUID || isValidTraceId(made) ? made : randomUUID();
+      // arbitrary text into headers and logs. Random UUIDs always pass.
+      id =
+        generate === randomTraceId || generate === randomUUID || isValidTraceId(made)
+          ? made
+          : randomUUID();
       if (clientRequestId !== undefined && !clientIds.has(id)) {
         const traceId = id;
         clientIds.set(traceId, clientRequestId);

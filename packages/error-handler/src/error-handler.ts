@@ -249,7 +249,7 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
         };
         errorChannel.publish(event);
       }
-      if (isAccessLogged(res)) setRejection(req, { fields: { code: body.code } });
+      if (isAccessLogged(res)) setRejection(res, { fields: { code: body.code } });
     } else if (logClientErrors) {
       // Client errors: what was answered and why, never the error's own text, which for
       // body-parser errors can quote the request body. When httpLogger() writes an access line
@@ -261,7 +261,7 @@ export function errorHandler(options?: ErrorHandlerOptions): ErrorRequestHandler
         ...clientErrorFacts(err, body),
       };
       const writeOwn = () => log('info', 'request rejected', { ...where, status, ...fields });
-      if (isAccessLogged(res)) setRejection(req, { fields, writeOwn });
+      if (isAccessLogged(res)) setRejection(res, { fields, writeOwn });
       else writeOwn();
     }
 

@@ -177,6 +177,63 @@ describe('httpLogger', () => {
     }
   });
 
+  it("writes errorHandler()'s own line for a request whose access line went out before its handler failed", async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(requestContext());
+    app.use(httpLogger({ logger: capture.logger }));
+    let failed!: () => void;
+    const done = new Promise<void>((resolve) => {
+      failed = resolve;
+    });
+    app.get('/slow', (req, _res, next) => {
+      req.once('close', () =>
+        setTimeout(() => {
+          next(Object.assign(new Error('too late'), { status: 409, expose: true }));
+          failed();
+        }, 20),
+      );
+    });
+    app.use(errorHandler({ logger: capture.logger }));
+    const server = await listen(app);
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${server.url}/slow`, { signal: controller.signal }).catch(
+        () => undefined,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      controller.abort();
+      await pending;
+      await done;
+      await expect
+        .poll(() => capture.lines().map((line) => line.message))
+        .toEqual(['request', 'request rejected']);
+      expect(capture.lines()[0]).toMatchObject({ aborted: true, route: '/slow' });
+      expect(capture.lines()[1]).toMatchObject({ status: 409, detail: 'too late' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('hands a rejection to every httpLogger() of the request when it is mounted twice', async () => {
+    const first = captureLogger();
+    const second = captureLogger();
+    const app = express();
+    app.use(requestContext());
+    app.use(httpLogger({ logger: first.logger }));
+    app.use(httpLogger({ logger: second.logger }));
+    app.get('/orders/:id', (_req, _res, next) => {
+      next(Object.assign(new Error('Not your order.'), { status: 403, expose: true }));
+    });
+    app.use(errorHandler({ logger: first.logger }));
+    await request(app).get('/orders/7').expect(403);
+    for (const { lines } of [first, second]) {
+      expect(lines()).toEqual([
+        expect.objectContaining({ message: 'request', status: 403, detail: 'Not your order.' }),
+      ]);
+    }
+  });
+
   it('uses a custom message', async () => {
     const { app, lines } = loggedApp({ message: 'http' });
     await request(app).get('/healthz');

@@ -2,10 +2,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
-import { createLogger, redactsItself, writeAccessLine } from './logger.js';
+import { accessWriterOf, createLogger, redactsItself } from './logger.js';
 import { mountOrderError } from './mount-order.js';
 import { redact } from './redact.js';
-import { markAccessListener, rejectionOf } from './rejection.js';
+import { markAccessDone, markAccessListener, rejectionOf } from './rejection.js';
 import { routeOf, trackRoute } from './route.js';
 import type { HttpLoggerOptions } from './types.js';
 
@@ -70,6 +70,8 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
     opts.logger === undefined ? createLogger() : checkLogger('httpLogger', opts.logger);
   // A logger not made by createLogger() gets the line redacted, as errorHandler() gives it its own.
   const plain = !redactsItself(logger);
+  // The logger's own writer of access lines, found once rather than per line.
+  const writeAccessLine = accessWriterOf(logger);
   const message = opts.message ?? 'request';
   if (typeof message !== 'string' || message === '')
     invalidOption('httpLogger', 'message', message, 'Use a non-empty string such as "request".');
@@ -92,13 +94,14 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
     const query = url.indexOf('?');
     const path = clip(query === -1 ? url : url.slice(0, query));
     let done = false;
+    // One listener for both events, left on the response once it has run: 'close' follows
+    // 'finish' on every answered request, and finds it done.
     const finish = () => {
       if (done) return;
       done = true;
-      res.removeListener('finish', finish);
-      res.removeListener('close', finish);
+      markAccessDone(finish);
       try {
-        const rejection = rejectionOf(req);
+        const rejection = rejectionOf(finish);
         if (skip?.(req, res)) {
           rejection?.writeOwn?.();
           return;
@@ -122,7 +125,7 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
         if (!res.writableFinished) line.aborted = true;
         if (traceId !== undefined) line.trace_id = traceId;
         const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-        if (!writeAccessLine(logger, level, message, line))
+        if (writeAccessLine?.(level, message, line) !== true)
           logger[level](message, plain ? (redact(line) as Record<string, unknown>) : line);
       } catch {
         // Access logging never breaks a request.

@@ -5,7 +5,8 @@ import winston from 'winston';
 import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } from './config.js';
 import { clientRequestIdOf, currentTraceContext } from './context.js';
 import { formatPretty } from './pretty.js';
-import { applyRedaction, compileRedaction, redactField } from './redact.js';
+import { applyRedaction, compileRedaction, redactFieldValue, secretKey } from './redact.js';
+import { isoNow } from './timestamp.js';
 import type { CreateLoggerOptions } from './types.js';
 
 // triple-beam's symbols, shared by winston and its transports.
@@ -214,24 +215,23 @@ function sinkFor(stream: NodeJS.WritableStream): Sink {
 
 // Per logger made here: its sink, and the writer of access lines that skips winston's streams.
 const sinks = new WeakMap<object, Sink>();
-type AccessWriter = (level: string, message: string, fields: Record<string, unknown>) => boolean;
-const accessWriters = new WeakMap<object, AccessWriter>();
-
-/**
- * Writes one access line through a logger made by `createLogger`, exactly as
- * `logger[level](message, fields)` would, but straight to its stream and, for stdout and stderr,
- * gathered with the other access lines of the same event-loop turn. Returns false when the logger
- * is not one made here, or has been changed (transports, format, listeners) so that only
- * winston's own path writes what it expects; the caller then calls the level method.
- */
-export function writeAccessLine(
-  logger: unknown,
+export type AccessWriter = (
   level: string,
   message: string,
   fields: Record<string, unknown>,
-): boolean {
-  const writer = accessWriters.get(logger as object);
-  return writer?.(level, message, fields) === true;
+) => boolean;
+const accessWriters = new WeakMap<object, AccessWriter>();
+
+/**
+ * The writer of access lines of a logger made by `createLogger`, or `undefined` for any other
+ * logger. It writes one access line exactly as `logger[level](message, fields)` would, but straight
+ * to the logger's stream and, for stdout and stderr, gathered with the other access lines of the
+ * same event-loop turn. It returns false when the logger has been changed (transports, format,
+ * listeners) so that only winston's own path writes what it expects; the caller then calls the
+ * level method.
+ */
+export function accessWriterOf(logger: unknown): AccessWriter | undefined {
+  return accessWriters.get(logger as object);
 }
 
 /**
@@ -280,20 +280,6 @@ export function flushLogger(logger: unknown, timeoutMs: number): Promise<void> {
   });
 }
 
-// Lines written within one millisecond share one timestamp string.
-let lastStampAt = Number.NaN;
-let lastStamp = '';
-
-/** The current time in ISO 8601, the same text as `new Date().toISOString()`. */
-function isoNow(): string {
-  const now = Date.now();
-  if (now !== lastStampAt) {
-    lastStampAt = now;
-    lastStamp = new Date(now).toISOString();
-  }
-  return lastStamp;
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
@@ -327,6 +313,203 @@ function toFields(args: readonly unknown[]): Fields {
     else if (isObject(second)) copyMeta(fields, second);
   }
   return fields;
+}
+
+// Keys an access-line builder keeps what it knows of; an app's lines use a few dozen.
+const MAX_ACCESS_KEYS = 256;
+// Longer strings are redacted every time, and not kept: at most a few hundred KiB in all.
+const MAX_REMEMBERED_LENGTH = 1024;
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+
+/**
+ * One key of the access lines of a logger: its name as JSON, what the logger's rules say of it,
+ * and the last value it had with that value redacted. Access lines repeat the same keys, most of
+ * them with the same value from one line to the next (the level, the message, the service, the
+ * method, the route, the address and user agent of a client), and what a value becomes depends
+ * on nothing but its key, the value and the logger's redaction rules: a value equal to the last
+ * one is not redacted and serialised again. Only primitive values are remembered, as an object
+ * may have changed since, and only strings that redaction left as they were.
+ */
+interface KeySlot {
+  readonly key: string;
+  /** `,"key":` (for `level`, which opens every line, `{"level":`). */
+  readonly name: string;
+  readonly reserved: boolean;
+  readonly secret: boolean;
+  /** An array index, which JSON.stringify writes before every other key of an object. */
+  readonly index: boolean;
+  remembered: boolean;
+  /** The last line brought a new value too. */
+  changing: boolean;
+  value: unknown;
+  /** The value redacted. */
+  clean: unknown;
+  /** `,"key":value`, or undefined when the value leaves the key out of JSON. */
+  text: string | undefined;
+}
+
+/** JSON.stringify(value), with a shortcut for numbers, most of which change from line to line. */
+function jsonOf(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
+  return JSON.stringify(value);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The slots of a list of keys, and what they say together; kept for the next line's keys. */
+interface KeyList {
+  keys: readonly string[];
+  slots: readonly KeySlot[];
+  /** A key the line may not carry: reserved (but `trace_id` among the fields), or an index. */
+  reserved: boolean;
+  index: boolean;
+}
+
+type AccessText = ((
+  level: string,
+  message: string,
+  fields: Record<string, unknown>,
+  meta: Record<string, unknown> | null | undefined,
+) => string | undefined) & {
+  /** How many keys the builder keeps what it knows of (at most MAX_ACCESS_KEYS). */
+  keyCount(): number;
+};
+
+/**
+ * Builds the access lines of one logger: the line `logger[level](message, fields)` writes, the
+ * same keys in the same order, each value redacted as the general path redacts it, as JSON, or
+ * pretty when `colours` is given (true: coloured). `undefined` when the metadata uses a reserved
+ * key or repeats a key of `defaultMeta`: the general path then writes the line.
+ */
+export function accessLines(
+  compiled: ReturnType<typeof compileRedaction>,
+  timestamp: boolean,
+  colours: boolean | undefined,
+): AccessText {
+  const pretty = colours !== undefined;
+  const slots = new Map<string, KeySlot>();
+  const slotOf = (key: string, opens = false): KeySlot => {
+    let slot = slots.get(key);
+    if (slot === undefined) {
+      slot = {
+        key,
+        name: `${opens ? '{' : ','}${JSON.stringify(key)}:`,
+        reserved: RESERVED.has(key),
+        secret: secretKey(key, compiled),
+        index: ARRAY_INDEX.test(key) && Number(key) < 2 ** 32 - 1,
+        remembered: false,
+        changing: false,
+        value: undefined,
+        clean: undefined,
+        text: undefined,
+      };
+      // Past the bound, a key is worked out for its line and forgotten.
+      if (slots.size < MAX_ACCESS_KEYS) slots.set(key, slot);
+    }
+    return slot;
+  };
+  /** Gives `slot` the redacted `value`, unless it already holds it. */
+  const fill = (slot: KeySlot, value: unknown): KeySlot => {
+    if (slot.remembered && Object.is(value, slot.value)) {
+      slot.changing = false;
+      return slot;
+    }
+    const clean = redactFieldValue(value, slot.secret, compiled);
+    const json = pretty ? undefined : jsonOf(clean);
+    slot.clean = clean;
+    // A string redaction changed is not kept either: what it hid stays out of long-lived memory.
+    slot.remembered =
+      typeof value === 'string'
+        ? value.length <= MAX_REMEMBERED_LENGTH && clean === value
+        : (typeof value !== 'object' && typeof value !== 'function') || value === null;
+    slot.value = slot.remembered ? value : undefined;
+    // A text likely to serve the next lines too is joined into one flat string, where `+` leaves
+    // a pair of pieces that each line's text is copied from apart again. A value that changes
+    // from line to line (an id, a duration) is not worth the join.
+    if (json === undefined) slot.text = undefined;
+    else if (slot.remembered && !slot.changing) slot.text = [slot.name, json].join('');
+    else slot.text = slot.name + json;
+    slot.changing = true;
+    return slot;
+  };
+  // The keys of the last line's metadata and fields: the next line has the same ones, mostly.
+  const listOf = (keys: string[], last: KeyList, fields: boolean): KeyList => {
+    if (sameKeys(keys, last.keys)) return last;
+    const list: KeyList = {
+      keys,
+      slots: keys.map((key) => slotOf(key)),
+      reserved: false,
+      index: false,
+    };
+    for (const slot of list.slots) {
+      if (slot.reserved && !(fields && slot.key === 'trace_id')) list.reserved = true;
+      if (slot.index) list.index = true;
+    }
+    return list;
+  };
+  const empty: KeyList = { keys: [], slots: [], reserved: false, index: false };
+  let lastMeta = empty;
+  let lastFields = empty;
+  const levelSlot = slotOf('level', true);
+  const timestampSlot = slotOf('timestamp');
+  const messageSlot = slotOf('message');
+  const traceSlot = slotOf('trace_id');
+  const clientSlot = slotOf('client_request_id');
+
+  const text = (
+    logLevel: string,
+    message: string,
+    fields: Record<string, unknown>,
+    meta: Record<string, unknown> | null | undefined,
+  ): string | undefined => {
+    const metaList = isObject(meta) ? listOf(Object.keys(meta), lastMeta, false) : empty;
+    lastMeta = metaList;
+    if (metaList.reserved) return undefined;
+    for (const key of metaList.keys) if (Object.hasOwn(fields, key)) return undefined;
+    const fieldList = listOf(Object.keys(fields), lastFields, true);
+    lastFields = fieldList;
+    if (fieldList.reserved) return undefined;
+
+    // What addTraceFields() adds, worked out without an object for it.
+    const context = currentTraceContext();
+    let traceId = fields.trace_id;
+    if (context !== undefined && traceId === undefined) traceId = context.traceId;
+    const clientId =
+      typeof traceId !== 'string'
+        ? undefined
+        : context?.traceId === traceId
+          ? context.clientRequestId
+          : clientRequestIdOf(traceId);
+
+    const line: KeySlot[] = [fill(levelSlot, logLevel)];
+    if (timestamp) line.push(fill(timestampSlot, isoNow()));
+    line.push(fill(messageSlot, message));
+    if (traceId !== undefined) line.push(fill(traceSlot, traceId));
+    if (clientId !== undefined) line.push(fill(clientSlot, clientId));
+    for (const slot of metaList.slots) line.push(fill(slot, meta![slot.key]));
+    for (const slot of fieldList.slots)
+      if (slot !== traceSlot) line.push(fill(slot, fields[slot.key]));
+
+    if (pretty || metaList.index || fieldList.index) {
+      // The record itself: pretty lines are made from it, and JSON.stringify writes array-index
+      // keys first.
+      const record: Record<string, unknown> = {};
+      for (const slot of line) record[slot.key] = slot.clean;
+      return pretty ? formatPretty(record, colours) : JSON.stringify(record);
+    }
+    // `level` opens the line, and always has a value.
+    let json = line[0]!.text!;
+    for (let i = 1; i < line.length; i++) {
+      const part = line[i]!.text;
+      if (part !== undefined) json += part;
+    }
+    return `${json}}`;
+  };
+  return Object.assign(text, { keyCount: () => slots.size });
 }
 
 /**
@@ -550,36 +733,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
           return true;
         };
 
-  /**
-   * The line `logger[level](message, fields)` writes, built in one pass: the same keys in the
-   * same order, each value redacted as the general path redacts it. `undefined` when the
-   * metadata uses a reserved key or repeats a key of `defaultMeta`.
-   */
-  const accessText = (
-    logLevel: string,
-    message: string,
-    fields: Record<string, unknown>,
-  ): string | undefined => {
-    const meta = logger.defaultMeta as Record<string, unknown> | null | undefined;
-    const metaKeys = isObject(meta) ? Object.keys(meta) : [];
-    for (const key of metaKeys)
-      if (RESERVED.has(key) || Object.hasOwn(fields, key)) return undefined;
-    const keys = Object.keys(fields);
-    for (const key of keys) if (key !== 'trace_id' && RESERVED.has(key)) return undefined;
-    const trace: Record<string, unknown> = { trace_id: fields.trace_id };
-    addTraceFields(trace);
-    const clean: Record<string, unknown> = { level: redactField('level', logLevel, compiled) };
-    if (timestamp) clean.timestamp = redactField('timestamp', isoNow(), compiled);
-    clean.message = redactField('message', message, compiled);
-    if (trace.trace_id !== undefined)
-      clean.trace_id = redactField('trace_id', trace.trace_id, compiled);
-    if (trace.client_request_id !== undefined)
-      clean.client_request_id = redactField('client_request_id', trace.client_request_id, compiled);
-    for (const key of metaKeys) clean[key] = redactField(key, meta![key], compiled);
-    for (const key of keys)
-      if (key !== 'trace_id') clean[key] = redactField(key, fields[key], compiled);
-    return pretty ? formatPretty(clean, colours) : JSON.stringify(clean);
-  };
+  const accessText = accessLines(compiled, timestamp, pretty ? colours : undefined);
   const write = (
     self: winston.Logger,
     logLevel: string,
@@ -592,10 +746,45 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
     return self;
   };
   if (direct !== undefined) {
+    // Whether a level is enabled, remembered while the logger's level, its levels and its one
+    // transport's level stay the ones the verdicts were given for (logger.level = 'warn' is seen
+    // at the next line). At most one verdict per level name the writer is called with.
+    const winstonIsLevelEnabled = logger.isLevelEnabled;
+    const verdicts = new Map<string, boolean>();
+    let seenLevel: unknown = logger.level;
+    let seenLevels: unknown = logger.levels;
+    let seenTransportLevel: unknown = transport!.level;
+    const levelEnabled = (logLevel: string): boolean => {
+      if (logger.isLevelEnabled !== winstonIsLevelEnabled) return logger.isLevelEnabled(logLevel);
+      if (
+        logger.level !== seenLevel ||
+        logger.levels !== seenLevels ||
+        transport!.level !== seenTransportLevel
+      ) {
+        verdicts.clear();
+        seenLevel = logger.level;
+        seenLevels = logger.levels;
+        seenTransportLevel = transport!.level;
+      }
+      let enabled = verdicts.get(logLevel);
+      if (enabled === undefined) {
+        enabled = logger.isLevelEnabled(logLevel);
+        if (verdicts.size < LEVEL_NAMES.length * 2) verdicts.set(logLevel, enabled);
+      }
+      return enabled;
+    };
     accessWriters.set(logger, (logLevel, message, fields) => {
-      if (!logger.isLevelEnabled(logLevel)) return true;
-      if (!bypassable!()) return false;
-      const text = accessText(logLevel, message, fields);
+      // While the line can bypass winston's streams, the logger's only transport is the one made
+      // here, and the level verdict can be remembered; both checks only read.
+      const clear = bypassable!();
+      if (!(clear ? levelEnabled(logLevel) : logger.isLevelEnabled(logLevel))) return true;
+      if (!clear) return false;
+      const text = accessText(
+        logLevel,
+        message,
+        fields,
+        logger.defaultMeta as Record<string, unknown> | null | undefined,
+      );
       if (text === undefined) return direct(entry(logger, logLevel, [message, fields]), true);
       sink!.write(`${text}\n`, true);
       return true;

@@ -21,7 +21,7 @@ export interface RequestContextOptions {
    * `trustInbound` trusts. Default `true`.
    */
   traceparent?: boolean;
-  /** Makes a new id. Default `crypto.randomUUID`. */
+  /** Makes a new id. Default: random version 4 UUIDs, as `crypto.randomUUID()` makes them. */
   generate?: () => string;
 }
 
