@@ -307,6 +307,57 @@ describe('isDeviceId', () => {
       expect(isDeviceId(bad), bad).toBe(false);
   });
 
+  it('accepts exactly the strings matching ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ (property and table)', () => {
+    const pattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+    const table = [
+      'a',
+      'Z',
+      '0',
+      '_',
+      '-',
+      'a_',
+      'a-',
+      'a_b-c',
+      'x'.repeat(64),
+      'x'.repeat(65),
+      `a${'-'.repeat(63)}`,
+      'a\n',
+      '\na',
+      'a b',
+      'a\u0000',
+      'é',
+      'aé',
+      'a\u212a',
+      'a\u017f',
+      '\u{1f600}',
+      `a${'\u{1f600}'.repeat(10)}`,
+      '/',
+      'a/b',
+      'a.b',
+      'a+b',
+      'a#b',
+      'a`',
+      'a[',
+      'a@',
+      'a{',
+    ];
+    for (const value of table) expect(isDeviceId(value), value).toBe(pattern.test(value));
+    for (const value of [undefined, null, 7, ['a'], { toString: () => 'a' }])
+      expect(isDeviceId(value)).toBe(false);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          anyString,
+          fc.string({ unit: fc.constantFrom(...'aZ09_-/ .é'.split('')), maxLength: 70 }),
+        ),
+        (value) => {
+          expect(isDeviceId(value)).toBe(pattern.test(value));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('never accepts an MQTT wildcard or topic separator (property)', () => {
     fc.assert(
       fc.property(

@@ -976,6 +976,26 @@ describe('copyData', () => {
     expect((copy as { admin?: boolean }).admin).toBeUndefined();
   });
 
+  it('copies flat params and headers into new objects holding the same primitives', () => {
+    const source = { id: 'acme-sensor-1', n: 7, ok: true, none: null, gone: undefined };
+    const copy = copyData(source) as Record<string, unknown>;
+    expect(copy).not.toBe(source);
+    expect(Object.keys(copy)).toEqual(Object.keys(source));
+    expect(copy).toStrictEqual(source);
+  });
+
+  it('refuses objects nested deeper than 256 levels, whatever primitives they end in', () => {
+    const nest = (levels: number, leaf: unknown): unknown => {
+      let value = leaf;
+      for (let i = 0; i < levels; i++) value = { v: value };
+      return value;
+    };
+    expect(() => copyData(nest(257, 'x'))).not.toThrow();
+    expect(() => copyData(nest(256, {}))).not.toThrow();
+    expect(() => copyData(nest(257, {}))).toThrow(RangeError);
+    expect(() => copyData(nest(300, 'x'))).toThrow(RangeError);
+  });
+
   it('copies objects without a prototype, as Node.js parses query strings', () => {
     const source = Object.assign(Object.create(null) as Record<string, unknown>, { q: ['a', 'b'] });
     expect(copyData(source)).toEqual({ q: ['a', 'b'] });

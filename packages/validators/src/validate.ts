@@ -194,7 +194,9 @@ export function copyData(value: unknown, depth = 0): unknown {
   if (proto !== Object.prototype && proto !== null) return structuredClone(value);
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
-    const item = copyData((value as Record<string, unknown>)[key], depth + 1);
+    const raw = (value as Record<string, unknown>)[key];
+    // Primitives, all that params and most query values and headers hold, without a call.
+    const item = typeof raw !== 'object' || raw === null ? raw : copyData(raw, depth + 1);
     if (key === '__proto__') {
       Object.defineProperty(out, key, {
         value: item,
