@@ -240,7 +240,10 @@ export const STACK_LAYERS: readonly { name: string; work: string }[] = [
     name: 'requestContext()',
     work: 'a trace id, the X-Request-Id header and an AsyncLocalStorage context for log lines',
   },
-  { name: 'trustedHosts()', work: 'the Host header looked up in a set' },
+  {
+    name: 'trustedHosts()',
+    work: "the Host header's verdict, worked out once per distinct value and kept in a bounded memo",
+  },
   {
     name: 'secureHeaders()',
     work: "the security headers (helmet's set for a JSON API, Permissions-Policy, Cache-Control)",
@@ -255,7 +258,7 @@ export const STACK_LAYERS: readonly { name: string; work: string }[] = [
   },
   {
     name: 'rateLimit()',
-    work: 'the key, the count in the bounded memory store, and the RateLimit, RateLimit-Policy and X-RateLimit-* headers',
+    work: 'the key (the client address, worked out once per connection while the peer is not a trusted proxy), the count in the bounded memory store, and the RateLimit, RateLimit-Policy and X-RateLimit-* headers',
   },
   { name: 'requirePermission()', work: "the permission looked up in the request's permission set" },
   { name: 'validate()', work: 'the id checked by a compiled JSON Schema' },
@@ -265,7 +268,7 @@ export const STACK_LAYERS: readonly { name: string; work: string }[] = [
 /** The access-log layer, mounted after requestContext() when a stack logs every request. */
 export const ACCESS_LOG_LAYER = {
   name: 'httpLogger()',
-  work: 'one access-log line per request through the winston logger given to it',
+  work: 'one access-log line per request in the format of the winston logger given to it (the JSON text of a repeated field value reused), written with the other lines of its event-loop turn',
 };
 
 export interface BulwarkOptions {
