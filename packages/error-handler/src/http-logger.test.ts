@@ -41,6 +41,15 @@ function loggedApp(options: Omit<HttpLoggerOptions, 'logger'> = {}) {
 const access = (lines: Array<Record<string, unknown>>) =>
   lines.filter((line) => line.message === 'request');
 
+/** Starts a request and closes it from the client side 50 ms later, before any answer. */
+async function abandon(url: string): Promise<void> {
+  const controller = new AbortController();
+  const pending = fetch(url, { signal: controller.signal }).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  controller.abort();
+  await pending;
+}
+
 describe('httpLogger', () => {
   it('writes one line per request with method, route, path, status, duration and trace id', async () => {
     const { app, lines } = loggedApp();
@@ -164,13 +173,7 @@ describe('httpLogger', () => {
     const { app, lines } = loggedApp();
     const server = await listen(app);
     try {
-      const controller = new AbortController();
-      const pending = fetch(`${server.url}/slow`, { signal: controller.signal }).catch(
-        () => undefined,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      controller.abort();
-      await pending;
+      await abandon(`${server.url}/slow`);
       await expect.poll(() => access(lines())[0]).toMatchObject({ route: '/slow', aborted: true });
     } finally {
       await server.close();
@@ -197,13 +200,7 @@ describe('httpLogger', () => {
     app.use(errorHandler({ logger: capture.logger }));
     const server = await listen(app);
     try {
-      const controller = new AbortController();
-      const pending = fetch(`${server.url}/slow`, { signal: controller.signal }).catch(
-        () => undefined,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      controller.abort();
-      await pending;
+      await abandon(`${server.url}/slow`);
       await done;
       await expect
         .poll(() => capture.lines().map((line) => line.message))

@@ -193,6 +193,15 @@ export interface IgnoredForwarding {
   peerTrusted: boolean;
 }
 
+/** Whether a request carries X-Forwarded-For, Forwarded or X-Real-IP. */
+function hasForwardingHeader(given: ForwardedRequest['headers']): boolean {
+  return (
+    given['x-forwarded-for'] !== undefined ||
+    given.forwarded !== undefined ||
+    given['x-real-ip'] !== undefined
+  );
+}
+
 /**
  * The forwarding headers of a request that Express ignored, or `undefined` when it has none or
  * Express read them. Ignored: any of them from a peer `trust proxy` does not trust (Express then
@@ -204,13 +213,7 @@ export function ignoredForwarding(
   trust: unknown,
 ): IgnoredForwarding | undefined {
   const given = req.headers;
-  if (
-    given['x-forwarded-for'] === undefined &&
-    given.forwarded === undefined &&
-    given['x-real-ip'] === undefined
-  ) {
-    return undefined;
-  }
+  if (!hasForwardingHeader(given)) return undefined;
   const headers: string[] = [];
   for (const [name, written] of FORWARDING_HEADERS) {
     if (given[name] !== undefined) headers.push(written);
@@ -274,14 +277,7 @@ export function createForwardedCheck({
   if (mode === 'ignore') return () => undefined;
   return function checkForwarded(req) {
     // Most requests carry no forwarding header: they are answered before anything else is read.
-    const given = req.headers;
-    if (
-      given['x-forwarded-for'] === undefined &&
-      given.forwarded === undefined &&
-      given['x-real-ip'] === undefined
-    ) {
-      return undefined;
-    }
+    if (!hasForwardingHeader(req.headers)) return undefined;
     const app = req.app;
     if (app === undefined || (!production && reportedApps.has(app))) return undefined;
     const found = ignoredForwarding(req, app.get('trust proxy fn'));

@@ -664,17 +664,18 @@ describe('JWT options', () => {
   });
 });
 
+/** HS256 options of the verified-token cache tests. */
+const hsJwt = {
+  algorithms: ['HS256' as const],
+  secret: hmacSecret,
+  issuer: ISSUER,
+  audience: AUDIENCE,
+};
+
 describe('the verified-token cache', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
-
-  const hsJwt = {
-    algorithms: ['HS256' as const],
-    secret: hmacSecret,
-    issuer: ISSUER,
-    audience: AUDIENCE,
-  };
 
   it('refuses a remembered token once it expires, and after maxAgeSec', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
@@ -788,12 +789,6 @@ describe('the verified-token cache, read through its most recent entry', () => {
     vi.useRealTimers();
   });
 
-  const hsJwt = {
-    algorithms: ['HS256' as const],
-    secret: hmacSecret,
-    issuer: ISSUER,
-    audience: AUDIENCE,
-  };
   const tokenFor = (sub: string, exp = now() + 300) =>
     forge({ alg: 'HS256' }, { ...good(), sub, exp }, hs256(hmacSecret));
   const verified = (result: JwtResult | Promise<JwtResult>) => {
