@@ -1,6 +1,12 @@
 // trustedHosts(): refuse requests whose Host (and trusted X-Forwarded-Host) is not one of ours.
 import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
+import {
+  compiledTrust,
+  createPeerCache,
+  type TrustFunction,
+  type TrustSettings,
+} from '../../../internal/peer-trust.js';
 import { checkOptions, describe, httpError, PerimeterConfigError, publish } from './errors.js';
 import { BoundedMemo } from './memo.js';
 import { trustedHostsDescription, withOpenApi } from './openapi.js';
@@ -90,32 +96,24 @@ function parseAuthority(value: string | undefined): Authority | undefined {
 /**
  * The answer of the app's `trust proxy` function for each connection's peer. A keep-alive
  * connection from a proxy carries many requests from one address; the function parses that
- * address each time it is asked. Kept per socket and per function, so a changed setting is
+ * address each time it is asked. Kept per socket, function and address, so a changed setting is
  * asked again, and only for a function Express compiled from a boolean, number, string or
  * array, whose answer depends on the address alone: a function the app gave itself may answer
  * differently from one request to the next (a reloaded allow-list), and Express asks it again
  * for every `req.hostname`, so a kept answer would check another host than the one Express uses.
  */
-const peerTrust = new WeakMap<object, { trust: unknown; trusted: boolean }>();
+const { askTrust } = createPeerCache((address) => ({ address, trust: undefined, trusted: false }));
 
 function trustsPeer(req: Request): boolean {
-  const trust: unknown = req.app?.get('trust proxy fn');
-  if (typeof trust !== 'function') return false;
-  const socket = req.socket;
-  const cacheable = typeof req.app.get('trust proxy') !== 'function';
-  const known = socket && cacheable ? peerTrust.get(socket) : undefined;
-  if (known !== undefined && known.trust === trust) return known.trusted;
-  let trusted = false;
-  try {
-    // proxy-addr throws for a peer address it cannot parse (a socket already gone); not trusted.
-    trusted = Boolean(trust(socket?.remoteAddress, 0));
-  } catch {
-    return false;
-  }
-  if (cacheable && socket && socket.remoteAddress !== undefined) {
-    peerTrust.set(socket, { trust, trusted });
-  }
-  return trusted;
+  const app = req.app as TrustSettings | undefined;
+  const trust: unknown = app?.get('trust proxy fn');
+  if (typeof trust !== 'function' || app === undefined) return false;
+  const address = req.socket?.remoteAddress;
+  // proxy-addr throws for a peer address it cannot parse (a socket already gone): not trusted.
+  // A socket without an address is asked as Express asks, and nothing is kept for it.
+  const socket = address === undefined ? undefined : req.socket;
+  const answer = askTrust(socket, address as string, trust as TrustFunction, compiledTrust(app));
+  return answer ?? false;
 }
 
 /** What one Host or forwarded host value is, worked out once per distinct value. */

@@ -1,8 +1,13 @@
 // The client address a request is counted under, without parsing X-Forwarded-For on every request.
+import {
+  compiledTrust,
+  createPeerCache,
+  type PeerEntry,
+  type TrustFunction,
+} from '../../../internal/peer-trust.js';
 import { ipKey } from './ip.js';
 
-/** A trust function as Express compiles `trust proxy`: the address and its position (0: the peer). */
-export type TrustFunction = (address: string, hop: number) => unknown;
+export type { TrustFunction } from '../../../internal/peer-trust.js';
 
 /** The parts of a request read here. */
 export interface PeerRequest {
@@ -11,29 +16,21 @@ export interface PeerRequest {
   app?: { get(setting: string): unknown } | undefined;
 }
 
-/**
- * What is known about one connection's peer. Everything here comes from the socket's address and
- * the app's trust function, never from a header, so a client cannot write a wrong answer into it.
- */
-interface Peer {
-  /** `socket.remoteAddress` when the entry was made. */
-  address: string;
-  /** The compiled trust function `trusted` was answered by; `undefined` before it was asked. */
-  trust: TrustFunction | undefined;
-  /** Whether `trust` trusts `address` as the first hop. */
-  trusted: boolean;
+/** What is known about one connection's peer, with the address key made for it. */
+interface Peer extends PeerEntry {
   /** The `ipv6Subnet` `key` was made for; `-1` before the first key. */
   subnet: number;
   /** `ip:<address or subnet>` for `address` grouped by `subnet`. */
   key: string;
 }
 
-/**
- * One entry per connection a request came in on: a keep-alive connection reuses its entry for
- * every request it carries, and the entry goes with the socket. Bounded by the number of open
- * sockets, each entry a few fields.
- */
-const peers = new WeakMap<object, Peer>();
+const { peerOf, askTrust } = createPeerCache<Peer>((address) => ({
+  address,
+  trust: undefined,
+  trusted: false,
+  subnet: -1,
+  key: '',
+}));
 
 const lookupGetter = (
   Object.prototype as unknown as { __lookupGetter__(this: object, key: string): unknown }
@@ -76,51 +73,9 @@ export function readsExpressIp(req: object): boolean {
   return isExpressIpGetter(lookupGetter.call(req, 'ip'));
 }
 
-/** The entry for `socket`, made afresh when the socket reports another address. */
-function peerOf(socket: object, address: string): Peer {
-  let peer = peers.get(socket);
-  if (peer === undefined || peer.address !== address) {
-    peer = { address, trust: undefined, trusted: false, subnet: -1, key: '' };
-    peers.set(socket, peer);
-  }
-  return peer;
-}
-
-/**
- * Whether `trust` trusts the peer `address` as the first hop, or `undefined` when it throws.
- * With `pure` (a trust function Express compiled from an address list, a hop count or a
- * boolean, which answers by the address alone) the answer is remembered for the socket until the
- * app's trust function changes; a function of the app's own is asked every time.
- */
-function askTrust(
-  socket: object | undefined,
-  address: string,
-  trust: TrustFunction,
-  pure: boolean,
-): boolean | undefined {
-  const peer = pure && socket !== undefined ? peerOf(socket, address) : undefined;
-  if (peer !== undefined && peer.trust === trust) return peer.trusted;
-  let trusted: boolean;
-  try {
-    trusted = Boolean(trust(address, 0));
-  } catch {
-    return undefined;
-  }
-  if (peer !== undefined) {
-    peer.trust = trust;
-    peer.trusted = trusted;
-  }
-  return trusted;
-}
-
 function socketOf(req: PeerRequest): object | undefined {
   const socket = req.socket;
   return typeof socket === 'object' && socket !== null ? socket : undefined;
-}
-
-/** Whether an app's `trust proxy fn` is compiled by Express rather than the app's own function. */
-function compiledTrust(app: { get(setting: string): unknown }): boolean {
-  return typeof app.get('trust proxy') !== 'function';
 }
 
 /**
