@@ -1,5 +1,6 @@
 // Tests for httpLogger(): one access line per request, with route and trace id, never secrets.
 import { execFile } from 'node:child_process';
+import { Agent, get as httpGet } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { listen } from '@bulwark/test-utils';
 import express from 'express';
@@ -152,6 +153,47 @@ describe('httpLogger', () => {
     const { app, lines } = loggedApp();
     await request(app).post('/devices/d-1/commands').set('X-Test-User', '1').send({});
     expect(access(lines())[0]).toMatchObject({ user: 'user-1', tenant: 'acme' });
+  });
+
+  it('logs the client address req.ip names, for each trust proxy setting, on one keep-alive connection', async () => {
+    const capture = captureLogger();
+    const app = express();
+    app.use(httpLogger({ logger: capture.logger }));
+    const seen: (string | undefined)[] = [];
+    app.get('/ip', (req, res) => {
+      seen.push(req.ip);
+      res.json({ ok: true });
+    });
+    const server = await listen(app);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (forwarded?: string) =>
+      new Promise<void>((resolve, reject) => {
+        httpGet(
+          `${server.url}/ip`,
+          { agent, headers: forwarded === undefined ? {} : { 'x-forwarded-for': forwarded } },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        ).on('error', reject);
+      });
+    const settings: unknown[] = [false, 'loopback', 1, (address: string) => address !== '::1'];
+    try {
+      for (const setting of settings) {
+        app.set('trust proxy', setting);
+        for (const forwarded of [undefined, '198.51.100.7', '203.0.113.5, 10.0.0.1', ' , '])
+          await get(forwarded);
+      }
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+    const logged = access(capture.lines()).map((line) => line.ip);
+    expect(seen).toHaveLength(16);
+    expect(logged).toEqual(seen);
+    // Behind a trusted loopback peer the header names the client; untrusted, the peer does.
+    expect(seen.slice(0, 4)).toEqual(Array(4).fill('127.0.0.1'));
+    expect(seen.slice(4, 8)).toEqual(['127.0.0.1', '198.51.100.7', '10.0.0.1', '127.0.0.1']);
   });
 
   it('logs 5xx at error and 404 at warn, with a null route when nothing matched', async () => {

@@ -1,5 +1,6 @@
 // httpLogger(): one access-log line per request, never bodies, query strings or credentials.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { createClientIp } from '../../../internal/client-ip.js';
 import { checkLogger, checkOptions, invalidOption, type LoggerLike } from './config.js';
 import { currentTraceId } from './context.js';
 import { accessWriterOf, createLogger, redactsItself } from './logger.js';
@@ -16,6 +17,9 @@ function clip(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
   return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD)}…` : value;
 }
+
+// `req.ip` without proxy-addr's parsing while the client is the connection's peer.
+const clientIp = createClientIp();
 
 const USER_KEYS = ['subject', 'sub', 'userId', 'user_id', 'id'];
 const TENANT_KEYS = ['tenant', 'tenantId', 'tenant_id', 'org', 'orgId'];
@@ -117,7 +121,7 @@ export function httpLogger(options?: HttpLoggerOptions): RequestHandler {
         line.duration_ms = Number(process.hrtime.bigint() - started) / 1e6;
         const length = Number(res.getHeader('Content-Length'));
         if (Number.isFinite(length)) line.bytes = length;
-        const ip = req.ip;
+        const ip = clientIp(req);
         if (ip !== undefined) line.ip = ip;
         const userAgent = clip(req.headers['user-agent']);
         if (userAgent !== undefined) line.user_agent = userAgent;

@@ -1,20 +1,15 @@
 // The client address a request is counted under, without parsing X-Forwarded-For on every request.
 import {
-  compiledTrust,
-  createPeerCache,
-  type PeerEntry,
-  type TrustFunction,
-} from '../../../internal/peer-trust.js';
+  createClientReader,
+  type PeerRequest,
+  socketOf,
+} from '../../../internal/client-ip.js';
+import { compiledTrust, type PeerEntry, type TrustFunction } from '../../../internal/peer-trust.js';
 import { ipKey } from './ip.js';
 
+export type { PeerRequest } from '../../../internal/client-ip.js';
+export { readsExpressIp } from '../../../internal/client-ip.js';
 export type { TrustFunction } from '../../../internal/peer-trust.js';
-
-/** The parts of a request read here. */
-export interface PeerRequest {
-  headers: Record<string, string | string[] | undefined>;
-  socket?: { remoteAddress?: string | undefined } | undefined;
-  app?: { get(setting: string): unknown } | undefined;
-}
 
 /** What is known about one connection's peer, with the address key made for it. */
 interface Peer extends PeerEntry {
@@ -24,59 +19,13 @@ interface Peer extends PeerEntry {
   key: string;
 }
 
-const { peerOf, askTrust } = createPeerCache<Peer>((address) => ({
+const { clientOf, askTrust } = createClientReader<Peer>((address) => ({
   address,
   trust: undefined,
   trusted: false,
   subnet: -1,
   key: '',
 }));
-
-const lookupGetter = (
-  Object.prototype as unknown as { __lookupGetter__(this: object, key: string): unknown }
-).__lookupGetter__;
-
-/**
- * Express's `req.ip` getter (Express 4 and 5 alike), without whitespace. A getter with other
- * source, such as one an app defines on `app.request` or on the request, is read as it is.
- */
-const EXPRESS_IP_SOURCE =
-  "functionip(){vartrust=this.app.get('trustproxyfn');returnproxyaddr(this,trust);}";
-
-// The verdict for each getter function seen, and the last one, which nearly every request has.
-const getterVerdicts = new WeakMap<object, boolean>();
-let lastGetter: unknown;
-let lastVerdict = false;
-
-/** Whether `getter` is Express's own `req.ip` getter. */
-function isExpressIpGetter(getter: unknown): boolean {
-  if (getter === lastGetter) return lastVerdict;
-  if (typeof getter !== 'function') return false;
-  let verdict = getterVerdicts.get(getter);
-  if (verdict === undefined) {
-    verdict =
-      getter.name === 'ip' &&
-      Function.prototype.toString.call(getter).replace(/\s+/g, '') === EXPRESS_IP_SOURCE;
-    getterVerdicts.set(getter, verdict);
-  }
-  lastGetter = getter;
-  lastVerdict = verdict;
-  return verdict;
-}
-
-/**
- * Whether reading `req.ip` runs Express's getter: no getter of the app's or the request's own
- * (nor a plain value) stands in front of it. Looked up on every request, since a request or a
- * prototype can be given one at any time.
- */
-export function readsExpressIp(req: object): boolean {
-  return isExpressIpGetter(lookupGetter.call(req, 'ip'));
-}
-
-function socketOf(req: PeerRequest): object | undefined {
-  const socket = req.socket;
-  return typeof socket === 'object' && socket !== null ? socket : undefined;
-}
 
 /**
  * Whether `trust` trusts the request's peer `address` as the first hop, as Express asks it;
@@ -92,73 +41,6 @@ export function trustsPeer(
   const pure =
     typeof app?.get === 'function' && app.get('trust proxy fn') === trust && compiledTrust(app);
   return askTrust(socketOf(req), address, trust, pure);
-}
-
-/**
- * The address Express's `req.ip` names when the peer is a trusted proxy: X-Forwarded-For read
- * from its last entry back, as proxy-addr reads it, to the first address `trust` does not trust,
- * or to the header's first entry. Entries are split at commas, spaces around them dropped and
- * empty ones skipped. `trust` is asked about each address but the peer (hop 0, already known to
- * be trusted) with the same arguments as proxy-addr asks it, and only as far as proxy-addr goes.
- */
-function forwardedClient(peer: string, header: string, trust: TrustFunction): string {
-  let current = peer;
-  let hop = 0;
-  let at = header.length;
-  for (;;) {
-    // The entry before `at`: back over spaces and commas to its last character, then to the
-    // comma before it, and forward over the spaces that start it.
-    let end = at;
-    let code = header.charCodeAt(end - 1);
-    while (end > 0 && (code === 0x20 || code === 0x2c)) code = header.charCodeAt(--end - 1);
-    if (end === 0) return current;
-    let start = end - 1;
-    while (start > 0 && header.charCodeAt(start - 1) !== 0x2c) start--;
-    while (header.charCodeAt(start) === 0x20) start++;
-    // proxy-addr asks about an address only when another one lies beyond it.
-    if (hop > 0 && !trust(current, hop)) return current;
-    current = header.slice(start, end);
-    hop++;
-    at = start;
-  }
-}
-
-/**
- * The client of a request as Express's `req.ip` names it, read without proxy-addr's parsing and
- * its arrays: the socket's entry when the client is the socket's peer, the address taken from
- * X-Forwarded-For behind a trusted peer, or `undefined` where `req.ip` must be read (a getter of
- * the app's own, a trust function of the app's own with the header present, no socket address,
- * a trust function that throws).
- *
- * Express reads X-Forwarded-For only past a trusted peer: without the header, or from a peer
- * `trust proxy` does not trust, `req.ip` is `req.socket.remoteAddress`. Whether the peer is
- * trusted is remembered per socket; the header, which the client writes, is read afresh on every
- * request and never remembered.
- */
-function clientOf(req: PeerRequest): Peer | string | undefined {
-  const socket = socketOf(req);
-  if (socket === undefined) return undefined;
-  const address = (socket as { remoteAddress?: unknown }).remoteAddress;
-  if (typeof address !== 'string' || address === '') return undefined;
-  if (!readsExpressIp(req)) return undefined;
-  const app = req.app;
-  if (typeof app?.get !== 'function') return undefined;
-  // Express throws without a trust function; req.ip then throws as it always has.
-  const trust = app.get('trust proxy fn');
-  if (typeof trust !== 'function') return undefined;
-  const forwarded = req.headers['x-forwarded-for'];
-  // proxy-addr reads the header as `value || ''`: without one the peer is the client.
-  if (!forwarded) return peerOf(socket, address);
-  if (typeof forwarded !== 'string' || !compiledTrust(app)) return undefined;
-  const trusted = askTrust(socket, address, trust as TrustFunction, true);
-  if (trusted === undefined) return undefined;
-  if (!trusted) return peerOf(socket, address);
-  try {
-    return forwardedClient(address, forwarded, trust as TrustFunction);
-  } catch {
-    // A trust function that throws on an entry: req.ip throws as it always has.
-    return undefined;
-  }
 }
 
 /**
