@@ -32,9 +32,10 @@ export {
   sendProblem,
   statusTitle,
 } from './problem.js';
-export { installProcessHandlers } from './process-handlers.js';
+export { closeLogger, installProcessHandlers } from './process-handlers.js';
 export { DEFAULT_REDACT_KEYS, redact } from './redact.js';
 export type {
+  CloseLoggerOptions,
   CreateLoggerOptions,
   ErrorHandlerOptions,
   HttpLoggerOptions,

@@ -1,11 +1,13 @@
 // Tests for installProcessHandlers(): a real child process dies, logs with its trace id, and exits.
 import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installProcessHandlers } from './process-handlers.js';
+import { createLogger } from './logger.js';
+import { closeLogger, installProcessHandlers } from './process-handlers.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/fatal-app.ts', import.meta.url));
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -89,5 +91,63 @@ describe('installProcessHandlers', () => {
       /Did you mean "onFatal"\?/,
     );
     expect(process.listenerCount('uncaughtException')).toBe(before);
+  });
+});
+
+describe('closeLogger', () => {
+  it('resolves once every line logged before it is in the file, and writes nothing after', async () => {
+    const file = join(dir, 'close.log');
+    const logger = createLogger({ stream: createWriteStream(file), timestamp: false });
+    for (let i = 0; i < 3000; i++) logger.info('line', { i });
+    await closeLogger(logger);
+    logger.info('after close');
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    expect(lines).toHaveLength(3000);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ message: 'line', i: 2999 });
+  });
+
+  it('ends a plain winston-shaped logger that has end(), and resolves for one without', async () => {
+    let ended = 0;
+    const listeners: (() => void)[] = [];
+    const withEnd = {
+      error() {},
+      warn() {},
+      info() {},
+      once(_event: string, listener: () => void) {
+        listeners.push(listener);
+      },
+      end() {
+        ended++;
+        for (const listener of listeners) listener();
+      },
+    };
+    await closeLogger(withEnd);
+    expect(ended).toBe(1);
+    await expect(closeLogger({ error() {}, warn() {}, info() {} })).resolves.toBeUndefined();
+  });
+
+  it('gives up waiting after timeoutMs', async () => {
+    // A logger whose stream never finishes: closeLogger resolves at the timeout.
+    const stuck = { error() {}, warn() {}, info() {}, once() {}, end() {} };
+    const started = Date.now();
+    await closeLogger(stuck, { timeoutMs: 50 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+  });
+
+  it('refuses a missing logger and a bad timeoutMs with stable codes', () => {
+    const logger = { error() {}, warn() {}, info() {} };
+    expect(() => closeLogger(undefined)).toThrow(
+      expect.objectContaining({ code: 'ERR_BULWARK_ERRORS_LOGGER' }),
+    );
+    for (const timeoutMs of [-1, Number.NaN, '2000'])
+      expect(() => closeLogger(logger, { timeoutMs } as never)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BULWARK_ERRORS_INVALID_OPTION',
+          message: expect.stringContaining('such as 2000'),
+        }),
+      );
+    expect(() => closeLogger(logger, { timeout: 10 } as never)).toThrow(
+      /Did you mean "timeoutMs"\?/,
+    );
   });
 });

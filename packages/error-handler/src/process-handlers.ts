@@ -3,12 +3,47 @@ import { checkLogger, checkOptions, ErrorHandlerConfigError, invalidOption } fro
 import { currentTraceId } from './context.js';
 import { flushLogger, redactsItself } from './logger.js';
 import { redact } from './redact.js';
-import type { ProcessHandlersOptions } from './types.js';
+import type { CloseLoggerOptions, ProcessHandlersOptions } from './types.js';
 
 type Origin = 'uncaughtException' | 'unhandledRejection';
 
 const KNOWN = ['onFatal', 'flushTimeoutMs', 'exitCode'] as const;
 let installed = false;
+
+/** A wait in milliseconds: a finite number of at least 0, `2000` when not given. */
+function checkTimeout(where: string, name: string, value: unknown): number {
+  const timeout = value ?? 2000;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0)
+    invalidOption(where, name, timeout, 'Use a number of milliseconds, such as 2000.');
+  return timeout as number;
+}
+
+/**
+ * Ends `logger` and resolves once every line it has accepted has reached its destination (its
+ * stream, file or terminal), or after `timeoutMs`, whichever comes first. Nothing logged after
+ * the call is written. For an `onFatal` of your own and for shutdown: without it, a
+ * `process.exit()` right after logging can lose the last lines, the fatal one among them.
+ *
+ * Options: `timeoutMs` (default `2000`).
+ *
+ * @throws {ErrorHandlerConfigError} on a logger without winston's methods or a bad `timeoutMs`.
+ * @example
+ * installProcessHandlers(logger, {
+ *   onFatal: () => {
+ *     server.close();
+ *     void closeLogger(logger).then(() => process.exit(1));
+ *   },
+ * });
+ */
+export function closeLogger(logger: unknown, options?: CloseLoggerOptions): Promise<void> {
+  checkLogger('closeLogger', logger);
+  const opts = checkOptions<CloseLoggerOptions>(
+    'closeLogger',
+    options === undefined ? [] : [options],
+    ['timeoutMs'],
+  );
+  return flushLogger(logger, checkTimeout('closeLogger', 'timeoutMs', opts.timeoutMs));
+}
 
 /**
  * Logs every `uncaughtException` and `unhandledRejection` (with the trace id of the request that
@@ -25,7 +60,12 @@ let installed = false;
  *   again before the first uninstall, and on a bad logger or options.
  * @example
  * const logger = createLogger();
- * installProcessHandlers(logger, { onFatal: () => server.close(() => process.exit(1)) });
+ * installProcessHandlers(logger, {
+ *   onFatal: () => {
+ *     server.close();
+ *     void closeLogger(logger).then(() => process.exit(1));
+ *   },
+ * });
  */
 export function installProcessHandlers(
   logger: unknown,
@@ -37,19 +77,11 @@ export function installProcessHandlers(
     options === undefined ? [] : [options],
     KNOWN,
   );
-  const flushTimeoutMs = opts.flushTimeoutMs ?? 2000;
-  if (
-    typeof flushTimeoutMs !== 'number' ||
-    !Number.isFinite(flushTimeoutMs) ||
-    flushTimeoutMs < 0
-  ) {
-    invalidOption(
-      'installProcessHandlers',
-      'flushTimeoutMs',
-      flushTimeoutMs,
-      'Use a number of milliseconds, such as 2000.',
-    );
-  }
+  const flushTimeoutMs = checkTimeout(
+    'installProcessHandlers',
+    'flushTimeoutMs',
+    opts.flushTimeoutMs,
+  );
   const exitCode = opts.exitCode ?? 1;
   if (
     typeof exitCode !== 'number' ||

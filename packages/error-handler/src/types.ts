@@ -118,3 +118,8 @@ export interface ProcessHandlersOptions {
   /** Exit code used by the default `onFatal`. Default `1`. */
   exitCode?: number;
 }
+
+export interface CloseLoggerOptions {
+  /** Longest wait, in milliseconds, for the lines already logged to reach the log. Default `2000`. */
+  timeoutMs?: number;
+}
