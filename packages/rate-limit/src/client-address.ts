@@ -1,9 +1,5 @@
 // The client address a request is counted under, without parsing X-Forwarded-For on every request.
-import {
-  createClientReader,
-  type PeerRequest,
-  socketOf,
-} from '../../../internal/client-ip.js';
+import { createClientReader, type PeerRequest, socketOf } from '../../../internal/client-ip.js';
 import { compiledTrust, type PeerEntry, type TrustFunction } from '../../../internal/peer-trust.js';
 import { ipKey } from './ip.js';
 
