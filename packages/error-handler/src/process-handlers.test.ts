@@ -100,7 +100,22 @@ describe('closeLogger', () => {
     const logger = createLogger({ stream: createWriteStream(file), timestamp: false });
     for (let i = 0; i < 3000; i++) logger.info('line', { i });
     await closeLogger(logger);
-    logger.info('after close');
+    const warnings: { code?: string; message: string }[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      logger.info('after close');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    // The line is not written; the logger says so once, as for any destination that fails.
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: 'BULWARK_ERRORS_LOG_TRANSPORT',
+        message: 'a log transport failed: write after end',
+      }),
+    ]);
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
     expect(lines).toHaveLength(3000);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ message: 'line', i: 2999 });
