@@ -210,6 +210,7 @@ async function memoryFigures(databaseUrl: string, logPath: string): Promise<Memo
 }
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
+const signed = (value: number) => `${value >= 0 ? '+' : ''}${fixed(value)}`;
 
 export const suite: BenchSuite = {
   name: 'stacks',
@@ -313,6 +314,10 @@ export const suite: BenchSuite = {
               .join('; ')}. CPU per request ÷ bare: ${rows
               .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
               .map((r) => `${r.name} ${fixed(r.cpuUsPerRequest! / cpu(BARE), 2)}`)
+              .join('; ')}.`,
+            `CPU µs per request added to bare express's (the ratios above also carry what the machine's kernel and network stack charge for every request, which differs more between machines than what the layers themselves add): ${rows
+              .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
+              .map((r) => `${r.name} ${signed(r.cpuUsPerRequest! - cpu(BARE))}`)
               .join('; ')}.`,
             `req/s ÷ bare: ${rows
               .slice(1, -1)
