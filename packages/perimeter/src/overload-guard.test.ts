@@ -119,6 +119,39 @@ describe('overloadGuard', () => {
     }
   });
 
+  it('does not hold the stall of the app’s own start-up, before its first request, against that request', async () => {
+    const events: OverloadEvent[] = [];
+    const onEvent = (m: unknown) => events.push(m as OverloadEvent);
+    subscribe('bulwark:perimeter:overload', onEvent);
+    const guard = overloadGuard({ sampleIntervalMs: 50, maxEventLoopDelayMs: 100 });
+    guards.push(guard);
+    const app = express();
+    app.use(guard);
+    app.get('/work', (req, res) => {
+      if (req.query.hog === '1') busyLoop(300);
+      res.json({ ok: true });
+    });
+    app.use(jsonErrors);
+    try {
+      // Start-up work holding the loop past the limit, then a sample that measures it.
+      busyLoop(300);
+      await nextSample(guard);
+      expect(guard.state().eventLoopDelayMs).toBeGreaterThan(100);
+      expect(guard.state().overloaded).toBe(false);
+      const server = await listen(app);
+      running.push(server);
+      expect((await fetch(`${server.url}/work`)).status).toBe(200);
+      expect(events).toEqual([]);
+      // Once serving, the same stall sheds.
+      const overloaded = nextEvent(events, 'overloaded');
+      expect((await fetch(`${server.url}/work?hog=1`)).status).toBe(200);
+      // The 300 ms stall is past the delay limit, and a busy loop for the whole sample too.
+      expect((await overloaded).reasons).toContain('eventLoopDelay');
+    } finally {
+      unsubscribe('bulwark:perimeter:overload', onEvent);
+    }
+  });
+
   it('sheds on heap and resident memory limits, and lets every request through after close()', async () => {
     const guard = overloadGuard({
       maxEventLoopDelayMs: false,

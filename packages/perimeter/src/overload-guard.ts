@@ -119,7 +119,9 @@ function exemptPaths(value: unknown): readonly string[] {
  * utilisation and, when limits are set, heap and resident memory. While any measure is past its
  * limit, each request (other than the `exempt` probe paths) gets 503 `overloaded` with
  * `Retry-After` at once, instead of queueing behind the work that is already too much. When a
- * later sample finds every measure back under its limit, requests pass again. Each change of
+ * later sample finds every measure back under its limit, requests pass again. The event loop
+ * is judged from the first request the guard sees on, so the app's own start-up does not shed
+ * its first requests; heap and RSS from the start. Each change of
  * state is published on `bulwark:perimeter:overload`. The sampler's timer is unref'd, so it
  * never keeps the process alive; `close()` stops it.
  *
@@ -184,6 +186,10 @@ export function overloadGuard(options?: OverloadGuardOptions): OverloadGuard {
     rssBytes: 0,
   });
   let closed = false;
+  // The event loop is judged from the first request on: the lag of the app's own start-up
+  // (loading modules, compiling, migrating) before it serves anything does not shed the first
+  // requests it gets. Heap and RSS are judged from the start.
+  let serving = false;
 
   function sample(): void {
     const now = performance.now();
@@ -200,8 +206,9 @@ export function overloadGuard(options?: OverloadGuardOptions): OverloadGuard {
     const rssBytes = maxRss === false ? 0 : process.memoryUsage.rss();
 
     const reasons: OverloadReason[] = [];
-    if (maxDelayMs !== false && eventLoopDelayMs > maxDelayMs) reasons.push('eventLoopDelay');
-    if (maxUtilization !== false && eventLoopUtilization > maxUtilization)
+    if (serving && maxDelayMs !== false && eventLoopDelayMs > maxDelayMs)
+      reasons.push('eventLoopDelay');
+    if (serving && maxUtilization !== false && eventLoopUtilization > maxUtilization)
       reasons.push('eventLoopUtilization');
     if (maxHeap !== false && heapUsedBytes > maxHeap) reasons.push('heapUsed');
     if (maxRss !== false && rssBytes > maxRss) reasons.push('rss');
@@ -227,6 +234,13 @@ export function overloadGuard(options?: OverloadGuardOptions): OverloadGuard {
   timer.unref();
 
   const guard = function overloadGuard(req, _res, next) {
+    if (!serving) {
+      // Measure the loop afresh from this first request.
+      serving = true;
+      histogram.reset();
+      lastElu = performance.eventLoopUtilization();
+      due = performance.now() + intervalMs;
+    }
     if (!current.overloaded) return next();
     const path = req.path;
     for (let i = 0; i < exempt.length; i++) {
