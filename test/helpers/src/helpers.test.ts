@@ -22,8 +22,15 @@ describe('ports and prefixes', () => {
   it('hands out distinct free ports and distinct Redis prefixes', async () => {
     const [a, b] = await Promise.all([freePort(), freePort()]);
     expect(a).toBeGreaterThan(0);
+    expect(b).not.toBe(a);
     expect(redisPrefix('x')).not.toBe(redisPrefix('x'));
-    expect(typeof b).toBe('number');
+  });
+
+  it('never hands out a port twice, though the system may offer a released one again at once', async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 200; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(200);
+    for (const port of ports) expect(port).toBeGreaterThan(0);
   });
 });
 

@@ -2,8 +2,8 @@
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
+/** A port the system offers on 127.0.0.1 now, released again before it is returned. */
+function offeredPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -14,6 +14,24 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+// Ports already handed out in this process: the system may offer a released port again at once,
+// and two servers a test starts one after the other must not be given the same one.
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, and not handed out before by this process
+ * (of the last 10 000), so ports taken one after the other for the servers of one test differ.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await offeredPort();
+    if (handedOut.has(port)) continue;
+    if (handedOut.size >= 10_000) handedOut.clear();
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** True when something accepts TCP connections on host:port within `timeoutMs`. */
