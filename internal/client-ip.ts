@@ -90,7 +90,7 @@ function forwardedClient(peer: string, header: string, trust: TrustFunction): st
 
 /**
  * A reader of request clients with its own per-connection cache of entries made by `make` (see
- * `createPeerCache`), and the cache's `peerOf` and `askTrust` for the caller's own questions.
+ * `createPeerCache`), and the cache's `askTrust` for the caller's own questions about a peer.
  */
 export function createClientReader<E extends PeerEntry>(make: (address: string) => E) {
   const { peerOf, askTrust } = createPeerCache<E>(make);
@@ -133,7 +133,7 @@ export function createClientReader<E extends PeerEntry>(make: (address: string) 
     }
   };
 
-  return { clientOf, peerOf, askTrust };
+  return { clientOf, askTrust };
 }
 
 const plainPeer = (address: string): PeerEntry => ({ address, trust: undefined, trusted: false });
