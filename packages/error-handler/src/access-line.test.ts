@@ -81,6 +81,9 @@ describe('access lines', () => {
       ['info', { ...base, big: 10n, when: new Date(1), note: long }],
       ['info', { ...base, text: 'line\nbreak "quoted" \u2028 \ud800 é', trace_id: 42 }],
       ['info', { ...base, text: 'line\nbreak "quoted" \u2028 \ud800 é', trace_id: 42 }],
+      // Printable ASCII is written between quotes as it is; a backslash, a tab or DEL is not.
+      ['info', { ...base, text: ' !#[]~ plain', trace_id: 'back\\slash' }],
+      ['info', { ...base, text: 'tab\there \x7f', trace_id: '~' }],
       // Array-index keys come first in JSON.stringify's order.
       ['info', { method: 'GET', 1: 'one', 0: 'zero', status: 200 }],
       ['info', { method: 'GET', 1: 'one', 0: 'zero', status: 200 }],

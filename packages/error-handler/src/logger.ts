@@ -348,9 +348,16 @@ interface KeySlot {
   text: string | undefined;
 }
 
-/** JSON.stringify(value), with a shortcut for numbers, most of which change from line to line. */
+// Printable ASCII but `"` and `\\`: JSON writes such a string as it is, between quotes.
+const PLAIN_JSON_STRING = /^[ !#-[\]-~]*$/;
+
+/**
+ * JSON.stringify(value), with shortcuts for numbers and plain strings (ids, times, paths), the
+ * values that change from line to line.
+ */
 function jsonOf(value: unknown): string | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
+  if (typeof value === 'string' && PLAIN_JSON_STRING.test(value)) return `"${value}"`;
   return JSON.stringify(value);
 }
 
@@ -436,6 +443,16 @@ export function accessLines(
     slot.changing = true;
     return slot;
   };
+  /**
+   * Fills `slot` with `value` and gives its JSON text (empty for a value JSON leaves out), or,
+   * with `record`, puts the redacted value there.
+   */
+  const part = (slot: KeySlot, value: unknown, record: Record<string, unknown> | undefined) => {
+    const filled = fill(slot, value);
+    if (record === undefined) return filled.text ?? '';
+    record[slot.key] = filled.clean;
+    return '';
+  };
   // The keys of the last line's metadata and fields: the next line has the same ones, mostly.
   const listOf = (keys: string[], last: KeyList, fields: boolean): KeyList => {
     if (sameKeys(keys, last.keys)) return last;
@@ -485,29 +502,21 @@ export function accessLines(
           ? context.clientRequestId
           : clientRequestIdOf(traceId);
 
-    const line: KeySlot[] = [fill(levelSlot, logLevel)];
-    if (timestamp) line.push(fill(timestampSlot, isoNow()));
-    line.push(fill(messageSlot, message));
-    if (traceId !== undefined) line.push(fill(traceSlot, traceId));
-    if (clientId !== undefined) line.push(fill(clientSlot, clientId));
-    for (const slot of metaList.slots) line.push(fill(slot, meta![slot.key]));
-    for (const slot of fieldList.slots)
-      if (slot !== traceSlot) line.push(fill(slot, fields[slot.key]));
-
-    if (pretty || metaList.index || fieldList.index) {
-      // The record itself: pretty lines are made from it, and JSON.stringify writes array-index
-      // keys first.
-      const record: Record<string, unknown> = {};
-      for (const slot of line) record[slot.key] = slot.clean;
-      return pretty ? formatPretty(record, colours) : JSON.stringify(record);
-    }
+    // The record itself only where the text is not joined from the slots: pretty lines are made
+    // from it, and JSON.stringify writes array-index keys first.
+    const record: Record<string, unknown> | undefined =
+      pretty || metaList.index || fieldList.index ? {} : undefined;
     // `level` opens the line, and always has a value.
-    let json = line[0]!.text!;
-    for (let i = 1; i < line.length; i++) {
-      const part = line[i]!.text;
-      if (part !== undefined) json += part;
-    }
-    return `${json}}`;
+    let json = part(levelSlot, logLevel, record);
+    if (timestamp) json += part(timestampSlot, isoNow(), record);
+    json += part(messageSlot, message, record);
+    if (traceId !== undefined) json += part(traceSlot, traceId, record);
+    if (clientId !== undefined) json += part(clientSlot, clientId, record);
+    for (const slot of metaList.slots) json += part(slot, meta![slot.key], record);
+    for (const slot of fieldList.slots)
+      if (slot !== traceSlot) json += part(slot, fields[slot.key], record);
+    if (record === undefined) return `${json}}`;
+    return pretty ? formatPretty(record, colours) : JSON.stringify(record);
   };
   return Object.assign(text, { keyCount: () => slots.size });
 }
