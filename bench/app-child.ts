@@ -17,6 +17,8 @@ export interface ChildUsage {
   cpuUs: number;
   rssBytes: number;
   heapUsedBytes: number;
+  /** Memory V8 holds for its heap, used or not. */
+  heapTotalBytes: number;
 }
 
 const { spec, databaseUrl } = JSON.parse(process.argv[2]!) as {
@@ -49,6 +51,7 @@ const usage = (): ChildUsage => {
     cpuUs: cpu.user + cpu.system,
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
   };
 };
 

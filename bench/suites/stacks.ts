@@ -153,10 +153,11 @@ async function headersOf(app: AppProcess): Promise<[string, string][]> {
   return headers;
 }
 
-/** RSS and V8 heap in use, in MB, after two full garbage collections. */
+/** RSS, V8 heap in use and V8 heap held (used or not), in MB, after two full garbage collections. */
 interface Memory {
   rss: number;
   heap: number;
+  heapTotal: number;
 }
 
 interface MemoryFigures {
@@ -183,8 +184,12 @@ async function memoryFigures(databaseUrl: string, logPath: string): Promise<Memo
   );
   try {
     const mb = async (): Promise<Memory> => {
-      const { rssBytes, heapUsedBytes } = await app.memory();
-      return { rss: rssBytes / 2 ** 20, heap: heapUsedBytes / 2 ** 20 };
+      const { rssBytes, heapUsedBytes, heapTotalBytes } = await app.memory();
+      return {
+        rss: rssBytes / 2 ** 20,
+        heap: heapUsedBytes / 2 ** 20,
+        heapTotal: heapTotalBytes / 2 ** 20,
+      };
     };
     await loadFromChild({ url: app.url, connections: CONNECTIONS, amount: 200, headers: HEADERS });
     const before = await mb();
@@ -350,7 +355,7 @@ export const suite: BenchSuite = {
               )}. req/s ÷ ${ANCHOR}: ${BULWARK} ${fixed(ops(BULWARK) / ops(ANCHOR), 2)}, ${BULWARK_LOG} ÷ ${ANCHOR_LOG} ${fixed(ops(BULWARK_LOG) / ops(ANCHOR_LOG), 2)}.`,
             `Access log: httpLogger() adds ${fixed(accessLogUs)} µs of CPU per request to the Bulwark stack${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${fixed(cpu(ANCHOR_LOG) - cpu(ANCHOR))} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
             `Promises created per request on the 200 path (async_hooks, ${COUNT_REQUESTS} sequential requests over one keep-alive connection after the timed rounds): ${[BARE, ANCHOR, BULWARK, BULWARK_LOG].map((name) => `${name} ${fixed(promises[name]!, 2)}`).join('; ')}; ${BULWARK} − ${BARE} = ${fixed(extraPromises, 2)}.`,
-            `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, RSS (V8 heap in use): ${fixed(memory.before.rss)} MB (${fixed(memory.before.heap)} MB) before, ${fixed(memory.first.rss)} MB (${fixed(memory.first.heap)} MB) after ${MEMORY_REQUESTS} requests, ${fixed(memory.second.rss)} MB (${fixed(memory.second.heap)} MB) after ${MEMORY_REQUESTS} more from the same clients, ${fixed(memory.third.rss)} MB (${fixed(memory.third.heap)} MB) after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(memory.second.rss / memory.first.rss, 2)}× from the first round to the second, ${fixed(memory.third.rss / memory.second.rss, 2)}× from the second to the third. RSS also holds memory the allocator keeps after a collection, and the heap pages V8 keeps for the next allocations, which it sizes to the load over the first rounds; the heap in use is what the caches and stores hold.`,
+            `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, RSS (V8 heap in use): ${fixed(memory.before.rss)} MB (${fixed(memory.before.heap)} MB) before, ${fixed(memory.first.rss)} MB (${fixed(memory.first.heap)} MB) after ${MEMORY_REQUESTS} requests, ${fixed(memory.second.rss)} MB (${fixed(memory.second.heap)} MB) after ${MEMORY_REQUESTS} more from the same clients, ${fixed(memory.third.rss)} MB (${fixed(memory.third.heap)} MB) after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(memory.second.rss / memory.first.rss, 2)}× from the first round to the second, ${fixed(memory.third.rss / memory.second.rss, 2)}× from the second to the third. The V8 heap held (in use or not, the young generation grown to the load's allocation rate) after each round: ${fixed(memory.first.heapTotal)}, ${fixed(memory.second.heapTotal)} and ${fixed(memory.third.heapTotal)} MB. RSS also holds memory the allocator keeps after a collection, and heap pages V8 keeps pooled for the next allocations outside what it reports as held; the heap in use is what the caches and stores hold.`,
             `${BARE}: Express 5 and the route handler. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
             `${ANCHOR}: helmet(), cors(), express-jwt (HS256, the secret as a KeyObject), express-rate-limit (memory store, draft-8 RateLimit headers and X-RateLimit-*, as Bulwark's rateLimit() sends), a permission check on the token's claims, express-validator on the id, a problem+json error handler logging through winston (JSON lines on stdout). ${ANCHOR_LOG}: the same with pino-http first, logging the fields of Bulwark's access line through pino.destination({ dest: 1, sync: false }).`,
             `${BULWARK}: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore(), cached), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler() with createLogger() (JSON lines on stdout). ${BULWARK_LOG}: the same with httpLogger({ logger }) after requestContext(), as docs/getting-started.md mounts it. Every app's stdout is a file (node app.js > app.log), so both stacks' loggers write to the same kind of destination; the 200 path logs nothing without an access logger.`,
