@@ -348,7 +348,7 @@ interface KeySlot {
   text: string | undefined;
 }
 
-// Printable ASCII but `"` and `\\`: JSON writes such a string as it is, between quotes.
+// Printable ASCII but the quote and the backslash: JSON writes it as it is, between quotes.
 const PLAIN_JSON_STRING = /^[ !#-[\]-~]*$/;
 
 /**
