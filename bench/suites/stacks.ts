@@ -25,7 +25,7 @@ import {
   tokenFor,
 } from '../apps.js';
 import { loadFromChild } from '../load.js';
-import { interleavedRows, type RoundResult } from '../rounds.js';
+import { interleavedRows, median, type RoundResult } from '../rounds.js';
 import {
   atLeast,
   atMost,
@@ -35,7 +35,7 @@ import {
 } from '../types.js';
 
 export const CONNECTIONS = 50;
-const ROUNDS = QUICK ? 2 : 5;
+const ROUNDS = QUICK ? 2 : 7;
 const ROUND_S = QUICK ? 2 : 5;
 const WARMUP_S = QUICK ? 1 : 3;
 const COUNT_REQUESTS = QUICK ? 200 : 2000;
@@ -238,7 +238,15 @@ async function memoryFigures(databaseUrl: string, logPath: string): Promise<Memo
 }
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
-const signed = (value: number) => `${value >= 0 ? '+' : ''}${fixed(value)}`;
+const signed = (value: number, digits = 1) => `${value >= 0 ? '+' : ''}${fixed(value, digits)}`;
+
+/** A figure taken within each round: the median over the rounds and its median absolute deviation. */
+interface Paired {
+  value: number;
+  spread: number;
+}
+const plusMinus = ({ value, spread }: Paired, digits: number, sign = false) =>
+  `${sign ? signed(value, digits) : fixed(value, digits)} ± ${fixed(spread, digits)}`;
 
 export const suite: BenchSuite = {
   name: 'stacks',
@@ -270,9 +278,10 @@ export const suite: BenchSuite = {
         };
         const apps = await startAll(specs, { logPath: logs.path, databaseUrl });
         let rows: BenchRow[];
+        const perRound: Record<string, RoundResult>[] = [];
         const promises: Record<string, number> = {};
         try {
-          rows = await measureApps(apps, ROUNDS, ROUND_S);
+          rows = await measureApps(apps, ROUNDS, ROUND_S, perRound);
           // Counted after the timed rounds: async hooks slow every promise while they are on.
           for (const name of [BARE, ANCHOR, BULWARK, BULWARK_LOG]) {
             promises[name] =
@@ -284,17 +293,37 @@ export const suite: BenchSuite = {
         const memory = await memoryFigures(databaseUrl, logs.path('memory'));
 
         const row = (name: string) => rows.find((r) => r.name === name)!;
-        const ops = (name: string) => row(name).opsPerSec;
-        const cpu = (name: string) => row(name).cpuUsPerRequest ?? Number.NaN;
         const writes = (name: string) => row(name).writesPerRequest;
+        // Figures comparing two apps are taken within each round, where the two ran less than a
+        // minute apart, then the median over the rounds: a drift of the machine's speed between
+        // rounds moves both apps of a round alike and cancels out of their ratio.
+        const paired = (of: (round: Record<string, RoundResult>) => number): Paired => {
+          const values = perRound.map(of).filter((value) => Number.isFinite(value));
+          const value = values.length > 0 ? median(values) : Number.NaN;
+          return { value, spread: median(values.map((v) => Math.abs(v - value))) };
+        };
+        const roundCpu = (round: Record<string, RoundResult>, name: string) =>
+          round[name]?.cpuUsPerRequest ?? Number.NaN;
+        const roundOps = (round: Record<string, RoundResult>, name: string) =>
+          round[name]?.requests.average ?? Number.NaN;
+        const cpuRatio = (name: string, to = BARE) =>
+          paired((round) => roundCpu(round, name) / roundCpu(round, to));
+        const cpuAdded = (name: string, to = BARE) =>
+          paired((round) => roundCpu(round, name) - roundCpu(round, to));
+        const opsRatio = (name: string, to: string) =>
+          paired((round) => roundOps(round, name) / roundOps(round, to));
         const ratios: Record<string, number> = {};
         for (const { name } of rows) {
-          ratios[`${name} req/s / ${BARE}`] = ops(name) / ops(BARE);
-          ratios[`${name} req/s / ${ANCHOR}`] = ops(name) / ops(ANCHOR);
-          ratios[`${name} CPU per request / ${BARE}`] = cpu(name) / cpu(BARE);
+          ratios[`${name} req/s / ${BARE}`] = opsRatio(name, BARE).value;
+          ratios[`${name} req/s / ${ANCHOR}`] = opsRatio(name, ANCHOR).value;
+          ratios[`${name} CPU per request / ${BARE}`] = cpuRatio(name).value;
         }
-        ratios[`${BULWARK_LOG} req/s / ${ANCHOR_LOG}`] = ops(BULWARK_LOG) / ops(ANCHOR_LOG);
-        const accessLogUs = cpu(BULWARK_LOG) - cpu(BULWARK);
+        ratios[`${BULWARK_LOG} req/s / ${ANCHOR_LOG}`] = opsRatio(BULWARK_LOG, ANCHOR_LOG).value;
+        const bulwarkCpu = cpuRatio(BULWARK);
+        const bulwarkOps = opsRatio(BULWARK, ANCHOR);
+        const bulwarkLogCpu = cpuRatio(BULWARK_LOG);
+        const accessLog = cpuAdded(BULWARK_LOG, BULWARK);
+        const pinoLog = cpuAdded(ANCHOR_LOG, ANCHOR);
         const logWrites =
           writes(BULWARK_LOG) !== undefined && writes(BULWARK) !== undefined
             ? writes(BULWARK_LOG)! - writes(BULWARK)!
@@ -303,10 +332,14 @@ export const suite: BenchSuite = {
         rows.push(memory.row);
 
         const targets = [
-          atMost(`${BULWARK} CPU per request / ${BARE}`, cpu(BULWARK) / cpu(BARE), 1.6),
-          atLeast(`${BULWARK} req/s / ${ANCHOR}`, ops(BULWARK) / ops(ANCHOR), 1.5),
-          atMost(`${BULWARK_LOG} CPU per request / ${BARE}`, cpu(BULWARK_LOG) / cpu(BARE), 1.8),
-          atMost('access-log CPU µs per request (httpLogger() row − bulwark row)', accessLogUs, 10),
+          atMost(`${BULWARK} CPU per request / ${BARE}`, bulwarkCpu.value, 1.6),
+          atLeast(`${BULWARK} req/s / ${ANCHOR}`, bulwarkOps.value, 1.5),
+          atMost(`${BULWARK_LOG} CPU per request / ${BARE}`, bulwarkLogCpu.value, 1.8),
+          atMost(
+            'access-log CPU µs per request (httpLogger() row − bulwark row)',
+            accessLog.value,
+            10,
+          ),
           ...(logWrites === undefined
             ? []
             : [
@@ -335,25 +368,25 @@ export const suite: BenchSuite = {
           ratios,
           targets,
           notes: [
-            `autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per app (median of the rounds) after a ${WARMUP_S} s warm-up each, GET /devices/acme-sensor-1 with the same HS256 Bearer token and an allowed Origin, on loopback. Each app runs in a process of its own and the load generator in another; CPU µs per request is that app process's CPU time (user + system, all threads, from process.cpuUsage()) over a round divided by the requests it answered in it.`,
+            `autocannon, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per app (the table's figures are the median of the rounds) after a ${WARMUP_S} s warm-up each, GET /devices/acme-sensor-1 with the same HS256 Bearer token and an allowed Origin, on loopback. Each app runs in a process of its own and the load generator in another; CPU µs per request is that app process's CPU time (user + system, all threads, from process.cpuUsage()) over a round divided by the requests it answered in it. A figure comparing two apps (a ratio, a difference, every target) is taken within each round and is the median over the rounds; after ± is its median absolute deviation over the rounds, this run's noise on it.`,
             `CPU µs per request: ${rows
               .filter((r) => r.cpuUsPerRequest !== undefined)
               .map((r) => `${r.name} ${fixed(r.cpuUsPerRequest!)}`)
               .join('; ')}. CPU per request ÷ bare: ${rows
               .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
-              .map((r) => `${r.name} ${fixed(r.cpuUsPerRequest! / cpu(BARE), 2)}`)
+              .map((r) => `${r.name} ${plusMinus(cpuRatio(r.name), 2)}`)
               .join('; ')}.`,
             `CPU µs per request added to bare express's (the ratios above also carry what the machine's kernel and network stack charge for every request, which differs more between machines than what the layers themselves add): ${rows
               .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
-              .map((r) => `${r.name} ${signed(r.cpuUsPerRequest! - cpu(BARE))}`)
+              .map((r) => `${r.name} ${plusMinus(cpuAdded(r.name), 1, true)}`)
               .join('; ')}.`,
             `req/s ÷ bare: ${rows
               .slice(1, -1)
-              .map((r) => `${r.name} ${fixed(r.opsPerSec / ops(BARE), 2)}`)
+              .map((r) => `${r.name} ${plusMinus(opsRatio(r.name, BARE), 2)}`)
               .join(
                 '; ',
-              )}. req/s ÷ ${ANCHOR}: ${BULWARK} ${fixed(ops(BULWARK) / ops(ANCHOR), 2)}, ${BULWARK_LOG} ÷ ${ANCHOR_LOG} ${fixed(ops(BULWARK_LOG) / ops(ANCHOR_LOG), 2)}.`,
-            `Access log: httpLogger() adds ${fixed(accessLogUs)} µs of CPU per request to the Bulwark stack${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${fixed(cpu(ANCHOR_LOG) - cpu(ANCHOR))} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
+              )}. req/s ÷ ${ANCHOR}: ${BULWARK} ${plusMinus(bulwarkOps, 2)}, ${BULWARK_LOG} ÷ ${ANCHOR_LOG} ${plusMinus(opsRatio(BULWARK_LOG, ANCHOR_LOG), 2)}.`,
+            `Access log: httpLogger() adds ${plusMinus(accessLog, 1)} µs of CPU per request to the Bulwark stack (the two ran one after the other in every round)${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${plusMinus(pinoLog, 1)} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
             `Promises created per request on the 200 path (async_hooks, ${COUNT_REQUESTS} sequential requests over one keep-alive connection after the timed rounds): ${[BARE, ANCHOR, BULWARK, BULWARK_LOG].map((name) => `${name} ${fixed(promises[name]!, 2)}`).join('; ')}; ${BULWARK} − ${BARE} = ${fixed(extraPromises, 2)}.`,
             `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, RSS (V8 heap in use): ${fixed(memory.before.rss)} MB (${fixed(memory.before.heap)} MB) before, ${fixed(memory.first.rss)} MB (${fixed(memory.first.heap)} MB) after ${MEMORY_REQUESTS} requests, ${fixed(memory.second.rss)} MB (${fixed(memory.second.heap)} MB) after ${MEMORY_REQUESTS} more from the same clients, ${fixed(memory.third.rss)} MB (${fixed(memory.third.heap)} MB) after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(memory.second.rss / memory.first.rss, 2)}× from the first round to the second, ${fixed(memory.third.rss / memory.second.rss, 2)}× from the second to the third. The V8 heap held (in use or not, the young generation grown to the load's allocation rate) after each round: ${fixed(memory.first.heapTotal)}, ${fixed(memory.second.heapTotal)} and ${fixed(memory.third.heapTotal)} MB. RSS also holds memory the allocator keeps after a collection, and heap pages V8 keeps pooled for the next allocations outside what it reports as held; the heap in use is what the caches and stores hold.`,
             `${BARE}: Express 5 and the route handler. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
