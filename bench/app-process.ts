@@ -23,24 +23,28 @@ const here = import.meta.dirname;
 const WORK = join(here, '.work');
 
 /**
- * The app process's code as plain JavaScript in bench/.work, so the measured process runs on
- * Node.js alone: no TypeScript loader thread in its CPU time or its memory. Written once a run.
+ * A child process's code (`app-child`, `in-process-child`) as plain JavaScript in bench/.work,
+ * with the apps it builds, so the measured process runs on Node.js alone: no TypeScript loader
+ * thread in its CPU time or its memory. Each file is written once a run.
  */
-const childScript = (() => {
-  let path: string | undefined;
-  return () => {
+export const childScript = (() => {
+  const written = new Map<string, string>();
+  return (child = 'app-child') => {
+    let path = written.get(child);
     if (path) return path;
     mkdirSync(WORK, { recursive: true });
-    for (const name of ['apps', 'app-child']) {
+    for (const name of ['apps', child]) {
+      if (written.has(name)) continue;
       const source = readFileSync(join(here, `${name}.ts`), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         fileName: `${name}.ts`,
       });
-      writeFileSync(join(WORK, `${name}.mjs`), outputText.replace("'./apps.js'", "'./apps.mjs'"));
+      path = join(WORK, `${name}.mjs`);
+      writeFileSync(path, outputText.replace("'./apps.js'", "'./apps.mjs'"));
+      written.set(name, path);
     }
-    path = join(WORK, 'app-child.mjs');
-    return path;
+    return written.get(child)!;
   };
 })();
 

@@ -219,21 +219,33 @@ export function renderLayerCosts(report: BenchReport): string {
   const noise = layers.layerCosts.some((cost) => cost.spreadUs !== undefined)
     ? " After ± is the median absolute deviation of a layer's cost over the rounds: the noise of this run on that figure. A layer whose cost is within its noise can come out negative."
     : '';
+  const inProcess = layers.layerCosts.some((cost) => cost.inProcessUs !== undefined);
+  const inProcessText = inProcess
+    ? ' The second column is what the layer adds in one process without sockets (requests made in memory, every app in the same process taking turns in batches of 100 ms): the JavaScript the layer runs, without what the kernel and the load generator add under load.'
+    : '';
+  const withSpread = (us: number | undefined, spread: number | undefined, sign = true) =>
+    us === undefined
+      ? ''
+      : `${sign && us >= 0 ? '+' : ''}${us.toFixed(1)}${spread === undefined ? '' : ` ± ${spread.toFixed(1)}`}`;
   return [
-    `${measuredOn(report)} ${layers.notes?.at(-1) ?? ''}${noise}`,
+    `${measuredOn(report)} ${layers.notes?.at(-1) ?? ''}${noise}${inProcessText}`,
     '',
     ...mdTable(
-      ['layer', 'CPU µs per request', 'what it does per request'],
-      [false, true, false],
+      inProcess
+        ? ['layer', 'CPU µs per request', 'in one process', 'what it does per request']
+        : ['layer', 'CPU µs per request', 'what it does per request'],
+      inProcess ? [false, true, true, false] : [false, true, false],
       [
         [
           empty.name,
           cell(empty.cpuUsPerRequest, 1),
+          ...(inProcess ? [withSpread(layers.inProcessBaseUs, undefined, false)] : []),
           'Express: the socket, HTTP parsing, nine router layers, the route and its JSON answer',
         ],
         ...layers.layerCosts.map((cost) => [
           cost.layer,
-          `${cost.cpuUs >= 0 ? '+' : ''}${cost.cpuUs.toFixed(1)}${cost.spreadUs === undefined ? '' : ` ± ${cost.spreadUs.toFixed(1)}`}`,
+          withSpread(cost.cpuUs, cost.spreadUs),
+          ...(inProcess ? [withSpread(cost.inProcessUs, cost.inProcessSpreadUs)] : []),
           cost.work,
         ]),
       ],

@@ -34,6 +34,10 @@ export interface LayerCost {
   cpuUs: number;
   /** Median absolute deviation of that difference over the rounds: the run's noise on it. */
   spreadUs?: number;
+  /** CPU µs per request this layer adds in one process without sockets: its own JavaScript. */
+  inProcessUs?: number;
+  /** Median absolute deviation of the in-process difference over its batches. */
+  inProcessSpreadUs?: number;
   /** What the layer does per request. */
   work: string;
 }
@@ -49,6 +53,8 @@ export interface BenchSuiteResult {
   notes?: string[];
   /** Per-layer costs, for suites that build a stack up one layer at a time. */
   layerCosts?: LayerCost[];
+  /** CPU µs per request of the first row (no layer on) in one process without sockets. */
+  inProcessBaseUs?: number;
 }
 
 export interface BenchSuite {
