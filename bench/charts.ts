@@ -221,7 +221,7 @@ export function renderLayerCosts(report: BenchReport): string {
     : '';
   const inProcess = layers.layerCosts.some((cost) => cost.inProcessUs !== undefined);
   const inProcessText = inProcess
-    ? ' The second column is what the layer adds in one process without sockets (requests made in memory, every app in the same process taking turns in batches of 100 ms): the JavaScript the layer runs, without what the kernel and the load generator add under load.'
+    ? ' The second column is what the layer adds in one process without sockets (requests made in memory, every app in the same process taking turns in short batches): the JavaScript the layer runs, without what the kernel and the load generator add under load.'
     : '';
   const withSpread = (us: number | undefined, spread: number | undefined, sign = true) =>
     us === undefined

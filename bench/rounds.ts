@@ -15,6 +15,12 @@ export const median = (xs: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+/** The median of `values` and their median absolute deviation from it: the run's noise on it. */
+export function medianAndSpread(values: number[]): { value: number; spread: number } {
+  const value = median(values);
+  return { value, spread: median(values.map((v) => Math.abs(v - value))) };
+}
+
 /**
  * Measures every entry `rounds` times, alternating the order each round so drift on a shared
  * machine hits every row alike, and returns one row per entry with the median over the rounds

@@ -2,7 +2,7 @@
 import { logFolder, QUICK } from '../app-process.js';
 import { ACCESS_LOG_LAYER, type AppSpec, STACK_LAYERS } from '../apps.js';
 import { measureInProcess } from '../in-process.js';
-import { median, type RoundResult } from '../rounds.js';
+import { median, medianAndSpread, type RoundResult } from '../rounds.js';
 import type { BenchSuite, BenchSuiteResult, LayerCost } from '../types.js';
 import { CONNECTIONS, closeAll, HEADERS, measureApps, startAll, withDatabase } from './stacks.js';
 
@@ -12,12 +12,6 @@ const ROUND_S = 2;
 const IN_PROCESS_ROUNDS = QUICK ? 8 : 40;
 const IN_PROCESS_BATCH_MS = 100;
 const IN_PROCESS_WARMUP_MS = QUICK ? 500 : 1500;
-
-/** The median of `values` and their median absolute deviation from it. */
-function medianAndSpread(values: number[]): { value: number; spread: number } {
-  const value = median(values);
-  return { value, spread: median(values.map((v) => Math.abs(v - value))) };
-}
 const EMPTY = 'nine empty layers';
 
 export const suite: BenchSuite = {
@@ -49,6 +43,7 @@ export const suite: BenchSuite = {
           logs.path('in-process'),
         );
         const empty = rows[0]!;
+        const emptyInProcessUs = median(inProcess[EMPTY]!);
         const ratios: Record<string, number> = {};
         const layerCosts: LayerCost[] = [];
         const work = [...layers, logLayer];
@@ -61,14 +56,14 @@ export const suite: BenchSuite = {
               (round[row.name]!.cpuUsPerRequest ?? Number.NaN) -
               (round[rows[i - 1]!.name]!.cpuUsPerRequest ?? Number.NaN),
           );
-          const cpuUs = median(differences);
+          const underLoad = medianAndSpread(differences);
           const batches = inProcess[row.name]!;
           const before = inProcess[rows[i - 1]!.name]!;
           const own = medianAndSpread(batches.map((us, batch) => us - before[batch]!));
           layerCosts.push({
             layer: row.name.slice(2),
-            cpuUs,
-            spreadUs: median(differences.map((d) => Math.abs(d - cpuUs))),
+            cpuUs: underLoad.value,
+            spreadUs: underLoad.spread,
             inProcessUs: own.value,
             inProcessSpreadUs: own.spread,
             work: work[i - 1]!.work,
@@ -82,11 +77,11 @@ export const suite: BenchSuite = {
           ratios,
           targets: [],
           layerCosts,
-          inProcessBaseUs: median(inProcess[EMPTY]!),
+          inProcessBaseUs: emptyInProcessUs,
           notes: [
             `The stacks suite's Bulwark app built up one middleware at a time, each row in a process of its own: each row switches on the next layer, in stack order, and keeps empty middlewares in the places of the others, so every row has the same number of router layers. The row "+ errorHandler()" is the whole Bulwark stack (${whole.cpuUsPerRequest?.toFixed(1)} µs of CPU per request, against ${empty.cpuUsPerRequest?.toFixed(1)} µs for the empty layers); the last row adds httpLogger() after requestContext(), one router layer more.`,
             `CPU each layer adds per request (difference of CPU µs per request between a row and the one before, taken within each round, median of the rounds): ${layerCosts.map((c) => `${c.layer} ${c.cpuUs.toFixed(1)} ± ${c.spreadUs?.toFixed(1)} µs`).join('; ')}. After ± is the median absolute deviation of the difference over the rounds, this run's noise on it; a layer whose cost is within its noise can come out negative.`,
-            `In one process without sockets (every row's app built in the same process and handed requests made in memory, ${CONNECTIONS} in flight at once, the answers written to a stream that keeps them nowhere; the rows take turns in batches of ${IN_PROCESS_BATCH_MS} ms, ${IN_PROCESS_ROUNDS} batches each in alternating order after ${IN_PROCESS_WARMUP_MS} ms of warm-up each), CPU each layer adds per request, taken between neighbouring batches, median of the batches: ${layerCosts.map((c) => `${c.layer} ${c.inProcessUs?.toFixed(1)} ± ${c.inProcessSpreadUs?.toFixed(1)} µs`).join('; ')}; the empty layers ${median(inProcess[EMPTY]!).toFixed(1)} µs. This is the JavaScript each layer runs, without what the kernel and the load generator add under load.`,
+            `In one process without sockets (every row's app built in the same process and handed requests made in memory, ${CONNECTIONS} in flight at once, the answers written to a stream that keeps them nowhere; the rows take turns in batches of ${IN_PROCESS_BATCH_MS} ms, ${IN_PROCESS_ROUNDS} batches each in alternating order after ${IN_PROCESS_WARMUP_MS} ms of warm-up each), CPU each layer adds per request, taken between neighbouring batches, median of the batches: ${layerCosts.map((c) => `${c.layer} ${c.inProcessUs?.toFixed(1)} ± ${c.inProcessSpreadUs?.toFixed(1)} µs`).join('; ')}; the empty layers ${emptyInProcessUs.toFixed(1)} µs. This is the JavaScript each layer runs, without what the kernel and the load generator add under load.`,
             `autocannon in a process of its own, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${ROUND_S} s per row (median of the rounds), the same request and token as the stacks suite.`,
           ],
         };

@@ -25,7 +25,7 @@ import {
   tokenFor,
 } from '../apps.js';
 import { loadFromChild } from '../load.js';
-import { interleavedRows, median, type RoundResult } from '../rounds.js';
+import { interleavedRows, medianAndSpread, type RoundResult } from '../rounds.js';
 import {
   atLeast,
   atMost,
@@ -241,10 +241,7 @@ const fixed = (value: number, digits = 1) => value.toFixed(digits);
 const signed = (value: number, digits = 1) => `${value >= 0 ? '+' : ''}${fixed(value, digits)}`;
 
 /** A figure taken within each round: the median over the rounds and its median absolute deviation. */
-interface Paired {
-  value: number;
-  spread: number;
-}
+type Paired = ReturnType<typeof medianAndSpread>;
 const plusMinus = ({ value, spread }: Paired, digits: number, sign = false) =>
   `${sign ? signed(value, digits) : fixed(value, digits)} ± ${fixed(spread, digits)}`;
 
@@ -299,8 +296,9 @@ export const suite: BenchSuite = {
         // rounds moves both apps of a round alike and cancels out of their ratio.
         const paired = (of: (round: Record<string, RoundResult>) => number): Paired => {
           const values = perRound.map(of).filter((value) => Number.isFinite(value));
-          const value = values.length > 0 ? median(values) : Number.NaN;
-          return { value, spread: median(values.map((v) => Math.abs(v - value))) };
+          return values.length > 0
+            ? medianAndSpread(values)
+            : { value: Number.NaN, spread: Number.NaN };
         };
         const roundCpu = (round: Record<string, RoundResult>, name: string) =>
           round[name]?.cpuUsPerRequest ?? Number.NaN;
