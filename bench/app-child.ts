@@ -28,7 +28,7 @@ const { spec, databaseUrl } = JSON.parse(process.argv[2]!) as {
 
 let pool: pg.Pool | undefined;
 let permissions: Store | undefined;
-if (spec.kind === 'bulwark') {
+if (spec.kind === 'bulwark' || spec.kind === 'control') {
   pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   permissions = createPermissionStore({ db: pool, listen: false });
 }
