@@ -1,24 +1,38 @@
 // The matched route pattern of a request, with its mount path, for logs and events.
 import { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
+import { requestSlot } from '../../../internal/request-slot.js';
 
-// Shared by every copy of this package in the process (ESM and CommonJS builds side by side).
-const ROUTE = Symbol.for('@bulwark/error-handler:route-value');
-// The mount path (`req.baseUrl`) when the current route matched, kept only when it is not empty.
-const BASE = Symbol.for('@bulwark/error-handler:route-base');
-// The full pattern of the last route with a string path, kept when a later match has none.
-const PREVIOUS = Symbol.for('@bulwark/error-handler:route-previous');
+// Shared by every copy of this package in the process (ESM and CommonJS builds side by side):
+// the keys, and the WeakMaps that hold the values where adding a property is slow.
 const INSTALLED = Symbol.for('@bulwark/error-handler:route-tracking');
-// On a request tracked through an accessor of its own (not built by Express).
-const OWN = Symbol.for('@bulwark/error-handler:route-tracking-own');
+const ENTRIES = Symbol.for('@bulwark/error-handler:route-entries');
+const registry = globalThis as { [ENTRIES]?: WeakMap<object, unknown>[] };
+registry[ENTRIES] ??= [new WeakMap(), new WeakMap(), new WeakMap(), new WeakMap()];
+const [routeEntries, baseEntries, previousEntries, ownEntries] = registry[ENTRIES];
 
-type Tracked = Request & {
-  [ROUTE]?: unknown;
-  [BASE]?: string;
-  [PREVIOUS]?: string;
-  [INSTALLED]?: true;
-  [OWN]?: true;
-};
+/** The value Express assigned to `req.route`. */
+const routeSlot = requestSlot<unknown>(
+  Symbol.for('@bulwark/error-handler:route-value'),
+  routeEntries,
+);
+/** The mount path (`req.baseUrl`) when the current route matched, kept only when not empty. */
+const baseSlot = requestSlot<string>(
+  Symbol.for('@bulwark/error-handler:route-base'),
+  baseEntries as WeakMap<object, string>,
+);
+/** The full pattern of the last route with a string path, kept when a later match has none. */
+const previousSlot = requestSlot<string>(
+  Symbol.for('@bulwark/error-handler:route-previous'),
+  previousEntries as WeakMap<object, string>,
+);
+/** On a request tracked through an accessor of its own (not built by Express). */
+const ownSlot = requestSlot<true>(
+  Symbol.for('@bulwark/error-handler:route-tracking-own'),
+  ownEntries as WeakMap<object, true>,
+);
+
+type Tracked = Request & { [INSTALLED]?: true };
 
 const pathOf = (route: unknown): unknown => (route as { path?: unknown } | undefined)?.path;
 
@@ -27,18 +41,18 @@ const pathOf = (route: unknown): unknown => (route as { path?: unknown } | undef
 // The setter adds as little as it can to the request: every property added to Express's
 // request object costs, and in an app without routers or sub-apps the mount path stays empty.
 function getRoute(this: Tracked): unknown {
-  return this[ROUTE];
+  return routeSlot.get(this);
 }
 
 function setRoute(this: Tracked, value: unknown): void {
-  const previous = this[ROUTE];
-  this[ROUTE] = value;
+  const previous = routeSlot.get(this);
+  routeSlot.set(this, value);
   if (typeof pathOf(value) === 'string') {
     const base = this.baseUrl;
-    if (base || this[BASE] !== undefined) this[BASE] = base;
+    if (base || baseSlot.get(this) !== undefined) baseSlot.set(this, base);
   } else {
     const path = pathOf(previous);
-    if (typeof path === 'string') this[PREVIOUS] = `${this[BASE] ?? ''}${path}`;
+    if (typeof path === 'string') previousSlot.set(this, `${baseSlot.get(this) ?? ''}${path}`);
   }
 }
 
@@ -79,9 +93,9 @@ export function trackRoute(req: Request): void {
   }
   // A route already matched (tracking mounted on a route), or a request Express did not build.
   const route = req.route;
-  tracked[ROUTE] = route;
-  tracked[OWN] = true;
-  if (typeof pathOf(route) === 'string' && req.baseUrl) tracked[BASE] = req.baseUrl;
+  routeSlot.set(req, route);
+  ownSlot.set(req, true);
+  if (typeof pathOf(route) === 'string' && req.baseUrl) baseSlot.set(req, req.baseUrl);
   Object.defineProperty(req, 'route', accessor);
 }
 
@@ -89,7 +103,8 @@ export function trackRoute(req: Request): void {
 export function routeOf(req: Request): string | undefined {
   const tracked = req as Tracked;
   const path = pathOf(req.route);
-  if (typeof path !== 'string') return tracked[PREVIOUS];
-  const base = tracked[INSTALLED] === true || tracked[OWN] === true ? tracked[BASE] : req.baseUrl;
+  if (typeof path !== 'string') return previousSlot.get(req);
+  const base =
+    tracked[INSTALLED] === true || ownSlot.get(req) === true ? baseSlot.get(req) : req.baseUrl;
   return `${base ?? ''}${path}`;
 }

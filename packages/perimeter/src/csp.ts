@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet from 'helmet';
 import { looksLikeRequest } from '../../../internal/options.js';
+import { requestSlot } from '../../../internal/request-slot.js';
 import { checkOptions, describe, PerimeterConfigError } from './errors.js';
 
 declare global {
@@ -284,39 +285,34 @@ export function policySet(
 }
 
 // Where secureHeaders() leaves the policies of a response and its nonce, for cspOverride().
-const POLICIES = Symbol('bulwark.csp.policies');
-const NONCE = Symbol('bulwark.csp.nonce');
+const policiesSlot = requestSlot<PolicySet>(Symbol('bulwark.csp.policies'));
+const nonceSlot = requestSlot<string>(Symbol('bulwark.csp.nonce'));
 
-type PolicyResponse = ServerResponse & {
-  [POLICIES]?: PolicySet;
-  [NONCE]?: string;
-  locals?: Record<string, unknown>;
-};
+type PolicyResponse = ServerResponse & { locals?: Record<string, unknown> };
 
 /**
  * Sets the CSP headers of a policy set on a response, with a fresh nonce (also in
  * `res.locals.cspNonce`) when `withNonce` is true or the set needs one and the response has none.
  */
 export function applyPolicies(res: ServerResponse, set: PolicySet, withNonce: boolean): void {
-  const r = res as PolicyResponse;
+  policiesSlot.set(res, set);
   if (!withNonce && !set.usesNonce) {
     // Neither policy holds a nonce, so each header value is the one piece compiled at
     // construction, whatever nonce the response may have.
-    r[POLICIES] = set;
     res.setHeader('Content-Security-Policy', set.enforce.parts[0]!);
     if (set.reportOnly !== undefined) {
       res.setHeader('Content-Security-Policy-Report-Only', set.reportOnly.parts[0]!);
     }
     return;
   }
-  let nonce = r[NONCE];
+  let nonce = nonceSlot.get(res);
   if (nonce === undefined) {
     nonce = newNonce();
-    r[NONCE] = nonce;
+    nonceSlot.set(res, nonce);
+    const r = res as PolicyResponse;
     if (r.locals === undefined) r.locals = Object.create(null) as Record<string, unknown>;
     r.locals.cspNonce = nonce;
   }
-  r[POLICIES] = set;
   res.setHeader('Content-Security-Policy', render(set.enforce, nonce));
   if (set.reportOnly !== undefined) {
     res.setHeader('Content-Security-Policy-Report-Only', render(set.reportOnly, nonce));
@@ -325,7 +321,7 @@ export function applyPolicies(res: ServerResponse, set: PolicySet, withNonce: bo
 
 /** The policy set of a response, as `secureHeaders()` or an earlier `cspOverride()` left it. */
 export function policiesOf(res: ServerResponse): PolicySet | undefined {
-  return (res as PolicyResponse)[POLICIES];
+  return policiesSlot.get(res);
 }
 
 export interface CspOverrideOptions {

@@ -2,6 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Request } from 'express';
 import type { HttpError } from 'http-errors';
+import { requestSlot } from '../../../internal/request-slot.js';
 import { warn } from '../../../internal/warn.js';
 import type { AuditEntry } from './audit-log.js';
 import { unauthorized } from './errors.js';
@@ -52,18 +53,16 @@ export interface RequestState {
   cachedPermissions?: ((auth: AuthContext) => readonly string[] | undefined) | undefined;
 }
 
-// A symbol-keyed property: no name to clash with, left out by Object.keys, for...in and JSON,
-// and far cheaper per request than a WeakMap entry, which the garbage collector must trace.
-const STATE = Symbol('bulwark.rbac.state');
+// A symbol-keyed property (no name to clash with, left out by Object.keys, for...in and JSON),
+// or a WeakMap entry where adding a property to a request is slow (see requestSlot).
+const stateSlot = requestSlot<RequestState>(Symbol('bulwark.rbac.state'));
 
-type WithState = Request & { [STATE]?: RequestState };
-
-export function setState(req: Request, state: RequestState): void {
-  (req as WithState)[STATE] = state;
+export function setState(req: Request, value: RequestState): void {
+  stateSlot.set(req, value);
 }
 
 export function getState(req: Request): RequestState | undefined {
-  return (req as WithState)[STATE];
+  return stateSlot.get(req);
 }
 
 /** Sends a warning to the logger, or to `process.emitWarning` with its code when there is none. */
