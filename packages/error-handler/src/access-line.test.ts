@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type winston from 'winston';
+import { runWithTraceId } from './context.js';
 import { accessLines, accessWriterOf, createLogger } from './logger.js';
 import { compileRedaction } from './redact.js';
 import { captureLogger } from './test-helpers.js';
@@ -167,6 +168,36 @@ describe('the access-line builder', () => {
       expect(build.keyCount()).toBeLessThanOrEqual(256);
     }
     expect(build.keyCount()).toBe(256);
+  });
+
+  it('makes a line taken earlier with the time, trace id and default metadata it was taken with', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-03-01T10:00:00.123Z'));
+    const build = accessLines(compileRedaction(), true, undefined);
+    const meta: Record<string, unknown> = { service: 'api' };
+    const first = runWithTraceId('trace-1', () =>
+      build.prepare('info', 'request', { path: '/a', status: 200 }, meta),
+    )!;
+    vi.setSystemTime(new Date('2026-03-01T10:00:05.000Z'));
+    meta.service = 'changed';
+    const second = build.prepare('warn', 'request', { path: '/a', status: 404 }, meta)!;
+    expect(JSON.parse(build.render(first))).toEqual({
+      level: 'info',
+      timestamp: '2026-03-01T10:00:00.123Z',
+      message: 'request',
+      trace_id: 'trace-1',
+      service: 'api',
+      path: '/a',
+      status: 200,
+    });
+    expect(JSON.parse(build.render(second))).toEqual({
+      level: 'warn',
+      timestamp: '2026-03-01T10:00:05.000Z',
+      message: 'request',
+      service: 'changed',
+      path: '/a',
+      status: 404,
+    });
   });
 
   it('redacts a value again when it differs from the last one, however little', () => {

@@ -416,7 +416,7 @@ describe('httpLogger access lines', () => {
   }
 
   it('writes the access lines of one event-loop turn to stdout together, and loses none however the process ends', async () => {
-    const modes = ['natural', 'exit', 'fatal', 'crash'];
+    const modes = ['natural', 'exit', 'fatal', 'crash', 'between'];
     const runs = await Promise.all(modes.map((mode) => run(mode)));
     for (const [i, { code, lines, stderr }] of runs.entries()) {
       const mode = modes[i];
@@ -427,6 +427,15 @@ describe('httpLogger access lines', () => {
       expect(stderr).toContain('access writes: 1\n');
       if (mode === 'fatal') {
         expect(access.at(-1)).toMatchObject({ message: 'uncaught exception', level: 'error' });
+      }
+      if (mode === 'between') {
+        // The app's own line, written in the same turn after the last answer, comes after the
+        // turn's access lines, and the access lines went out with it.
+        expect(access.map((line) => line.message)).toEqual([
+          ...Array(20).fill('request'),
+          'after the batch',
+        ]);
+        expect(access.at(-1)).toMatchObject({ level: 'warn', answered: 20 });
       }
     }
   }, 60_000);

@@ -6,7 +6,7 @@ import { checkOptions, describeValue, ErrorHandlerConfigError, invalidOption } f
 import { clientRequestIdOf, currentTraceContext } from './context.js';
 import { formatPretty } from './pretty.js';
 import { applyRedaction, compileRedaction, redactFieldValue, secretKey } from './redact.js';
-import { isoNow } from './timestamp.js';
+import { isoNow, isoText } from './timestamp.js';
 import type { CreateLoggerOptions } from './types.js';
 
 // triple-beam's symbols, shared by winston and its transports.
@@ -84,13 +84,17 @@ const ownLoggers = new WeakSet<object>();
  * Where a logger made here writes its lines. Writing to process.stdout or process.stderr is a
  * synchronous system call for files, pipes and terminals; access lines, one per request, are
  * gathered there and written together once per event-loop turn (and at exit), to a pipe in
- * writes of at most PIPE_BUF bytes cut at line ends. Every other line first writes what is
- * gathered, then itself, so lines keep their order.
+ * writes of at most PIPE_BUF bytes cut at line ends. Their text is made there too, one line
+ * after the other, from what each line's request left when it finished: a tight loop over the
+ * turn's lines costs less than the same work spread between the requests. Every other line
+ * first writes what is gathered, then itself, so lines keep their order.
  */
 interface Sink {
   /** The stream winston's transport writes to. */
   readonly transportStream: NodeJS.WritableStream;
   write(text: string, gather: boolean): void;
+  /** Writes the line `render(line)` makes, gathered with the access lines of the turn. */
+  later(render: (line: PendingLine) => string, line: PendingLine): void;
   flush(): void;
 }
 
@@ -102,9 +106,15 @@ function directSink(stream: NodeJS.WritableStream): Sink {
     write(text) {
       stream.write(text);
     },
+    later(render, line) {
+      stream.write(`${render(line)}\n`);
+    },
     flush() {},
   };
 }
+
+// Access lines waiting for their text, at most this many; then they are made and gathered.
+const MAX_PENDING_LINES = 256;
 
 // POSIX writes of at most PIPE_BUF bytes (4096 on Linux) to a pipe are atomic.
 const PIPE_BUF = 4096;
@@ -156,19 +166,45 @@ function writeToPipe(stream: NodeJS.WritableStream, text: string): void {
 function gatheringSink(stream: NodeJS.WritableStream): Sink {
   let gathered = '';
   let scheduled = false;
+  // Access lines whose text is still to be made: each renderer, then its line.
+  let renderers: Array<(line: PendingLine) => string> = [];
+  let lines: PendingLine[] = [];
   const pipe = writesToPipe(stream);
   const out = (text: string) => {
     if (pipe) writeToPipe(stream, text);
     else stream.write(text);
   };
+  /** Makes the text of the lines waiting for it, in order, and gathers it. */
+  const render = () => {
+    const waiting = renderers;
+    const pending = lines;
+    renderers = [];
+    lines = [];
+    for (let i = 0; i < waiting.length; i++) {
+      try {
+        gathered += `${waiting[i]!(pending[i]!)}\n`;
+      } catch {
+        // An access line never breaks the app, nor the lines after it.
+      }
+    }
+  };
   const flush = () => {
     scheduled = false;
+    if (renderers.length > 0) render();
     if (gathered === '') return;
     const text = gathered;
     gathered = '';
     out(text);
   };
+  const schedule = () => {
+    if (gathered.length >= 65_536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
   const write = (text: string, gather: boolean) => {
+    if (renderers.length > 0) render();
     if (!gather) {
       const pending = gathered;
       gathered = '';
@@ -176,11 +212,13 @@ function gatheringSink(stream: NodeJS.WritableStream): Sink {
       return;
     }
     gathered += text;
-    if (gathered.length >= 65_536) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    schedule();
+  };
+  const later = (renderer: (line: PendingLine) => string, line: PendingLine) => {
+    renderers.push(renderer);
+    lines.push(line);
+    if (renderers.length >= MAX_PENDING_LINES) render();
+    schedule();
   };
   // Writes to stdout and stderr complete synchronously, so nothing gathered is lost on exit.
   process.on('exit', flush);
@@ -190,7 +228,7 @@ function gatheringSink(stream: NodeJS.WritableStream): Sink {
       callback();
     },
   });
-  return { transportStream, write, flush };
+  return { transportStream, write, later, flush };
 }
 
 // One per destination, shared by every logger writing there, so their lines stay in order.
@@ -226,7 +264,8 @@ const accessWriters = new WeakMap<object, AccessWriter>();
  * The writer of access lines of a logger made by `createLogger`, or `undefined` for any other
  * logger. It writes one access line exactly as `logger[level](message, fields)` would, but straight
  * to the logger's stream and, for stdout and stderr, gathered with the other access lines of the
- * same event-loop turn. It returns false when the logger has been changed (transports, format,
+ * same event-loop turn, whose text is made when they are written: `fields` must not change after
+ * the call. It returns false when the logger has been changed (transports, format,
  * listeners) so that only winston's own path writes what it expects; the caller then calls the
  * level method.
  */
@@ -376,12 +415,42 @@ interface KeyList {
   index: boolean;
 }
 
+/**
+ * An access line as the call that wrote it left it: what its text is made from, read when the
+ * line was written (the time, the trace ids of the request, the lists of keys).
+ */
+export interface PendingLine {
+  readonly level: string;
+  readonly message: string;
+  readonly fields: Record<string, unknown>;
+  /** The values of the logger's `defaultMeta` under `metaList`'s keys, as they were. */
+  readonly metaValues: readonly unknown[];
+  readonly metaList: KeyList;
+  readonly fieldList: KeyList;
+  readonly traceId: unknown;
+  readonly clientId: string | undefined;
+  /** Milliseconds since the epoch, when the line has a timestamp. */
+  readonly time: number;
+}
+
 type AccessText = ((
   level: string,
   message: string,
   fields: Record<string, unknown>,
   meta: Record<string, unknown> | null | undefined,
 ) => string | undefined) & {
+  /**
+   * The line `logger[level](message, fields)` would write, taken now for its text to be made
+   * later by `render`, or `undefined` when the general path writes it. Lines are rendered in the
+   * order they were taken: what the builder remembers of a key's last value follows that order.
+   */
+  prepare(
+    level: string,
+    message: string,
+    fields: Record<string, unknown>,
+    meta: Record<string, unknown> | null | undefined,
+  ): PendingLine | undefined;
+  render(line: PendingLine): string;
   /** How many keys the builder keeps what it knows of (at most MAX_ACCESS_KEYS). */
   keyCount(): number;
 };
@@ -477,12 +546,12 @@ export function accessLines(
   const traceSlot = slotOf('trace_id');
   const clientSlot = slotOf('client_request_id');
 
-  const text = (
+  const prepare = (
     logLevel: string,
     message: string,
     fields: Record<string, unknown>,
     meta: Record<string, unknown> | null | undefined,
-  ): string | undefined => {
+  ): PendingLine | undefined => {
     const metaList = isObject(meta) ? listOf(Object.keys(meta), lastMeta, false) : empty;
     lastMeta = metaList;
     if (metaList.reserved) return undefined;
@@ -501,24 +570,51 @@ export function accessLines(
         : context?.traceId === traceId
           ? context.clientRequestId
           : clientRequestIdOf(traceId);
+    const metaValues: unknown[] = [];
+    for (const key of metaList.keys) metaValues.push(meta![key]);
+    return {
+      level: logLevel,
+      message,
+      fields,
+      metaValues,
+      metaList,
+      fieldList,
+      traceId,
+      clientId,
+      time: timestamp ? Date.now() : 0,
+    };
+  };
 
+  const render = (line: PendingLine): string => {
+    const { metaList, fieldList, traceId, clientId, metaValues, fields } = line;
     // The record itself only where the text is not joined from the slots: pretty lines are made
     // from it, and JSON.stringify writes array-index keys first.
     const record: Record<string, unknown> | undefined =
       pretty || metaList.index || fieldList.index ? {} : undefined;
     // `level` opens the line, and always has a value.
-    let json = part(levelSlot, logLevel, record);
-    if (timestamp) json += part(timestampSlot, isoNow(), record);
-    json += part(messageSlot, message, record);
+    let json = part(levelSlot, line.level, record);
+    if (timestamp) json += part(timestampSlot, isoText(line.time), record);
+    json += part(messageSlot, line.message, record);
     if (traceId !== undefined) json += part(traceSlot, traceId, record);
     if (clientId !== undefined) json += part(clientSlot, clientId, record);
-    for (const slot of metaList.slots) json += part(slot, meta![slot.key], record);
+    const metaSlots = metaList.slots;
+    for (let i = 0; i < metaSlots.length; i++) json += part(metaSlots[i]!, metaValues[i], record);
     for (const slot of fieldList.slots)
       if (slot !== traceSlot) json += part(slot, fields[slot.key], record);
     if (record === undefined) return `${json}}`;
     return pretty ? formatPretty(record, colours) : JSON.stringify(record);
   };
-  return Object.assign(text, { keyCount: () => slots.size });
+
+  const text = (
+    logLevel: string,
+    message: string,
+    fields: Record<string, unknown>,
+    meta: Record<string, unknown> | null | undefined,
+  ): string | undefined => {
+    const line = prepare(logLevel, message, fields, meta);
+    return line === undefined ? undefined : render(line);
+  };
+  return Object.assign(text, { prepare, render, keyCount: () => slots.size });
 }
 
 /**
@@ -788,14 +884,14 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
       const clear = bypassable!();
       if (!(clear ? levelEnabled(logLevel) : logger.isLevelEnabled(logLevel))) return true;
       if (!clear) return false;
-      const text = accessText(
+      const line = accessText.prepare(
         logLevel,
         message,
         fields,
         logger.defaultMeta as Record<string, unknown> | null | undefined,
       );
-      if (text === undefined) return direct(entry(logger, logLevel, [message, fields]), true);
-      sink!.write(`${text}\n`, true);
+      if (line === undefined) return direct(entry(logger, logLevel, [message, fields]), true);
+      sink!.later(accessText.render, line);
       return true;
     });
   }
