@@ -268,7 +268,7 @@ export const STACK_LAYERS: readonly { name: string; work: string }[] = [
 /** The access-log layer, mounted after requestContext() when a stack logs every request. */
 export const ACCESS_LOG_LAYER = {
   name: 'httpLogger()',
-  work: 'one access-log line per request in the format of the winston logger given to it (the JSON text of a repeated field value reused), written with the other lines of its event-loop turn',
+  work: 'one access-log line per request in the format of the winston logger given to it (the JSON text of a repeated field value reused), made and written with the other lines of its event-loop turn',
 };
 
 export interface BulwarkOptions {

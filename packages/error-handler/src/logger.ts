@@ -419,7 +419,7 @@ interface KeyList {
  * An access line as the call that wrote it left it: what its text is made from, read when the
  * line was written (the time, the trace ids of the request, the lists of keys).
  */
-export interface PendingLine {
+interface PendingLine {
   readonly level: string;
   readonly message: string;
   readonly fields: Record<string, unknown>;
