@@ -442,10 +442,13 @@ describe('httpLogger access lines', () => {
 
   it('writes a turn of access lines to a pipe in atomic writes of at most 4096 bytes, cut at line ends, so workers sharing stdout cannot interleave inside a line', async () => {
     for (const throughFifo of [false, true]) {
-      const { code, lines, stderr } = await run('natural', 200, throughFifo);
+      // 300 lines: more than the 256 a turn keeps before making their text.
+      const { code, lines, stderr } = await run('natural', 300, throughFifo);
       expect(code).toBe(0);
       const access = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(access.filter((line) => line.message === 'request')).toHaveLength(200);
+      const requests = access.filter((line) => line.message === 'request');
+      expect(requests).toHaveLength(300);
+      expect(new Set(requests.map((line) => line.path)).size).toBe(300);
       const writes = Number(/access writes: (\d+)/.exec(stderr)?.[1]);
       const largest = Number(/largest write: (\d+)/.exec(stderr)?.[1]);
       expect(writes, `fifo: ${throughFifo}`).toBeGreaterThan(1);
