@@ -650,3 +650,45 @@ describe('redact options', () => {
     expect(() => redact('x', { maxDepth: 0 })).toThrow(/maxDepth: 0 is not valid/);
   });
 });
+
+describe('redact of a long text that comes back', () => {
+  // A stack trace whose frames name an auth module: the trigger words start the pattern scan.
+  const frames = Array.from(
+    { length: 12 },
+    (_, i) => `    at authenticate${i} (/srv/app/src/auth/session-${i}.js:${i + 10}:5)`,
+  );
+  const stack = ['Error: relation "devices" does not exist', ...frames].join('\n');
+
+  it('leaves a clean text as it is each time, and redacts a text with a secret every time', () => {
+    expect(stack.length).toBeGreaterThan(200);
+    for (let i = 0; i < 3; i++) expect(redact({ stack })).toEqual({ stack });
+    const leaky = `${stack}\n    password=hunter2 token: abc123`;
+    for (let i = 0; i < 3; i++) {
+      const { stack: out } = redact({ stack: leaky }) as { stack: string };
+      expect(out).not.toMatch(/hunter2|abc123/);
+      expect(out.startsWith(stack)).toBe(true);
+    }
+    // The same text built anew (another Error thrown from the same place) is the same text.
+    const again = ['Error: relation "devices" does not exist', ...frames].join('\n');
+    expect(redact({ stack: again })).toEqual({ stack });
+  });
+
+  it('stays right past the number of texts it keeps', () => {
+    const texts = Array.from({ length: 600 }, (_, i) => `${stack}\n    at job-${i}`);
+    for (const text of texts) expect(redact({ text })).toEqual({ text });
+    for (const text of texts.slice(0, 300)) {
+      expect(redact({ text })).toEqual({ text });
+      const { text: out } = redact({ text: `${text} secret=s3cr3t-${text.length}` }) as {
+        text: string;
+      };
+      expect(out).toBe(`${text} secret=[REDACTED]`);
+    }
+  });
+
+  it('is kept per set of rules: a text clean under the defaults is still redacted by a custom pattern', () => {
+    expect(redact({ stack })).toEqual({ stack });
+    expect(redact({ stack }, { patterns: [/session-\d+/] })).toEqual({
+      stack: stack.replace(/session-\d+/g, '[REDACTED]'),
+    });
+  });
+});

@@ -280,6 +280,9 @@ interface Compiled {
   keySet: ReadonlySet<string>;
   /** Verdicts for keys already seen; log lines repeat the same few keys. */
   keyCache: Map<string, boolean>;
+  /** Long texts the pattern scan left as they were (see `scannedClean`). */
+  cleanTexts: Set<string>;
+  cleanChars: number;
   /** Keys or shapes given by the user, which the trigger test cannot know about. */
   alwaysScan: boolean;
   keyPatterns: readonly RegExp[];
@@ -361,6 +364,8 @@ export function compileRedaction(options: RedactOptions = {}): Compiled {
   return {
     keySet,
     keyCache: new Map(),
+    cleanTexts: new Set(),
+    cleanChars: 0,
     alwaysScan: patterns.length > 0 || keys.length > 0,
     keyPatterns,
     shapes: defaultShapes(replacement),
@@ -431,13 +436,40 @@ function redactPairs(text: string, c: Compiled): string {
   return copied === 0 ? text : out + text.slice(copied);
 }
 
+// A long text redaction left as it was is remembered, so the same text is not looked through
+// again: the stack trace of an error thrown from one place over and over (a database that is
+// down) costs the trigger test and the pattern scan once. Only texts nothing was replaced in are
+// kept, which hold nothing this redaction hides, within a bound on their count and length.
+const CLEAN_MIN_LENGTH = 200;
+const CLEAN_MAX_LENGTH = 16_384;
+const CLEAN_MAX_TEXTS = 256;
+const CLEAN_MAX_CHARS = 1_048_576;
+
+/** Whether `text` was redacted before and nothing in it was replaced. */
+function scannedClean(text: string, c: Compiled): boolean {
+  return text.length >= CLEAN_MIN_LENGTH && c.cleanTexts.has(text);
+}
+
+function rememberClean(text: string, c: Compiled): void {
+  if (text.length < CLEAN_MIN_LENGTH || text.length > CLEAN_MAX_LENGTH) return;
+  if (c.cleanTexts.size >= CLEAN_MAX_TEXTS || c.cleanChars + text.length > CLEAN_MAX_CHARS) {
+    c.cleanTexts.clear();
+    c.cleanChars = 0;
+  }
+  c.cleanTexts.add(text);
+  c.cleanChars += text.length;
+}
+
 /** Replaces every secret-shaped part of `text`, then cuts it to the length limit. */
 export function redactString(text: string, c: Compiled): string {
   let out = text;
-  // mayTrigger() first: it rules out most strings for a fraction of the pattern's cost.
-  if (c.alwaysScan || (mayTrigger(text) && SHAPE_TRIGGER.test(text))) {
-    out = redactPairs(replaceAll(out, c.shapes), c);
-    out = replaceAll(out, c.customShapes);
+  if (!scannedClean(text, c)) {
+    // mayTrigger() first: it rules out most strings for a fraction of the pattern's cost.
+    if (c.alwaysScan || (mayTrigger(text) && SHAPE_TRIGGER.test(text))) {
+      out = redactPairs(replaceAll(out, c.shapes), c);
+      out = replaceAll(out, c.customShapes);
+    }
+    if (out === text) rememberClean(text, c);
   }
   if (out.length > c.maxStringLength) {
     out = `${out.slice(0, c.maxStringLength)}… [${out.length - c.maxStringLength} more characters]`;
