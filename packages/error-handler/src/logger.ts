@@ -605,13 +605,8 @@ export function accessLines(
     return pretty ? formatPretty(record, colours) : JSON.stringify(record);
   };
 
-  const text = (
-    logLevel: string,
-    message: string,
-    fields: Record<string, unknown>,
-    meta: Record<string, unknown> | null | undefined,
-  ): string | undefined => {
-    const line = prepare(logLevel, message, fields, meta);
+  const text = (...args: Parameters<typeof prepare>): string | undefined => {
+    const line = prepare(...args);
     return line === undefined ? undefined : render(line);
   };
   return Object.assign(text, { prepare, render, keyCount: () => slots.size });
