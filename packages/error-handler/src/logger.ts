@@ -93,8 +93,8 @@ interface Sink {
   /** The stream winston's transport writes to. */
   readonly transportStream: NodeJS.WritableStream;
   write(text: string, gather: boolean): void;
-  /** Writes the line `render(line)` makes, gathered with the access lines of the turn. */
-  later(render: (line: PendingLine) => string, line: PendingLine): void;
+  /** Writes the text `line.render(line)` makes, gathered with the access lines of the turn. */
+  later(line: PendingLine): void;
   flush(): void;
 }
 
@@ -106,8 +106,8 @@ function directSink(stream: NodeJS.WritableStream): Sink {
     write(text) {
       stream.write(text);
     },
-    later(render, line) {
-      stream.write(`${render(line)}\n`);
+    later(line) {
+      stream.write(`${line.render(line)}\n`);
     },
     flush() {},
   };
@@ -166,9 +166,8 @@ function writeToPipe(stream: NodeJS.WritableStream, text: string): void {
 function gatheringSink(stream: NodeJS.WritableStream): Sink {
   let gathered = '';
   let scheduled = false;
-  // Access lines whose text is still to be made: each renderer, then its line.
-  let renderers: Array<(line: PendingLine) => string> = [];
-  let lines: PendingLine[] = [];
+  // Access lines whose text is still to be made, in the order they were written.
+  let pending: PendingLine[] = [];
   const pipe = writesToPipe(stream);
   const out = (text: string) => {
     if (pipe) writeToPipe(stream, text);
@@ -176,13 +175,11 @@ function gatheringSink(stream: NodeJS.WritableStream): Sink {
   };
   /** Makes the text of the lines waiting for it, in order, and gathers it. */
   const render = () => {
-    const waiting = renderers;
-    const pending = lines;
-    renderers = [];
-    lines = [];
-    for (let i = 0; i < waiting.length; i++) {
+    const waiting = pending;
+    pending = [];
+    for (const line of waiting) {
       try {
-        gathered += `${waiting[i]!(pending[i]!)}\n`;
+        gathered += `${line.render(line)}\n`;
       } catch {
         // An access line never breaks the app, nor the lines after it.
       }
@@ -190,7 +187,7 @@ function gatheringSink(stream: NodeJS.WritableStream): Sink {
   };
   const flush = () => {
     scheduled = false;
-    if (renderers.length > 0) render();
+    if (pending.length > 0) render();
     if (gathered === '') return;
     const text = gathered;
     gathered = '';
@@ -204,20 +201,19 @@ function gatheringSink(stream: NodeJS.WritableStream): Sink {
     }
   };
   const write = (text: string, gather: boolean) => {
-    if (renderers.length > 0) render();
+    if (pending.length > 0) render();
     if (!gather) {
-      const pending = gathered;
+      const before = gathered;
       gathered = '';
-      out(pending === '' ? text : pending + text);
+      out(before === '' ? text : before + text);
       return;
     }
     gathered += text;
     schedule();
   };
-  const later = (renderer: (line: PendingLine) => string, line: PendingLine) => {
-    renderers.push(renderer);
-    lines.push(line);
-    if (renderers.length >= MAX_PENDING_LINES) render();
+  const later = (line: PendingLine) => {
+    pending.push(line);
+    if (pending.length >= MAX_PENDING_LINES) render();
     schedule();
   };
   // Writes to stdout and stderr complete synchronously, so nothing gathered is lost on exit.
@@ -420,6 +416,8 @@ interface KeyList {
  * line was written (the time, the trace ids of the request, the lists of keys).
  */
 interface PendingLine {
+  /** Makes the line's text: the `render` of the builder that took it. */
+  readonly render: (line: PendingLine) => string;
   readonly level: string;
   readonly message: string;
   readonly fields: Record<string, unknown>;
@@ -573,6 +571,7 @@ export function accessLines(
     const metaValues: unknown[] = [];
     for (const key of metaList.keys) metaValues.push(meta![key]);
     return {
+      render,
       level: logLevel,
       message,
       fields,
@@ -886,7 +885,7 @@ export function createLogger(options?: CreateLoggerOptions): winston.Logger {
         logger.defaultMeta as Record<string, unknown> | null | undefined,
       );
       if (line === undefined) return direct(entry(logger, logLevel, [message, fields]), true);
-      sink!.later(accessText.render, line);
+      sink!.later(line);
       return true;
     });
   }

@@ -280,7 +280,7 @@ interface Compiled {
   keySet: ReadonlySet<string>;
   /** Verdicts for keys already seen; log lines repeat the same few keys. */
   keyCache: Map<string, boolean>;
-  /** Long texts the pattern scan left as they were (see `scannedClean`). */
+  /** Long texts redaction left as they were (see `scannedClean`). */
   cleanTexts: Set<string>;
   cleanChars: number;
   /** Keys or shapes given by the user, which the trigger test cannot know about. */
