@@ -53,6 +53,9 @@ export const QUICK = process.env.BENCH_QUICK === '1';
 
 export interface AppProcess {
   name: string;
+  /** `http://127.0.0.1:<port>`. */
+  origin: string;
+  /** The origin and the path every suite's route answers with a 200. */
   url: string;
   pid: number;
   /** CPU time and memory of the app process now. */
@@ -140,11 +143,13 @@ export async function startApp(
   };
   const { port } = await ready;
   const pid = child.pid!;
-  const url = `http://127.0.0.1:${port}${PATH}`;
+  const origin = `http://127.0.0.1:${port}`;
+  const url = `${origin}${PATH}`;
   const ioPath = `/proc/${pid}/task/${pid}/io`;
 
   return {
     name,
+    origin,
     url,
     pid,
     usage: () => ask<ChildUsage>({ type: 'usage' }),
@@ -198,20 +203,24 @@ function get(url: string, headers: Record<string, string>, agent: Agent): Promis
 
 /**
  * One measuring round: load from autocannon in its own process, and the app's CPU time and
- * main-thread write calls read before and after, divided by the requests it answered.
+ * main-thread write calls read before and after, divided by the requests it answered. Every
+ * answer must be a 2xx, or with `failing` every answer must not be: the route's error path.
  */
 export async function measureRound(
   app: AppProcess,
   load: Omit<LoadOptions, 'url'>,
+  route: { path?: string; failing?: boolean } = {},
 ): Promise<Round> {
   const before = await app.usage();
   const writesBefore = app.mainThreadWrites();
-  const result: LoadResult = await loadFromChild({ ...load, url: app.url });
+  const url = route.path === undefined ? app.url : `${app.origin}${route.path}`;
+  const result: LoadResult = await loadFromChild({ ...load, url });
   const after = await app.usage();
   const writesAfter = app.mainThreadWrites();
-  if (result.non2xx > 0 || result.errors > 0) {
+  const unexpected = route.failing ? result.requests.total - result.non2xx : result.non2xx;
+  if (unexpected > 0 || result.errors > 0) {
     throw new Error(
-      `${app.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors: check the app`,
+      `${app.name}: ${result.non2xx} non-2xx answers of ${result.requests.total} and ${result.errors} errors: check the app`,
     );
   }
   const served = result.requests.total;

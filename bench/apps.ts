@@ -1,7 +1,14 @@
 // The apps the HTTP suites measure, each built inside its own process by app-child.ts.
 import { createSecretKey } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createLogger, errorHandler, httpLogger, requestContext } from '@bulwark/error-handler';
+import { Writable } from 'node:stream';
+import {
+  createLogger,
+  errorHandler,
+  httpLogger,
+  notFound,
+  requestContext,
+} from '@bulwark/error-handler';
 import { corsPolicy, secureHeaders, trustedHosts } from '@bulwark/perimeter';
 import { rateLimit } from '@bulwark/rate-limit';
 import { authenticate, type createPermissionStore, requirePermission } from '@bulwark/rbac';
@@ -437,6 +444,49 @@ export function controlMiddleware(work: 'loop' | 'functions', functions = 300): 
   return handler;
 }
 
+/** The path of the error-handler suite's apps that throws: a database error with its code. */
+export const FAIL_PATH = '/fail';
+
+/** A stream that keeps nothing: the error-handler suite measures making lines, not storing them. */
+const nullStream = () =>
+  new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+
+const failing: RequestHandler = () => {
+  throw Object.assign(new Error('relation "devices" does not exist'), { code: '42P01' });
+};
+
+/** The error path an app without Bulwark typically hand-writes: a fixed JSON 500, nothing logged. */
+export function plainErrorsApp(): Express {
+  const app = express();
+  app.get('/devices/:id', route);
+  app.get(FAIL_PATH, failing);
+  const handler: ErrorRequestHandler = (_err, _req, res, _next) => {
+    res.status(500).json({ error: 'Internal server error' });
+  };
+  app.use(handler);
+  return app;
+}
+
+/**
+ * The same routes behind requestContext(), httpLogger() and errorHandler(), one logger writing
+ * access lines and error lines to a stream that keeps nothing.
+ */
+export function bulwarkErrorsApp(): Express {
+  const logger = createLogger({ stream: nullStream() });
+  const app = express();
+  app.use(requestContext());
+  app.use(httpLogger({ logger }));
+  app.get('/devices/:id', route);
+  app.get(FAIL_PATH, failing);
+  app.use(notFound());
+  app.use(errorHandler({ logger }));
+  return app;
+}
+
 /** What an app process builds: its kind and the options of that kind. */
 export type AppSpec =
   | { kind: 'bare' }
@@ -449,6 +499,11 @@ export type AppSpec =
       accessLog?: boolean;
       /** Behind one trusted proxy (loopback), so X-Forwarded-For names the client. */
       behindProxy?: boolean;
+    }
+  | {
+      /** The error-handler suite's apps: a 200 route and one that throws. */
+      kind: 'errors';
+      stack: 'express' | 'bulwark';
     }
   | {
       /** The nine empty layers, the first of them running controlMiddleware(work). */
@@ -465,6 +520,8 @@ export function buildApp(spec: AppSpec, permissions?: Store): Express {
       return floorApp(spec.headers);
     case 'anchor':
       return anchorApp({ accessLog: spec.accessLog ?? false });
+    case 'errors':
+      return spec.stack === 'bulwark' ? bulwarkErrorsApp() : plainErrorsApp();
     case 'control': {
       if (!permissions) throw new Error('the control app needs a permission store');
       const layers = bulwarkLayers(permissions);

@@ -1,18 +1,11 @@
 // Benchmarks @bulwark/error-handler: request overhead, the 500 path, and logger throughput.
 
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import {
-  createLogger,
-  errorHandler,
-  httpLogger,
-  notFound,
-  requestContext,
-} from '@bulwark/error-handler';
-import express, { type Express } from 'express';
+import { createLogger } from '@bulwark/error-handler';
 import { Bench } from 'tinybench';
-import { loadFromChild } from '../load.js';
+import { type AppProcess, logFolder, measureRound, QUICK, startApp } from '../app-process.js';
+import { FAIL_PATH, PATH } from '../apps.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult, BenchTarget } from '../types.js';
 
 // winston as the package itself resolves it: the plain-winston baseline uses the same copy.
@@ -30,60 +23,58 @@ const nullStream = () =>
     },
   });
 
-async function cannon(name: string, app: Express, path: string): Promise<BenchRow> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
+const ROUNDS = QUICK ? 1 : 3;
+const SECONDS = QUICK ? 2 : 4;
+
+/**
+ * The HTTP rows: each app (apps.ts, plainErrorsApp and bulwarkErrorsApp) in a process of its
+ * own on Node.js alone, as users run it, warmed up, then measured in interleaved rounds; the
+ * best round of each row is kept.
+ */
+async function httpRows(): Promise<BenchRow[]> {
+  const logs = logFolder();
+  const apps: AppProcess[] = [];
   try {
-    const result = await loadFromChild({
-      url: `http://127.0.0.1:${port}${path}`,
-      connections: 10,
-      duration: 4,
-    });
-    if (result.errors > 0) throw new Error(`${name}: ${result.errors} connection errors`);
-    return {
-      name,
-      opsPerSec: result.requests.average,
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
+    const start = async (stack: 'express' | 'bulwark') => {
+      const app = await startApp(stack, { kind: 'errors', stack }, { logPath: logs.path(stack) });
+      apps.push(app);
+      return app;
     };
+    const express = await start('express');
+    const bulwark = await start('bulwark');
+    const configs: Array<[string, AppProcess, string, boolean]> = [
+      ['express 200 (baseline)', express, PATH, false],
+      ['bulwark 200 (context + access log)', bulwark, PATH, false],
+      ['express minimal JSON 500', express, FAIL_PATH, true],
+      ['bulwark 500 (problem+json + error log)', bulwark, FAIL_PATH, true],
+    ];
+    for (const [, app, path, failing] of configs) {
+      await measureRound(app, { connections: 10, duration: 1 }, { path, failing });
+    }
+    const best = new Map<string, BenchRow>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, app, path, failing] of configs) {
+        const figures = await measureRound(
+          app,
+          { connections: 10, duration: SECONDS },
+          { path, failing },
+        );
+        if ((best.get(name)?.opsPerSec ?? -1) < figures.requests.average) {
+          best.set(name, {
+            name,
+            opsPerSec: figures.requests.average,
+            p50Ms: figures.latency.p50,
+            p99Ms: figures.latency.p99,
+            cpuUsPerRequest: figures.cpuUsPerRequest,
+          });
+        }
+      }
+    }
+    return configs.map(([name]) => best.get(name)!);
   } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await Promise.all(apps.map((app) => app.close()));
+    logs.remove();
   }
-}
-
-// The baseline error path: what an app without this package typically hand-writes.
-function plainApp(): Express {
-  const app = express();
-  app.get('/ok', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/fail', () => {
-    throw Object.assign(new Error('relation "devices" does not exist'), { code: '42P01' });
-  });
-  app.use(
-    (_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).json({ error: 'Internal server error' });
-    },
-  );
-  return app;
-}
-
-function bulwarkApp(): Express {
-  const logger = createLogger({ stream: nullStream() });
-  const app = express();
-  app.use(requestContext());
-  app.use(httpLogger({ logger }));
-  app.get('/ok', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/fail', () => {
-    throw Object.assign(new Error('relation "devices" does not exist'), { code: '42P01' });
-  });
-  app.use(notFound());
-  app.use(errorHandler({ logger }));
-  return app;
 }
 
 // Express's own error handler prints every error to stderr outside production.
@@ -125,21 +116,7 @@ async function loggerRows(): Promise<BenchRow[]> {
 export const suite: BenchSuite = {
   name: 'error-handler',
   async run(): Promise<BenchSuiteResult> {
-    // Interleaved rounds, best of each: a shared machine's load then hits every row alike.
-    const configs: Array<[string, () => Express, string]> = [
-      ['express 200 (baseline)', plainApp, '/ok'],
-      ['bulwark 200 (context + access log)', bulwarkApp, '/ok'],
-      ['express minimal JSON 500', plainApp, '/fail'],
-      ['bulwark 500 (problem+json + error log)', bulwarkApp, '/fail'],
-    ];
-    const best = new Map<string, BenchRow>();
-    for (let round = 0; round < 2; round++) {
-      for (const [name, make, path] of configs) {
-        const row = await cannon(name, make(), path);
-        if ((best.get(name)?.opsPerSec ?? -1) < row.opsPerSec) best.set(name, row);
-      }
-    }
-    const rows: BenchRow[] = configs.map(([name]) => best.get(name)!);
+    const rows = await httpRows();
     rows.push(...(await loggerRows()));
 
     const by = (name: string) => rows.find((row) => row.name === name)!.opsPerSec;
@@ -166,7 +143,7 @@ export const suite: BenchSuite = {
       ratios,
       targets,
       notes: [
-        'HTTP rows: autocannon in a child process of its own, 10 connections, 4 s each, two interleaved rounds, best kept; logs written to a null stream.',
+        `HTTP rows: each app in a process of its own on Node.js alone (NODE_ENV=production, no source maps), autocannon in another, 10 connections, a warm-up of 1 s, then ${ROUNDS} interleaved rounds of ${SECONDS} s, the best kept; CPU is the app process's per request in that round; logs written to a stream that keeps nothing.`,
         'The bulwark 500 row renders problem+json and logs the full error (stack, fields) redacted; the baseline answers a fixed JSON body and logs nothing.',
         'Logger rows: tinybench, one info line with nested metadata holding a Bearer token and a connection string.',
       ],
