@@ -685,6 +685,18 @@ describe('redact of a long text that comes back', () => {
     }
   });
 
+  it('redacts a text of the same length as the clean one before it', () => {
+    // Same length, one frame's path swapped for a credential: only the content tells them apart.
+    const clean = `${stack}\n    at /srv/app/x.js:${'1'.repeat(14)}`;
+    const leaky = `${stack}\n    at /srv/app/x.js:token=s3cr3t99`;
+    expect(leaky.length).toBe(clean.length);
+    for (let i = 0; i < 3; i++) {
+      expect(redact({ clean })).toEqual({ clean });
+      const { leaky: out } = redact({ leaky }) as { leaky: string };
+      expect(out).toBe(`${stack}\n    at /srv/app/x.js:token=[REDACTED]`);
+    }
+  });
+
   it('is kept per set of rules: a text clean under the defaults is still redacted by a custom pattern', () => {
     expect(redact({ stack })).toEqual({ stack });
     expect(redact({ stack }, { patterns: [/session-\d+/] })).toEqual({

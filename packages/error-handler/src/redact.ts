@@ -283,6 +283,8 @@ interface Compiled {
   /** Long texts redaction left as they were (see `scannedClean`). */
   cleanTexts: Set<string>;
   cleanChars: number;
+  /** The clean text found or kept last: compared first, which costs less than a lookup. */
+  lastClean: string;
   /** Keys or shapes given by the user, which the trigger test cannot know about. */
   alwaysScan: boolean;
   keyPatterns: readonly RegExp[];
@@ -366,6 +368,7 @@ export function compileRedaction(options: RedactOptions = {}): Compiled {
     keyCache: new Map(),
     cleanTexts: new Set(),
     cleanChars: 0,
+    lastClean: '',
     alwaysScan: patterns.length > 0 || keys.length > 0,
     keyPatterns,
     shapes: defaultShapes(replacement),
@@ -439,7 +442,9 @@ function redactPairs(text: string, c: Compiled): string {
 // A long text redaction left as it was is remembered, so the same text is not looked through
 // again: the stack trace of an error thrown from one place over and over (a database that is
 // down) costs the trigger test and the pattern scan once. Only texts nothing was replaced in are
-// kept, which hold nothing this redaction hides, within a bound on their count and length.
+// kept, which hold nothing this redaction hides, within a bound on their count and length. The
+// text found or kept last is compared before the set is looked up: a lookup hashes the whole
+// text, a comparison with a text of another length ends at once.
 const CLEAN_MIN_LENGTH = 200;
 const CLEAN_MAX_LENGTH = 16_384;
 const CLEAN_MAX_TEXTS = 256;
@@ -447,7 +452,11 @@ const CLEAN_MAX_CHARS = 1_048_576;
 
 /** Whether `text` was redacted before and nothing in it was replaced. */
 function scannedClean(text: string, c: Compiled): boolean {
-  return text.length >= CLEAN_MIN_LENGTH && c.cleanTexts.has(text);
+  if (text.length < CLEAN_MIN_LENGTH) return false;
+  if (text === c.lastClean) return true;
+  if (!c.cleanTexts.has(text)) return false;
+  c.lastClean = text;
+  return true;
 }
 
 function rememberClean(text: string, c: Compiled): void {
@@ -458,6 +467,7 @@ function rememberClean(text: string, c: Compiled): void {
   }
   c.cleanTexts.add(text);
   c.cleanChars += text.length;
+  c.lastClean = text;
 }
 
 /** Replaces every secret-shaped part of `text`, then cuts it to the length limit. */
