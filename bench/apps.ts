@@ -448,7 +448,7 @@ export function controlMiddleware(work: 'loop' | 'functions', functions = 300): 
 export const FAIL_PATH = '/fail';
 
 /** A stream that keeps nothing: the error-handler suite measures making lines, not storing them. */
-const nullStream = () =>
+export const nullStream = (): Writable =>
   new Writable({
     write(_chunk, _encoding, callback) {
       callback();

@@ -1,11 +1,11 @@
 // Benchmarks @bulwark/error-handler: request overhead, the 500 path, and logger throughput.
 
 import { createRequire } from 'node:module';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { createLogger } from '@bulwark/error-handler';
 import { Bench } from 'tinybench';
 import { type AppProcess, logFolder, measureRound, QUICK, startApp } from '../app-process.js';
-import { FAIL_PATH, PATH } from '../apps.js';
+import { FAIL_PATH, nullStream, PATH } from '../apps.js';
 import type { BenchRow, BenchSuite, BenchSuiteResult, BenchTarget } from '../types.js';
 
 // winston as the package itself resolves it: the plain-winston baseline uses the same copy.
@@ -15,13 +15,6 @@ const winston = requireFromPackage('winston') as {
   format: { combine(...formats: unknown[]): unknown; timestamp(): unknown; json(): unknown };
   transports: { Stream: new (options: { stream: Writable }) => unknown };
 };
-
-const nullStream = () =>
-  new Writable({
-    write(_chunk, _encoding, callback) {
-      callback();
-    },
-  });
 
 const ROUNDS = QUICK ? 1 : 3;
 const SECONDS = QUICK ? 2 : 4;
