@@ -4,7 +4,7 @@ import { createHook } from 'node:async_hooks';
 import type { AddressInfo } from 'node:net';
 import { createPermissionStore } from '@bulwark/rbac';
 import pg from 'pg';
-import { type AppSpec, buildApp, type Store } from './apps.js';
+import { type AppSpec, buildApp, type Store, serverFor } from './apps.js';
 
 export type ChildRequest =
   | { id: number; type: 'usage' }
@@ -33,7 +33,7 @@ if (spec.kind === 'bulwark' || spec.kind === 'control') {
   permissions = createPermissionStore({ db: pool, listen: false });
 }
 
-const server = buildApp(spec, permissions).listen(0, '127.0.0.1');
+const server = serverFor(spec, buildApp(spec, permissions)).listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 
 // Promises made while counting: hooks slow every promise down, so they are on only when asked.

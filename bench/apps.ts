@@ -1,5 +1,6 @@
 // The apps the HTTP suites measure, each built inside its own process by app-child.ts.
 import { createSecretKey } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import {
@@ -9,7 +10,7 @@ import {
   notFound,
   requestContext,
 } from '@bulwark/error-handler';
-import { corsPolicy, secureHeaders, trustedHosts } from '@bulwark/perimeter';
+import { corsPolicy, requestClasses, secureHeaders, trustedHosts } from '@bulwark/perimeter';
 import { rateLimit } from '@bulwark/rate-limit';
 import { authenticate, type createPermissionStore, requirePermission } from '@bulwark/rbac';
 import { validate } from '@bulwark/validators';
@@ -489,7 +490,11 @@ export function bulwarkErrorsApp(): Express {
 
 /** What an app process builds: its kind and the options of that kind. */
 export type AppSpec =
-  | { kind: 'bare' }
+  | {
+      kind: 'bare';
+      /** Served with requestClasses(app), as the Bulwark stack is. */
+      classes?: boolean;
+    }
   | { kind: 'floor'; headers: [string, string][] }
   | { kind: 'anchor'; accessLog?: boolean }
   | {
@@ -510,6 +515,17 @@ export type AppSpec =
       kind: 'control';
       work: 'loop' | 'functions';
     };
+
+/**
+ * The HTTP server of `app`: the Bulwark stacks (and the layers suite's rows, built from them) are
+ * served as docs/getting-started.md serves them, with requests made on the app's own prototypes by
+ * requestClasses(app); every other app as `app.listen()` serves it.
+ */
+export function serverFor(spec: AppSpec, app: Express): Server {
+  const classes =
+    spec.kind === 'bulwark' || spec.kind === 'control' || (spec.kind === 'bare' && spec.classes);
+  return classes ? createServer(requestClasses(app), app) : createServer(app);
+}
 
 /** Builds the app of `spec`; `permissions` is needed by the Bulwark and control kinds only. */
 export function buildApp(spec: AppSpec, permissions?: Store): Express {

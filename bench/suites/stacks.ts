@@ -43,6 +43,7 @@ const MEMORY_CLIENTS = QUICK ? 5000 : 50_000;
 const MEMORY_REQUESTS = QUICK ? 10_000 : 100_000;
 
 const BARE = 'bare express';
+const BARE_CLASSES = 'bare express, requestClasses() server';
 const FLOOR = 'nine no-op layers + same headers';
 const ANCHOR = 'best-case anchor';
 const ANCHOR_LOG = 'best-case anchor + pino-http';
@@ -267,6 +268,7 @@ export const suite: BenchSuite = {
         }
         const specs: Record<string, AppSpec> = {
           [BARE]: { kind: 'bare' },
+          [BARE_CLASSES]: { kind: 'bare', classes: true },
           [FLOOR]: { kind: 'floor', headers: floorHeaders },
           [ANCHOR]: { kind: 'anchor' },
           [ANCHOR_LOG]: { kind: 'anchor', accessLog: true },
@@ -378,6 +380,7 @@ export const suite: BenchSuite = {
               .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
               .map((r) => `${r.name} ${plusMinus(cpuAdded(r.name), 1, true)}`)
               .join('; ')}.`,
+            `The same served alike: CPU per request ÷ ${BARE_CLASSES}, both served by a requestClasses() server: ${BULWARK} ${plusMinus(cpuRatio(BULWARK, BARE_CLASSES), 2)}; ${BULWARK_LOG} ${plusMinus(cpuRatio(BULWARK_LOG, BARE_CLASSES), 2)}. ${BARE_CLASSES} ÷ ${BARE}: ${plusMinus(cpuRatio(BARE_CLASSES), 2)}.`,
             `req/s ÷ bare: ${rows
               .slice(1, -1)
               .map((r) => `${r.name} ${plusMinus(opsRatio(r.name, BARE), 2)}`)
@@ -387,9 +390,9 @@ export const suite: BenchSuite = {
             `Access log: httpLogger() adds ${plusMinus(accessLog, 1)} µs of CPU per request to the Bulwark stack (the two ran one after the other in every round)${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${plusMinus(pinoLog, 1)} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
             `Promises created per request on the 200 path (async_hooks, ${COUNT_REQUESTS} sequential requests over one keep-alive connection after the timed rounds): ${[BARE, ANCHOR, BULWARK, BULWARK_LOG].map((name) => `${name} ${fixed(promises[name]!, 2)}`).join('; ')}; ${BULWARK} − ${BARE} = ${fixed(extraPromises, 2)}.`,
             `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, RSS (V8 heap in use): ${fixed(memory.before.rss)} MB (${fixed(memory.before.heap)} MB) before, ${fixed(memory.first.rss)} MB (${fixed(memory.first.heap)} MB) after ${MEMORY_REQUESTS} requests, ${fixed(memory.second.rss)} MB (${fixed(memory.second.heap)} MB) after ${MEMORY_REQUESTS} more from the same clients, ${fixed(memory.third.rss)} MB (${fixed(memory.third.heap)} MB) after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(memory.second.rss / memory.first.rss, 2)}× from the first round to the second, ${fixed(memory.third.rss / memory.second.rss, 2)}× from the second to the third. The V8 heap held (in use or not, the young generation grown to the load's allocation rate) after each round: ${fixed(memory.first.heapTotal)}, ${fixed(memory.second.heapTotal)} and ${fixed(memory.third.heapTotal)} MB. RSS also holds memory the allocator keeps after a collection, and heap pages V8 keeps pooled for the next allocations outside what it reports as held; the heap in use is what the caches and stores hold.`,
-            `${BARE}: Express 5 and the route handler. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
+            `${BARE}: Express 5 and the route handler, served by app.listen(). ${BARE_CLASSES}: the same app served by http.createServer(requestClasses(app), app), as the two Bulwark rows are: each request and response is made on the app's own prototypes, so Express does not change them per request. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
             `${ANCHOR}: helmet(), cors(), express-jwt (HS256, the secret as a KeyObject), express-rate-limit (memory store, draft-8 RateLimit headers and X-RateLimit-*, as Bulwark's rateLimit() sends), a permission check on the token's claims, express-validator on the id, a problem+json error handler logging through winston (JSON lines on stdout). ${ANCHOR_LOG}: the same with pino-http first, logging the fields of Bulwark's access line through pino.destination({ dest: 1, sync: false }).`,
-            `${BULWARK}: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore(), cached), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler() with createLogger() (JSON lines on stdout). ${BULWARK_LOG}: the same with httpLogger({ logger }) after requestContext(), as docs/getting-started.md mounts it. Every app's stdout is a file (node app.js > app.log), so both stacks' loggers write to the same kind of destination; the 200 path logs nothing without an access logger.`,
+            `${BULWARK}: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore(), cached), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler() with createLogger() (JSON lines on stdout), served by http.createServer(requestClasses(app), app) as docs/getting-started.md serves it (createAppServer(), less hardenServer()'s connection deadlines). ${BULWARK_LOG}: the same with httpLogger({ logger }) after requestContext(), as docs/getting-started.md mounts it. Every app's stdout is a file (node app.js > app.log), so both stacks' loggers write to the same kind of destination; the 200 path logs nothing without an access logger.`,
           ],
         };
         return result;

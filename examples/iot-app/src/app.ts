@@ -16,10 +16,12 @@ import {
 import {
   checkConfig,
   corsPolicy,
+  createAppServer,
   hardenServer,
   ipAllowlist,
   overloadGuard,
   reportCollector,
+  requestClasses,
   requestTimeout,
   secureHeaders,
   trustedHosts,
@@ -532,6 +534,7 @@ async function build(
             key: readFileSync(pki.serverKeyFile),
             cert: readFileSync(pki.serverCertFile),
             minVersion: 'TLSv1.2',
+            ...requestClasses(app),
           },
           app,
         ) as unknown as Server,
@@ -552,7 +555,7 @@ async function build(
       const port = await listen(redirect, config.port, 'PORT');
       return { url: `http://${config.host}:${port}`, httpsUrl: `https://localhost:${httpsPort}` };
     }
-    const port = await listen(hardenServer(createHttpServer(app)), config.port, 'PORT');
+    const port = await listen(createAppServer(app), config.port, 'PORT');
     return { url: `http://${config.host}:${port}` };
   };
 

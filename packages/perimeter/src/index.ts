@@ -1,5 +1,11 @@
 // Public API of @bulwark/perimeter.
 export {
+  createAppServer,
+  type RequestClasses,
+  requestClasses,
+  type ServableApp,
+} from './app-server.js';
+export {
   assertSafeConfig,
   type ConfigFinding,
   type ConfigReport,

@@ -1,4 +1,5 @@
 // A CommonJS app that uses every package and pins the types of everything they add to a request.
+import https = require('node:https');
 import timers = require('node:timers/promises');
 import express = require('express');
 import dbSafety = require('@bulwark/db-safety');
@@ -85,4 +86,5 @@ app.use(errors.notFound(), errors.errorHandler());
 const document: openapi.OpenApiDocument = openapi.openApiDocument(app, {
   info: { title: 'api', version: '1' },
 });
-export = { app, document };
+const tls = https.createServer({ ...perimeter.requestClasses(app) }, app);
+export = { app, document, tls };

@@ -4,7 +4,7 @@ import { createDb, createPool, sql } from '@bulwark/db-safety';
 import { asyncHandler, errorHandler, notFound, requestContext } from '@bulwark/error-handler';
 import { connectSecure, deviceTopic, publishSafe } from '@bulwark/mqtt-tls';
 import { describeRoute, type OpenApiDocument, openApiDocument } from '@bulwark/openapi';
-import { requestTimeout, secureHeaders, trustedHosts } from '@bulwark/perimeter';
+import { createAppServer, requestTimeout, secureHeaders, trustedHosts } from '@bulwark/perimeter';
 import { createRateLimits } from '@bulwark/rate-limit';
 import { type AuthContext, authenticate, requirePermission } from '@bulwark/rbac';
 import { type Page, paginate, type ValidRequestData, validate } from '@bulwark/validators';
@@ -100,4 +100,6 @@ app.use(notFound(), errorHandler());
 
 const document: OpenApiDocument = openApiDocument(app, { info: { title: 'api', version: '1' } });
 
-export { app, document };
+const server = createAppServer(app, { keepAliveTimeout: 5_000 });
+
+export { app, document, server };
