@@ -70,34 +70,32 @@ function standIn<T extends typeof IncomingMessage | typeof ServerResponse>(
  * const server = https.createServer({ key, cert, ...requestClasses(app) }, app);
  */
 export function requestClasses(app: ServableApp): RequestClasses {
-  const candidate: unknown = app;
-  const parts = candidate as { request?: unknown; response?: unknown };
+  const parts = app as unknown as { request?: unknown; response?: unknown } | undefined;
   if (
-    typeof candidate !== 'function' ||
-    !inherits(parts.request, IncomingMessage.prototype) ||
-    !inherits(parts.response, ServerResponse.prototype)
+    typeof app !== 'function' ||
+    !inherits(parts?.request, IncomingMessage.prototype) ||
+    !inherits(parts?.response, ServerResponse.prototype)
   ) {
     throw new PerimeterConfigError(
       'ERR_BULWARK_PERIMETER_NOT_AN_APP',
       `requestClasses: ${describe(app)} is not an Express app. Pass what express() returns.`,
     );
   }
-  const given = app;
-  const known = made.get(given);
+  const known = made.get(app);
   if (
     known &&
-    given.request === known.IncomingMessage.prototype &&
-    given.response === known.ServerResponse.prototype
+    app.request === known.IncomingMessage.prototype &&
+    app.response === known.ServerResponse.prototype
   ) {
     return known;
   }
   const classes: RequestClasses = {
-    IncomingMessage: standIn(IncomingMessage, given.request),
-    ServerResponse: standIn(ServerResponse, given.response),
+    IncomingMessage: standIn(IncomingMessage, app.request),
+    ServerResponse: standIn(ServerResponse, app.response),
   };
-  given.request = classes.IncomingMessage.prototype;
-  given.response = classes.ServerResponse.prototype;
-  made.set(given, classes);
+  app.request = classes.IncomingMessage.prototype;
+  app.response = classes.ServerResponse.prototype;
+  made.set(app, classes);
   return classes;
 }
 
