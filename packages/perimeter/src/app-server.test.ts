@@ -88,15 +88,22 @@ describe('createAppServer', () => {
       configurable: true,
     });
     (app.response as { brand?: string }).brand = 'before';
-    const server = createAppServer(app);
-    (app.request as { region?: string }).region = 'after';
-    app.get('/', (req, res) => {
+    const answer: express.RequestHandler = (req, res) => {
       const r = req as express.Request & { tenant: string; region: string };
       res.json({ tenant: r.tenant, region: r.region, brand: (res as { brand?: string }).brand });
-    });
+    };
+    // A sub-app mounted before sees the app's prototypes, as Express lets it, additions included.
+    const early = express();
+    early.get('/', answer);
+    app.use('/early', early);
+    const server = createAppServer(app);
+    (app.request as { region?: string }).region = 'after';
+    app.get('/', answer);
     const base = await listen(server);
-    const res = await fetch(base, { headers: { 'x-tenant': 'acme' } });
-    expect(await res.json()).toEqual({ tenant: 'acme', region: 'after', brand: 'before' });
+    for (const path of ['/', '/early/']) {
+      const res = await fetch(`${base}${path}`, { headers: { 'x-tenant': 'acme' } });
+      expect(await res.json(), path).toEqual({ tenant: 'acme', region: 'after', brand: 'before' });
+    }
   });
 
   it('routes into sub-apps mounted before and after, each request on the sub-app prototype inside it', async () => {

@@ -47,6 +47,9 @@ function standIn<T extends typeof IncomingMessage | typeof ServerResponse>(
     Object.defineProperty(prototype, key, Object.getOwnPropertyDescriptor(proto, key)!);
   }
   Object.setPrototypeOf(prototype, Object.getPrototypeOf(proto));
+  // Sub-apps mounted before inherit from `proto`; through the stand-in they also see what is
+  // added to the app's prototype after this.
+  Reflect.setPrototypeOf(proto, prototype);
   return Made;
 }
 
