@@ -27,10 +27,12 @@ for (const arg of process.argv.slice(2)) {
     for (const test of failed) {
       console.log(`${label}: ${path} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
     }
+    failures += failed.length;
+    // A file can fail with no failed test in it (an error in a hook or at import).
     if (failed.length === 0 && suite.status === 'failed') {
       console.log(`${label}: ${path}: ${firstLine(suite.message)}`);
+      failures += 1;
     }
-    failures += failed.length === 0 && suite.status === 'failed' ? 1 : failed.length;
   }
 }
 console.log(`failed tests: ${failures}`);
