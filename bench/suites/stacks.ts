@@ -49,6 +49,7 @@ const ANCHOR = 'best-case anchor';
 const ANCHOR_LOG = 'best-case anchor + pino-http';
 const BULWARK = 'bulwark stack';
 const BULWARK_LOG = 'bulwark stack + httpLogger()';
+const EMPTY = 'nine empty layers';
 
 /** The one request every app answers, with the same token. */
 export const HEADERS = requestHeaders(tokenFor());
@@ -175,12 +176,17 @@ interface MemoryFigures {
  * verified-token cache and the permission cache all see every client), and after two more rounds
  * of as many from the same clients. The first round fills the caches and lets V8 size its heap
  * for the load; a process whose caches are bounded then holds (nearly) the same RSS from the
- * second round to the third.
+ * second round to the third. With `empty`, the same app with every layer empty under the same
+ * load: what Express, Node.js and V8 hold without Bulwark's caches and stores.
  */
-async function memoryFigures(databaseUrl: string, logPath: string): Promise<MemoryFigures> {
+async function memoryFigures(
+  databaseUrl: string,
+  logPath: string,
+  empty = false,
+): Promise<MemoryFigures> {
   const app = await startApp(
-    'memory',
-    { kind: 'bulwark', behindProxy: true },
+    empty ? 'memory, empty layers' : 'memory',
+    { kind: 'bulwark', behindProxy: true, ...(empty ? { real: 0 } : {}) },
     { logPath, databaseUrl },
   );
   try {
@@ -220,7 +226,7 @@ async function memoryFigures(databaseUrl: string, logPath: string): Promise<Memo
     }
     return {
       row: {
-        name: `${BULWARK}, ${(3 * MEMORY_REQUESTS) / 1000}k requests from ${MEMORY_CLIENTS / 1000}k clients`,
+        name: `${empty ? EMPTY : BULWARK}, ${(3 * MEMORY_REQUESTS) / 1000}k requests from ${MEMORY_CLIENTS / 1000}k clients`,
         opsPerSec:
           (firstLoad.requests.total + secondLoad.requests.total + thirdLoad.requests.total) /
           seconds,
@@ -240,6 +246,13 @@ async function memoryFigures(databaseUrl: string, logPath: string): Promise<Memo
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
 const signed = (value: number, digits = 1) => `${value >= 0 ? '+' : ''}${fixed(value, digits)}`;
+
+/** RSS and V8 heap figures of one memory run, as the notes give them. */
+function memoryText(memory: MemoryFigures): string {
+  const { before, first, second, third } = memory;
+  const mb = (m: Memory) => `${fixed(m.rss)} MB (${fixed(m.heap)} MB)`;
+  return `RSS (V8 heap in use): ${mb(before)} before, ${mb(first)} after ${MEMORY_REQUESTS} requests, ${mb(second)} after ${MEMORY_REQUESTS} more from the same clients, ${mb(third)} after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(second.rss / first.rss, 2)}× from the first round to the second, ${fixed(third.rss / second.rss, 2)}× from the second to the third. The V8 heap held (in use or not, the young generation grown to the load's allocation rate) after each round: ${fixed(first.heapTotal)}, ${fixed(second.heapTotal)} and ${fixed(third.heapTotal)} MB.`;
+}
 
 /** A figure taken within each round: the median over the rounds and its median absolute deviation. */
 type Paired = ReturnType<typeof medianAndSpread>;
@@ -290,6 +303,7 @@ export const suite: BenchSuite = {
           await closeAll(apps);
         }
         const memory = await memoryFigures(databaseUrl, logs.path('memory'));
+        const emptyMemory = await memoryFigures(databaseUrl, logs.path('memory-empty'), true);
 
         const row = (name: string) => rows.find((r) => r.name === name)!;
         const writes = (name: string) => row(name).writesPerRequest;
@@ -329,7 +343,7 @@ export const suite: BenchSuite = {
             ? writes(BULWARK_LOG)! - writes(BULWARK)!
             : undefined;
         const extraPromises = promises[BULWARK]! - promises[BARE]!;
-        rows.push(memory.row);
+        rows.push(memory.row, emptyMemory.row);
 
         const targets = [
           atMost(`${BULWARK} CPU per request / ${BARE}`, bulwarkCpu.value, 1.6),
@@ -382,14 +396,14 @@ export const suite: BenchSuite = {
               .join('; ')}.`,
             `The same served alike: CPU per request ÷ ${BARE_CLASSES}, both served by a requestClasses() server: ${BULWARK} ${plusMinus(cpuRatio(BULWARK, BARE_CLASSES), 2)}; ${BULWARK_LOG} ${plusMinus(cpuRatio(BULWARK_LOG, BARE_CLASSES), 2)}. ${BARE_CLASSES} ÷ ${BARE}: ${plusMinus(cpuRatio(BARE_CLASSES), 2)}.`,
             `req/s ÷ bare: ${rows
-              .slice(1, -1)
+              .filter((r) => r.cpuUsPerRequest !== undefined && r.name !== BARE)
               .map((r) => `${r.name} ${plusMinus(opsRatio(r.name, BARE), 2)}`)
               .join(
                 '; ',
               )}. req/s ÷ ${ANCHOR}: ${BULWARK} ${plusMinus(bulwarkOps, 2)}, ${BULWARK_LOG} ÷ ${ANCHOR_LOG} ${plusMinus(opsRatio(BULWARK_LOG, ANCHOR_LOG), 2)}.`,
             `Access log: httpLogger() adds ${plusMinus(accessLog, 1)} µs of CPU per request to the Bulwark stack (the two ran one after the other in every round)${logWrites === undefined ? '' : ` and ${fixed(logWrites, 2)} write calls per request on the event-loop thread (1.00 is one synchronous write per request; writes done by libuv's thread pool are not counted)`}; pino-http adds ${plusMinus(pinoLog, 1)} µs to the anchor${writes(ANCHOR_LOG) !== undefined && writes(ANCHOR) !== undefined ? ` and ${fixed(writes(ANCHOR_LOG)! - writes(ANCHOR)!, 2)} event-loop write calls per request` : ''}.`,
             `Promises created per request on the 200 path (async_hooks, ${COUNT_REQUESTS} sequential requests over one keep-alive connection after the timed rounds): ${[BARE, ANCHOR, BULWARK, BULWARK_LOG].map((name) => `${name} ${fixed(promises[name]!, 2)}`).join('; ')}; ${BULWARK} − ${BARE} = ${fixed(extraPromises, 2)}.`,
-            `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, RSS (V8 heap in use): ${fixed(memory.before.rss)} MB (${fixed(memory.before.heap)} MB) before, ${fixed(memory.first.rss)} MB (${fixed(memory.first.heap)} MB) after ${MEMORY_REQUESTS} requests, ${fixed(memory.second.rss)} MB (${fixed(memory.second.heap)} MB) after ${MEMORY_REQUESTS} more from the same clients, ${fixed(memory.third.rss)} MB (${fixed(memory.third.heap)} MB) after a third round of ${MEMORY_REQUESTS}: RSS ${fixed(memory.second.rss / memory.first.rss, 2)}× from the first round to the second, ${fixed(memory.third.rss / memory.second.rss, 2)}× from the second to the third. The V8 heap held (in use or not, the young generation grown to the load's allocation rate) after each round: ${fixed(memory.first.heapTotal)}, ${fixed(memory.second.heapTotal)} and ${fixed(memory.third.heapTotal)} MB. RSS also holds memory the allocator keeps after a collection, and heap pages V8 keeps pooled for the next allocations outside what it reports as held; the heap in use is what the caches and stores hold.`,
+            `Memory: a ${BULWARK} process behind one trusted proxy (trust proxy: loopback), loaded by ${MEMORY_CLIENTS} clients each with its own X-Forwarded-For address and its own token (subject user-<n>, each granted the viewer role in PostgreSQL), so the rate-limit store, the verified-token cache and the permission cache all see ${MEMORY_CLIENTS} clients. After two full collections, ${memoryText(memory)} The same app with every layer empty (${EMPTY}, one trusted proxy, the same load), without Bulwark's caches and stores: ${memoryText(emptyMemory)} RSS also holds memory the allocator keeps after a collection, and heap pages V8 keeps pooled for the next allocations outside what it reports as held; the heap in use is what the caches and stores hold.`,
             `${BARE}: Express 5 and the route handler, served by app.listen(). ${BARE_CLASSES}: the same app served by http.createServer(requestClasses(app), app), as the two Bulwark rows are: each request and response is made on the app's own prototypes, so Express does not change them per request. ${FLOOR}: six app.use() layers, two route middlewares and an error handler, where the Bulwark stack has its own, setting the ${floorHeaders.length} response headers a Bulwark answer carries (read off a real one) as fixed strings and doing nothing else.`,
             `${ANCHOR}: helmet(), cors(), express-jwt (HS256, the secret as a KeyObject), express-rate-limit (memory store, draft-8 RateLimit headers and X-RateLimit-*, as Bulwark's rateLimit() sends), a permission check on the token's claims, express-validator on the id, a problem+json error handler logging through winston (JSON lines on stdout). ${ANCHOR_LOG}: the same with pino-http first, logging the fields of Bulwark's access line through pino.destination({ dest: 1, sync: false }).`,
             `${BULWARK}: requestContext(), trustedHosts(), secureHeaders(), corsPolicy(), authenticate() (HS256 KeyObject; permissions from PostgreSQL through createPermissionStore(), cached), rateLimit() (bounded memory store), requirePermission(), validate() on the id, errorHandler() with createLogger() (JSON lines on stdout), served by http.createServer(requestClasses(app), app) as docs/getting-started.md serves it (createAppServer(), less hardenServer()'s connection deadlines). ${BULWARK_LOG}: the same with httpLogger({ logger }) after requestContext(), as docs/getting-started.md mounts it. Every app's stdout is a file (node app.js > app.log), so both stacks' loggers write to the same kind of destination; the 200 path logs nothing without an access logger.`,
